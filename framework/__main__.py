@@ -1,0 +1,5 @@
+"""``python -m framework``: the ``qqbot`` command line."""
+
+from framework.cli import main
+
+raise SystemExit(main())
