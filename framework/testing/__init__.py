@@ -1,0 +1,1 @@
+"""Testing support: the local QQ platform emulator and the test client built on it."""

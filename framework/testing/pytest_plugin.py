@@ -1,0 +1,1 @@
+"""pytest plugin (entry point ``qqbot``): fixtures for testing bots against the emulator."""
