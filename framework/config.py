@@ -1,0 +1,259 @@
+"""Bot settings from a TOML file and ``QQBOT_*`` environment variables, validated with msgspec.
+
+Environment variables win over the file. A missing or invalid setting raises :class:`ConfigError`
+naming the key and what was expected. Secrets never appear in a ``repr`` or an error message.
+
+==========================  ===================================  =====================================
+environment variable        TOML key                             meaning
+==========================  ===================================  =====================================
+``QQBOT_CONFIG``            —                                    TOML file path (default ``./qqbot.toml``)
+``QQBOT_APP_ID``            ``bot.app_id``                       the bot's AppID
+``QQBOT_APP_SECRET``        ``bot.app_secret``                   the bot's AppSecret
+``QQBOT_API_BASE``          ``bot.api_base``                     REST base URL (default: production, or sandbox)
+``QQBOT_TOKEN_URL``         ``bot.token_url``                    access-token endpoint URL
+``QQBOT_SANDBOX``           ``bot.sandbox``                      ``1``/``true``: use the sandbox REST base
+``QQBOT_TRANSPORT``         ``bot.transport``                    ``websocket`` (default) or ``webhook``
+``QQBOT_SHARD_COUNT``       ``gateway.shard_count``              total shards (default: ``/gateway/bot``)
+``QQBOT_SHARD_IDS``         ``gateway.shard_ids``                shards run by this process, e.g. ``0,1``
+``QQBOT_WEBHOOK_HOST``      ``webhook.host``                     webhook listen address (default 127.0.0.1)
+``QQBOT_WEBHOOK_PORT``      ``webhook.port``                     webhook listen port (default 8080)
+``QQBOT_WEBHOOK_TOLERANCE`` ``webhook.timestamp_tolerance``      accepted signature-timestamp skew, seconds
+``QQBOT_LOG_LEVEL``         ``logging.level``                    DEBUG, INFO (default), WARNING, ERROR
+``QQBOT_LOG_FORMAT``        ``logging.format``                   ``text`` (default) or ``json``
+``QQBOT_PLUGINS_STRICT``    ``plugins.strict``                   ``1``: a broken plugin stops the bot
+``QQBOT_PLUGINS_DISABLED``  ``plugins.disabled``                 comma-separated plugin names not to load
+==========================  ===================================  =====================================
+
+Plugin settings live in TOML tables ``[plugins.<name>]``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from framework.models.constants import API_BASE, SANDBOX_API_BASE, TOKEN_URL
+
+__all__ = [
+    "BotSettings",
+    "ConfigError",
+    "GatewaySettings",
+    "LoggingSettings",
+    "PluginSettings",
+    "Settings",
+    "WebhookSettings",
+    "load_settings",
+]
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the key and what was expected."""
+
+
+class BotSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    app_id: str | None = None
+    app_secret: str | None = None
+    api_base: str | None = None
+    token_url: str = TOKEN_URL
+    sandbox: bool = False
+    transport: Literal["websocket", "webhook"] = "websocket"
+
+    def __repr__(self) -> str:
+        secret = "<set>" if self.app_secret else None
+        return (
+            f"BotSettings(app_id={self.app_id!r}, app_secret={secret!r}, api_base={self.resolved_api_base!r}, "
+            f"token_url={self.token_url!r}, sandbox={self.sandbox!r}, transport={self.transport!r})"
+        )
+
+    @property
+    def has_credentials(self) -> bool:
+        """True when both the AppID and the AppSecret are configured."""
+        return bool(self.app_id and self.app_secret)
+
+    @property
+    def resolved_api_base(self) -> str:
+        """``api_base`` if set, else the sandbox or production base."""
+        if self.api_base:
+            return self.api_base
+        return SANDBOX_API_BASE if self.sandbox else API_BASE
+
+
+class GatewaySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    shard_count: int | None = None
+    shard_ids: list[int] | None = None
+
+
+class WebhookSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    path: str = "/"
+    timestamp_tolerance: float = 300.0
+
+
+class LoggingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class PluginSettings(msgspec.Struct, kw_only=True):
+    """``strict``, ``disabled``, ``enabled`` (only these, when given) and per-plugin tables."""
+
+    strict: bool = False
+    disabled: list[str] = msgspec.field(default_factory=list)
+    enabled: list[str] | None = None
+    options: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+
+
+class Settings(msgspec.Struct, kw_only=True):
+    """Everything a bot process reads from its configuration."""
+
+    bot: BotSettings = msgspec.field(default_factory=BotSettings)
+    gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
+    webhook: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
+    logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+    plugins: PluginSettings = msgspec.field(default_factory=PluginSettings)
+
+
+_ENV: dict[str, tuple[str, str]] = {
+    "QQBOT_APP_ID": ("bot", "app_id"),
+    "QQBOT_APP_SECRET": ("bot", "app_secret"),
+    "QQBOT_API_BASE": ("bot", "api_base"),
+    "QQBOT_TOKEN_URL": ("bot", "token_url"),
+    "QQBOT_SANDBOX": ("bot", "sandbox"),
+    "QQBOT_TRANSPORT": ("bot", "transport"),
+    "QQBOT_SHARD_COUNT": ("gateway", "shard_count"),
+    "QQBOT_SHARD_IDS": ("gateway", "shard_ids"),
+    "QQBOT_WEBHOOK_HOST": ("webhook", "host"),
+    "QQBOT_WEBHOOK_PORT": ("webhook", "port"),
+    "QQBOT_WEBHOOK_TOLERANCE": ("webhook", "timestamp_tolerance"),
+    "QQBOT_LOG_LEVEL": ("logging", "level"),
+    "QQBOT_LOG_FORMAT": ("logging", "format"),
+    "QQBOT_PLUGINS_STRICT": ("plugins", "strict"),
+    "QQBOT_PLUGINS_DISABLED": ("plugins", "disabled"),
+}
+_LIST_KEYS = {"shard_ids", "disabled"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+_BOOL_KEYS = {"sandbox", "strict"}
+
+
+def _env_value(name: str, key: str, raw: str) -> Any:
+    if key in _BOOL_KEYS:
+        low = raw.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ConfigError(f"{name}: expected a boolean (1/0, true/false), got {raw!r}")
+    if key in _LIST_KEYS:
+        items = [p.strip() for p in raw.split(",") if p.strip()]
+        return [int(p) if key == "shard_ids" and p.lstrip("-").isdigit() else p for p in items]
+    if key in {"shard_count", "port"}:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+    if key == "timestamp_tolerance":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a number of seconds, got {raw!r}") from None
+    if key == "level":
+        return raw.strip().upper()
+    return raw
+
+
+_PATH_RE = re.compile(r"at `\$\.(?P<path>[^`]+)`")
+
+
+def _convert(data: Mapping[str, Any], source: str) -> Settings:
+    data = dict(data)
+    plugins = dict(data.get("plugins") or {})
+    options = {k: v for k, v in plugins.items() if isinstance(v, dict)}
+    plugins = {k: v for k, v in plugins.items() if not isinstance(v, dict)}
+    plugins["options"] = options
+    data["plugins"] = plugins
+    try:
+        return msgspec.convert(data, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        msg = str(exc)
+        m = _PATH_RE.search(msg)
+        key = m.group("path") if m else "?"
+        what = _PATH_RE.sub("", msg).strip(" -")
+        if "app_secret" in key:
+            what = "invalid value (not shown)"
+        expected = _expected(key)
+        env_names = [n for n, (sec, k) in _ENV.items() if f"{sec}.{k}" == key]
+        where = f" (or {env_names[0]})" if env_names else ""
+        raise ConfigError(f"{source}: invalid setting `{key}`{where}: {what}{expected}") from None
+
+
+def _expected(key: str) -> str:
+    """Describe the allowed values of a dotted settings key, e.g. the choices of a Literal."""
+    node: Any = Settings
+    for part in key.split("."):
+        hints = typing.get_type_hints(node) if isinstance(node, type) else {}
+        if part not in hints:
+            return ""
+        node = hints[part]
+    if typing.get_origin(node) is Literal:
+        return f"; expected one of {list(typing.get_args(node))}"
+    return ""
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read the TOML file (``path``, ``$QQBOT_CONFIG`` or ``./qqbot.toml`` if present) and the environment."""
+    env = os.environ if environ is None else environ
+    file_data: dict[str, Any] = {}
+    source = "environment"
+    chosen = path if path is not None else env.get("QQBOT_CONFIG")
+    candidate = Path(chosen) if chosen else Path("qqbot.toml")
+    if chosen and not candidate.is_file():
+        raise ConfigError(f"config file not found: {candidate}")
+    if candidate.is_file():
+        source = str(candidate)
+        try:
+            file_data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{candidate}: not valid TOML: {exc}") from None
+    unknown = set(file_data) - set(Settings.__struct_fields__)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown section(s) {sorted(unknown)}; expected {list(Settings.__struct_fields__)}"
+        )
+    merged: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in file_data.items()}
+    for name, (section, key) in _ENV.items():
+        if name in env:
+            merged.setdefault(section, {})[key] = _env_value(name, key, env[name])
+    settings = _convert(merged, source)
+    bot = settings.bot
+    if bool(bot.app_id) != bool(bot.app_secret):
+        missing = "QQBOT_APP_SECRET (bot.app_secret)" if bot.app_id else "QQBOT_APP_ID (bot.app_id)"
+        raise ConfigError(f"{missing} is missing: set both the AppID and the AppSecret, or neither for the emulator")
+    if bot.app_id is not None and not bot.app_id.isdigit():
+        raise ConfigError(f"bot.app_id: expected the numeric AppID, got {bot.app_id!r}")
+    gw = settings.gateway
+    if gw.shard_count is not None and gw.shard_count < 1:
+        raise ConfigError(f"gateway.shard_count: expected an integer >= 1, got {gw.shard_count}")
+    if gw.shard_ids is not None:
+        bad = [s for s in gw.shard_ids if not isinstance(s, int) or s < 0]
+        if bad:
+            raise ConfigError(f"gateway.shard_ids: expected non-negative integers, got {bad}")
+        if gw.shard_count is None:
+            raise ConfigError("gateway.shard_ids needs gateway.shard_count (QQBOT_SHARD_COUNT)")
+        if any(s >= gw.shard_count for s in gw.shard_ids):
+            raise ConfigError(f"gateway.shard_ids: every id must be < shard_count ({gw.shard_count})")
+    if not 0 < settings.webhook.port < 65536:
+        raise ConfigError(f"webhook.port: expected 1..65535, got {settings.webhook.port}")
+    return settings
