@@ -1,0 +1,93 @@
+"""Logging set-up: readable text by default, JSON on request, secrets always redacted.
+
+Every handler installed by :func:`configure_logging` carries a :class:`RedactingFilter`, which replaces
+registered secrets (app secrets, access tokens: see :func:`register_secret`) and anything that looks
+like an ``Authorization`` value (``QQBot <token>``, ``Bot <appid>.<token>``) with ``<redacted>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import threading
+from typing import Any, Literal, TextIO
+
+__all__ = ["JsonFormatter", "RedactingFilter", "configure_logging", "redact", "register_secret"]
+
+_secrets: set[str] = set()
+_lock = threading.Lock()
+_AUTH_RE = re.compile(r"\b(QQBot|Bot|Bearer)\s+[A-Za-z0-9._\-+/=]{6,}")
+_REDACTED = "<redacted>"
+
+
+def register_secret(value: str | None) -> None:
+    """Make ``value`` (a secret or token, at least 4 characters) disappear from every log line."""
+    if value and len(value) >= 4:
+        with _lock:
+            _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with registered secrets and authorization values replaced."""
+    text = _AUTH_RE.sub(lambda m: f"{m.group(1)} {_REDACTED}", text)
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, _REDACTED)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts the fully formatted message (and exception text) of every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``ts``, ``level``, ``logger``, ``msg`` and ``exc`` when present."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_text:
+            payload["exc"] = record.exc_text
+        elif record.exc_info:
+            payload["exc"] = redact(self.formatException(record.exc_info))
+        for key in ("shard_id", "event_type", "plugin"):
+            if hasattr(record, key):
+                payload[key] = getattr(record, key)
+        return json.dumps(payload, ensure_ascii=False)
+
+
+def configure_logging(
+    level: str = "INFO", fmt: Literal["text", "json"] = "text", *, stream: TextIO | None = None
+) -> logging.Handler:
+    """Install one redacting handler on the root logger (replacing one installed earlier)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(RedactingFilter())
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+    handler.set_name("qqbot")
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if old.get_name() == "qqbot":
+            root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    return handler

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from framework.logs import configure_logging, redact, register_secret
+
+
+def test_registered_secrets_and_auth_values_are_redacted() -> None:
+    register_secret("s3cr3t-app-secret")
+    assert "s3cr3t" not in redact("secret=s3cr3t-app-secret!")
+    assert redact("Authorization: QQBot abcDEF123456") == "Authorization: QQBot <redacted>"
+    assert "100000.Cl2FMQ" not in redact("Bot 100000.Cl2FMQZnCjm1XVW7vRze4b7Cq4se7kKWs")
+
+
+def test_handlers_redact_messages_args_and_tracebacks() -> None:
+    register_secret("tok-very-secret-123")
+    out = io.StringIO()
+    handler = configure_logging("DEBUG", "json", stream=out)
+    try:
+        log = logging.getLogger("test.redaction")
+        log.info("sending token %s", "tok-very-secret-123")
+        try:
+            raise RuntimeError("boom tok-very-secret-123")
+        except RuntimeError:
+            log.exception("failed")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    text = out.getvalue()
+    assert "tok-very-secret-123" not in text
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert lines[0]["msg"] == "sending token <redacted>"
+    assert lines[1]["level"] == "ERROR" and "<redacted>" in lines[1]["exc"]
