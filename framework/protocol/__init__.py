@@ -1,0 +1,1 @@
+"""Sans-IO protocol logic: pure functions and state machines, no sockets, no anyio, no httpx."""

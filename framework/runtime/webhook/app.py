@@ -1,0 +1,458 @@
+"""The webhook (HTTP callback) endpoint as a plain ASGI 3 application (protocol.md §4).
+
+One :class:`WebhookApp` serves any number of bots, routed by the ``X-Bot-Appid`` header. For each POST:
+
+1. route by ``X-Bot-Appid`` (unknown → 404), bound the body (→ 413), decode the envelope (→ 400);
+2. op 13 (URL validation): answer ``{"plain_token", "signature"}``;
+3. any other op: verify ``X-Signature-Ed25519`` over ``X-Signature-Timestamp`` + the raw body and check
+   the timestamp against the tolerance (→ 401, nothing dispatched);
+4. op 0: acknowledge with ``{"op":12,"d":0}`` at once, then hand an :class:`InboundEvent` to the bot's
+   sink in a task group owned by the app's lifespan. Redelivered event ids are dispatched once.
+
+Handler errors are logged and never reach the HTTP response; no request is ever answered with a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup
+
+from framework.clock import Clock, SystemClock
+from framework.logs import register_secret
+from framework.models.envelope import Envelope, InboundEvent, decode_envelope
+from framework.protocol import signing
+from framework.runtime.webhook.recent_ids import RecentIds
+
+__all__ = [
+    "ASGIReceive",
+    "ASGIScope",
+    "ASGISend",
+    "EventSink",
+    "WebhookApp",
+    "WebhookBot",
+    "WebhookStats",
+]
+
+logger = logging.getLogger("framework.runtime.webhook")
+
+ASGIScope = MutableMapping[str, Any]
+ASGIReceive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+ASGISend = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+EventSink = Callable[[InboundEvent], Awaitable[None]]
+"""``async def sink(event: InboundEvent) -> None``: the Bot's dispatcher."""
+
+OP_DISPATCH: Final = 0
+OP_HEARTBEAT: Final = 1
+OP_HEARTBEAT_ACK: Final = 11
+OP_CALLBACK_ACK: Final = 12
+OP_VALIDATION: Final = 13
+
+HEADER_APP_ID: Final = b"x-bot-appid"
+HEADER_SIGNATURE: Final = b"x-signature-ed25519"
+HEADER_TIMESTAMP: Final = b"x-signature-timestamp"
+
+#: ``event_ts`` and ``plain_token`` of an op 13 request must match these. Without the restriction the
+#: validation answer is a signing oracle: an attacker could send ``plain_token = <a forged op 0 body>`` and
+#: replay the returned signature as ``X-Signature-Ed25519``. A callback body always contains ``{``; these do not.
+_EVENT_TS = re.compile(r"[0-9]{1,20}")
+_PLAIN_TOKEN = re.compile(r"[A-Za-z0-9._~-]{1,256}")
+_TIMESTAMP = re.compile(rb"[0-9]{1,20}")
+
+_encoder = msgspec.json.Encoder()
+_ACK_OK: Final = b'{"op":12,"d":0}'
+
+
+class _Validation(msgspec.Struct):
+    plain_token: str
+    event_ts: str | int
+
+
+_validation_decoder = msgspec.json.Decoder(_Validation)
+
+
+class WebhookBot:
+    """One bot behind the endpoint: the key derived from its app secret and the sink its events go to.
+
+    The secret itself is not kept, only the derived Ed25519 key; it never appears in a repr, and it is
+    registered with :func:`framework.logs.register_secret` so log lines redact it.
+    """
+
+    __slots__ = ("_key", "_public_key", "sink")
+
+    def __init__(self, secret: str, sink: EventSink) -> None:
+        register_secret(secret)
+        self._key = signing.derive_private_key(secret)
+        self._public_key = self._key.public_key()
+        self.sink = sink
+
+    def verify(self, message: bytes, signature_hex: str | None) -> bool:
+        """True when ``signature_hex`` signs ``message`` with this bot's key."""
+        return signing.verify(self._public_key, message, signature_hex)
+
+    def validation_response(self, plain_token: str, event_ts: str) -> dict[str, str]:
+        """The signed op 13 answer."""
+        return signing.validation_response(self._key, plain_token, event_ts)
+
+    def __repr__(self) -> str:
+        return f"WebhookBot(sink={self.sink!r}, secret=<hidden>)"
+
+
+@dataclass
+class WebhookStats:
+    """Counters, for metrics and tests."""
+
+    validations: int = 0
+    dispatched: int = 0
+    duplicates: int = 0
+    rejected_signature: int = 0
+    rejected_timestamp: int = 0
+    rejected_malformed: int = 0
+    rejected_too_large: int = 0
+    rejected_unknown_bot: int = 0
+    rejected_unavailable: int = 0
+    handler_errors: int = 0
+    handlers_abandoned: int = 0
+    internal_errors: int = 0
+
+
+class _Reject(Exception):
+    """Internal: answer with ``status`` and a short public reason (never a secret)."""
+
+    def __init__(self, status: int, reason: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+
+
+class WebhookApp:
+    """An ASGI 3 application receiving QQ webhook callbacks for one or more bots.
+
+    ``bots`` maps app id → :class:`WebhookBot`. Handlers run in a task group opened by the ASGI lifespan
+    (``lifespan.startup``) or by ``async with app.running():`` when the server has no lifespan support;
+    without either, callbacks are answered 503 so the platform retries them.
+
+    Configuration:
+        ``timestamp_tolerance``: seconds ``X-Signature-Timestamp`` may differ from ``clock.time()``
+        (``None`` disables the replay check). ``max_body_size``: bytes (413 above). ``dedupe_size`` /
+        ``dedupe_ttl``: how many event ids are remembered, and for how long (default twice the tolerance,
+        at least 10 minutes). ``max_in_flight``: handlers running or queued at once (503 above, so the
+        platform retries later). ``drain_timeout``: on shutdown, seconds of ``clock`` time running handlers
+        get before they are cancelled. ``path``: when set, only this path is served (404 elsewhere).
+    """
+
+    def __init__(
+        self,
+        bots: Mapping[str, WebhookBot] | None = None,
+        *,
+        clock: Clock | None = None,
+        timestamp_tolerance: float | None = 300.0,
+        max_body_size: int = 1 << 20,
+        dedupe_size: int = 10_000,
+        dedupe_ttl: float | None = None,
+        max_in_flight: int = 1_000,
+        drain_timeout: float = 10.0,
+        path: str | None = None,
+    ) -> None:
+        if max_body_size < 1:
+            raise ValueError(f"max_body_size must be >= 1, got {max_body_size!r}")
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
+        self._bots: dict[str, WebhookBot] = dict(bots or {})
+        self.clock: Clock = clock or SystemClock()
+        self.timestamp_tolerance = timestamp_tolerance
+        self.max_body_size = max_body_size
+        self.max_in_flight = max_in_flight
+        self.drain_timeout = drain_timeout
+        self.path = path
+        if dedupe_ttl is None:
+            dedupe_ttl = max(600.0, 2 * (timestamp_tolerance or 0.0))
+        self._recent = RecentIds(max_size=dedupe_size, ttl=dedupe_ttl, now=self.clock.monotonic)
+        self.stats = WebhookStats()
+        self._task_group: TaskGroup | None = None
+        self._accepting = False
+        self._in_flight = 0
+        self._idle: anyio.Event | None = None
+
+    # -- configuration -------------------------------------------------------------------------------
+
+    def add_bot(self, app_id: str, secret: str, sink: EventSink) -> WebhookBot:
+        """Serve another bot on this endpoint; returns its :class:`WebhookBot`."""
+        bot = WebhookBot(secret, sink)
+        self._bots[str(app_id)] = bot
+        return bot
+
+    def remove_bot(self, app_id: str) -> None:
+        """Stop serving ``app_id`` (its callbacks are answered 404 from now on)."""
+        self._bots.pop(str(app_id), None)
+
+    @property
+    def app_ids(self) -> list[str]:
+        """The app ids served."""
+        return list(self._bots)
+
+    @property
+    def in_flight(self) -> int:
+        """Handlers accepted and not finished yet."""
+        return self._in_flight
+
+    def __repr__(self) -> str:
+        return f"WebhookApp(app_ids={self.app_ids!r}, in_flight={self._in_flight})"
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[WebhookApp]:
+        """Open the task group handlers run in; on exit stop accepting, drain, then cancel leftovers."""
+        if self._task_group is not None:
+            raise RuntimeError("this WebhookApp is already running")
+        async with anyio.create_task_group() as tg:
+            self._task_group = tg
+            self._accepting = True
+            try:
+                yield self
+            finally:
+                self._accepting = False
+                await self._drain()
+                if self._in_flight:
+                    self.stats.handlers_abandoned += self._in_flight
+                    logger.warning("webhook shutdown: cancelling %d unfinished handler(s)", self._in_flight)
+                tg.cancel_scope.cancel()
+                self._task_group = None
+
+    async def _drain(self) -> None:
+        idle = self._idle
+        if self._in_flight == 0 or idle is None:
+            return
+        with anyio.CancelScope(shield=True):
+            async with anyio.create_task_group() as tg:
+
+                async def deadline() -> None:
+                    await self.clock.sleep(self.drain_timeout)
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(deadline)
+                await idle.wait()
+                tg.cancel_scope.cancel()
+
+    def _reserve(self) -> None:
+        if self._in_flight == 0:
+            self._idle = anyio.Event()
+        self._in_flight += 1
+
+    def _release(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def _run_handler(self, bot: WebhookBot, app_id: str, event: InboundEvent) -> None:
+        try:
+            await bot.sink(event)
+        except Exception:
+            self.stats.handler_errors += 1
+            logger.exception("webhook handler failed (app %s, event %s %s)", app_id, event.type, event.id)
+        finally:
+            self._release()
+
+    # -- ASGI ----------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        kind = scope.get("type")
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+
+    async def _lifespan(self, receive: ASGIReceive, send: ASGISend) -> None:
+        message = await receive()
+        if message.get("type") != "lifespan.startup":
+            return
+        started = False
+        try:
+            async with self.running():
+                await send({"type": "lifespan.startup.complete"})
+                started = True
+                while (await receive()).get("type") != "lifespan.shutdown":
+                    pass
+        except Exception as exc:
+            logger.exception("webhook lifespan failed")
+            failed = "lifespan.shutdown.failed" if started else "lifespan.startup.failed"
+            await send({"type": failed, "message": type(exc).__name__})
+            return
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def _http(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        try:
+            await self._handle(scope, receive, send)
+        except _Reject as reject:
+            await _respond(send, reject.status, _encoder.encode({"error": reject.reason}), reject.headers)
+        except _Disconnected:
+            return
+        except Exception:
+            # A bug, not the caller's fault; still never a 500 (a 5xx would make the platform retry forever).
+            self.stats.internal_errors += 1
+            logger.exception("webhook request failed")
+            await _respond(send, 400, b'{"error":"bad request"}')
+
+    async def _handle(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        if self.path is not None and scope.get("path") != self.path:
+            raise _Reject(404, "not found")
+        if scope.get("method") != "POST":
+            raise _Reject(405, "method not allowed", ((b"allow", b"POST"),))
+        headers = _Headers(scope.get("headers") or ())
+        app_id, bot = self._route(headers)
+        body = await self._read_body(headers, receive)
+        try:
+            envelope = decode_envelope(body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self.stats.rejected_malformed += 1
+            raise _Reject(400, "malformed payload") from None
+        if envelope.op == OP_VALIDATION:
+            await self._validate(headers, bot, body, envelope, send)
+            return
+        self._authenticate(headers, bot, body)
+        if envelope.op == OP_DISPATCH:
+            await self._dispatch(app_id, bot, envelope, send)
+        elif envelope.op == OP_HEARTBEAT:
+            # botgo answers op 1 this way; whether the platform sends it over webhook is UNCONFIRMED.
+            await _respond(send, 200, b'{"op":11,"d":' + bytes(envelope.d) + b"}")
+        else:
+            self.stats.rejected_malformed += 1
+            raise _Reject(400, "unsupported op")
+
+    def _route(self, headers: _Headers) -> tuple[str, WebhookBot]:
+        raw = headers.get(HEADER_APP_ID)
+        if raw is None and len(self._bots) == 1:
+            return next(iter(self._bots.items()))
+        app_id = raw.decode("latin-1").strip() if raw is not None else ""
+        bot = self._bots.get(app_id)
+        if bot is None:
+            self.stats.rejected_unknown_bot += 1
+            raise _Reject(404, "unknown bot")
+        return app_id, bot
+
+    async def _read_body(self, headers: _Headers, receive: ASGIReceive) -> bytes:
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                self.stats.rejected_malformed += 1
+                raise _Reject(400, "bad content-length")
+            if int(declared) > self.max_body_size:
+                self.stats.rejected_too_large += 1
+                raise _Reject(413, "payload too large")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            kind = message.get("type")
+            if kind == "http.disconnect":
+                raise _Disconnected
+            if kind != "http.request":
+                continue
+            chunk = message.get("body") or b""
+            size += len(chunk)
+            if size > self.max_body_size:
+                self.stats.rejected_too_large += 1
+                raise _Reject(413, "payload too large")
+            chunks.append(bytes(chunk))
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _authenticate(self, headers: _Headers, bot: WebhookBot, body: bytes) -> None:
+        signature = headers.get(HEADER_SIGNATURE)
+        timestamp = headers.get(HEADER_TIMESTAMP)
+        if signature is None or timestamp is None or not _TIMESTAMP.fullmatch(timestamp):
+            self.stats.rejected_signature += 1
+            raise _Reject(401, "missing or malformed signature headers")
+        if not bot.verify(timestamp + body, signature.decode("latin-1")):
+            self.stats.rejected_signature += 1
+            raise _Reject(401, "bad signature")
+        if self.timestamp_tolerance is not None and abs(self.clock.time() - int(timestamp)) > self.timestamp_tolerance:
+            self.stats.rejected_timestamp += 1
+            raise _Reject(401, "timestamp outside tolerance")
+
+    async def _validate(
+        self, headers: _Headers, bot: WebhookBot, body: bytes, envelope: Envelope, send: ASGISend
+    ) -> None:
+        # The platform may send op 13 unsigned (UNCONFIRMED); when it is signed, the signature must hold.
+        if headers.get(HEADER_SIGNATURE) is not None or headers.get(HEADER_TIMESTAMP) is not None:
+            self._authenticate(headers, bot, body)
+        try:
+            data = _validation_decoder.decode(envelope.d)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self.stats.rejected_malformed += 1
+            raise _Reject(400, "malformed validation request") from None
+        event_ts = str(data.event_ts) if isinstance(data.event_ts, int) else data.event_ts
+        if not _EVENT_TS.fullmatch(event_ts) or not _PLAIN_TOKEN.fullmatch(data.plain_token):
+            self.stats.rejected_malformed += 1
+            raise _Reject(400, "malformed validation request")
+        self.stats.validations += 1
+        await _respond(send, 200, _encoder.encode(bot.validation_response(data.plain_token, event_ts)))
+
+    async def _dispatch(self, app_id: str, bot: WebhookBot, envelope: Envelope, send: ASGISend) -> None:
+        if not envelope.t:
+            self.stats.rejected_malformed += 1
+            raise _Reject(400, "dispatch without an event type")
+        tg = self._task_group
+        if tg is None or not self._accepting or self._in_flight >= self.max_in_flight:
+            self.stats.rejected_unavailable += 1
+            raise _Reject(503, "not accepting events now", ((b"retry-after", b"1"),))
+        key = (app_id, envelope.id)
+        if envelope.id is not None and not self._recent.add(key):
+            self.stats.duplicates += 1
+            await _respond(send, 200, _ACK_OK)
+            return
+        event = InboundEvent(type=envelope.t, data=envelope.d, id=envelope.id, seq=envelope.s, source="webhook")
+        self._reserve()
+        try:
+            await _respond(send, 200, _ACK_OK)
+        except BaseException:
+            # Not acknowledged: the platform will redeliver, so do not remember the id.
+            self._recent.discard(key)
+            self._release()
+            raise
+        self.stats.dispatched += 1
+        tg.start_soon(self._run_handler, bot, app_id, event)
+
+
+class _Disconnected(Exception):
+    """Internal: the client went away before the body was read."""
+
+
+class _Headers:
+    """Request headers by lowercase name; a name sent twice is refused (ambiguous authentication)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, raw: Any) -> None:
+        values: dict[bytes, bytes] = {}
+        duplicated: set[bytes] = set()
+        for name, value in raw:
+            key = bytes(name).lower()
+            if key in values:
+                duplicated.add(key)
+            values[key] = bytes(value)
+        if duplicated & {HEADER_APP_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, b"content-length"}:
+            raise _Reject(400, "duplicated header")
+        self._values = values
+
+    def get(self, name: bytes) -> bytes | None:
+        return self._values.get(name)
+
+
+async def _respond(
+    send: ASGISend, status: int, body: bytes, extra_headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra_headers]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
