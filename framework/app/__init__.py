@@ -1,0 +1,65 @@
+"""The app layer: the declarative :class:`Bot`, its context, commands, rules and middleware."""
+
+from framework.app.api import ApiClient, ApiRequest
+from framework.app.bot import Bot
+from framework.app.commands import Argument, Command
+from framework.app.context import Context, FileType, Upload, normalize_text
+from framework.app.errors import (
+    BotError,
+    CommandArgumentError,
+    HandlerSignatureError,
+    IntentsError,
+    NoReplyTargetError,
+    NotBoundError,
+)
+from framework.app.handlers import Handler, HandlerOptions
+from framework.app.middleware import CallNext, Middleware
+from framework.app.rules import (
+    Rule,
+    admins_only,
+    from_users,
+    in_channels,
+    in_groups,
+    in_guilds,
+    in_scenes,
+    keywords,
+    regex,
+    rule,
+    startswith,
+)
+from framework.app.scenes import ReplyTarget, Scene
+
+__all__ = [
+    "ApiClient",
+    "ApiRequest",
+    "Argument",
+    "Bot",
+    "BotError",
+    "CallNext",
+    "Command",
+    "CommandArgumentError",
+    "Context",
+    "FileType",
+    "Handler",
+    "HandlerOptions",
+    "HandlerSignatureError",
+    "IntentsError",
+    "Middleware",
+    "NoReplyTargetError",
+    "NotBoundError",
+    "ReplyTarget",
+    "Rule",
+    "Scene",
+    "Upload",
+    "admins_only",
+    "from_users",
+    "in_channels",
+    "in_groups",
+    "in_guilds",
+    "in_scenes",
+    "keywords",
+    "normalize_text",
+    "regex",
+    "rule",
+    "startswith",
+]

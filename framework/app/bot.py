@@ -1,0 +1,479 @@
+"""The declarative :class:`Bot`: decorators for every event, commands, middleware, intents and plugins.
+
+A transport (gateway session manager, webhook app, event-bus consumer) needs only two things from it:
+:attr:`Bot.intents` and :meth:`Bot.dispatch`. The API client is injected with :meth:`Bot.bind`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar, Unpack, overload
+from urllib.parse import urlsplit
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from framework.app._decorators import EventDecorators
+from framework.app.api import ApiClient, ApiRequest
+from framework.app.commands import Command, arguments_from
+from framework.app.context import Context
+from framework.app.dispatcher import Dispatcher, Route, Runnable
+from framework.app.errors import BotError, HandlerSignatureError, IntentsError, NotBoundError
+from framework.app.handlers import Handler, HandlerOptions, bind_parameters, call_with
+from framework.app.injection import ParamSource, describe
+from framework.app.ledger import ReplyLedger
+from framework.app.middleware import Middleware
+from framework.app.router import CommandRouter, help_command
+from framework.app.rules import Rule
+from framework.app.scenes import MESSAGE_EVENTS_BY_SCENE, Scene
+from framework.clock import Clock, SystemClock
+from framework.models import EVENT_TABLE, InboundEvent, Intents, RawEvent, Ready, intents_for
+from framework.plugins.manager import PluginManager
+
+__all__ = ["Bot"]
+
+log = logging.getLogger("framework.app")
+
+_H = TypeVar("_H", bound=Callable[..., Awaitable[Any]])
+_F = TypeVar("_F", bound=Callable[..., Any])
+ErrorHandler = Callable[..., Awaitable[Any]]
+
+
+class Bot(EventDecorators):
+    """A QQ bot, declared with decorators.
+
+    ``config`` is the bot's configuration mapping (its ``plugins`` section selects and configures
+    plugins, see :mod:`framework.plugins.manager`). ``intents`` overrides the computed intents;
+    a handler the override excludes is an error at start. ``plugins`` registers plugin objects
+    directly (in addition to entry-point plugins enabled in the config).
+    """
+
+    def __init__(
+        self,
+        name: str = "qqbot",
+        *,
+        config: Mapping[str, Any] | None = None,
+        intents: Intents | None = None,
+        plugins: Iterable[object] = (),
+        strict: bool | None = None,
+        clock: Clock | None = None,
+        help: bool = True,
+        workers: int = 16,
+        queue_size: int = 128,
+    ) -> None:
+        self.name = name
+        self.config: Mapping[str, Any] = dict(config or {})
+        self.clock: Clock = clock or SystemClock()
+        self.ledger = ReplyLedger()
+        self.bot_id: str | None = None
+        """The bot's user id, known after the first READY."""
+        self.api_types: set[type[Any]] = set(_runtime_client_types())
+        self.provided: dict[type[Any], Any] = {}
+        self._intents_override = intents
+        self._help = help
+        self._workers = workers
+        self._queue_size = queue_size
+        self._handlers: list[Handler] = []
+        self._commands: list[Command] = []
+        self._middleware: list[tuple[Middleware, str | None]] = []
+        self._startup: list[tuple[Callable[..., Awaitable[Any]], tuple[ParamSource, ...], str | None]] = []
+        self._shutdown: list[tuple[Callable[..., Awaitable[Any]], tuple[ParamSource, ...], str | None]] = []
+        self._error_handlers: list[tuple[ErrorHandler, int, str | None]] = []
+        self._api: ApiClient | None = None
+        self._owner: str | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._plugins_loaded = False
+        self._send: ObjectSendStream[InboundEvent] | None = None
+        plugin_section = self.config.get("plugins") or {}
+        self.plugins = PluginManager(
+            self, strict=bool(plugin_section.get("strict", False)) if strict is None else strict
+        )
+        for plugin in plugins:
+            self.plugins.add(plugin)
+
+    def __repr__(self) -> str:
+        return f"Bot(name={self.name!r}, handlers={len(self._handlers)}, commands={len(self._commands)})"
+
+    # -- the API client ----------------------------------------------------------------------
+
+    def bind(self, api: ApiClient) -> None:
+        """Give the bot its API client (used by replies and injected into handlers).
+
+        A client with an unset ``on_response`` hook (the runtime's ``OpenAPI``) gets
+        :meth:`observe_api_response`, so plugins see every request through ``qqbot_api_request``.
+        """
+        self._api = api
+        if getattr(api, "on_response", _MISSING) is None:
+            api.on_response = self.observe_api_response  # type: ignore[attr-defined]
+        self.api_types.add(type(api))
+
+    @property
+    def api(self) -> ApiClient:
+        """The bound API client; raises :class:`NotBoundError` before :meth:`bind`."""
+        if self._api is None:
+            raise NotBoundError("the bot has no API client yet; call bot.bind(api) or start the bot")
+        return self._api
+
+    @property
+    def api_or_none(self) -> ApiClient | None:
+        return self._api
+
+    def provide_api_type(self, cls: type[Any]) -> None:
+        """Let handlers receive the API client by annotating a parameter with ``cls`` (the concrete client)."""
+        self.api_types.add(cls)
+
+    def provide(self, cls: type[Any], value: Any) -> None:
+        """Inject ``value`` into handler parameters annotated with ``cls`` (plugin configs use this)."""
+        self.provided[cls] = value
+
+    def observe_api_request(self, request: ApiRequest) -> None:
+        """Report one API request to the plugins' ``qqbot_api_request`` hook (called by the client)."""
+        self.plugins.api_request(request)
+
+    def observe_api_response(self, method: str, url: str, status: int, elapsed: float, trace_id: str, /) -> None:
+        """The runtime client's ``on_response`` hook signature, forwarded to :meth:`observe_api_request`."""
+        path = urlsplit(url).path or url
+        self.observe_api_request(ApiRequest(method, path, status, elapsed, trace_id=trace_id or None))
+
+    # -- registration ------------------------------------------------------------------------
+
+    def _event_decorator(self, event_type: str, func: Any, options: HandlerOptions) -> Any:
+        if func is not None:
+            return self._add_handler(event_type, func, options)
+
+        def decorate(f: _H) -> _H:
+            return self._add_handler(event_type, f, options)
+
+        return decorate
+
+    def _add_handler(self, event_type: str, func: _H, options: HandlerOptions, *, internal: bool = False) -> _H:
+        spec = EVENT_TABLE.get(event_type)
+        models: list[type[Any]] = [spec.model] if spec is not None else [RawEvent]
+        params = bind_parameters(func, bot=self, event_models=models)
+        concurrency = options.get("concurrency")
+        if concurrency is not None and concurrency < 1:
+            raise HandlerSignatureError(describe(func), "concurrency", f"must be at least 1, got {concurrency}")
+        self._handlers.append(
+            Handler(
+                func,
+                event_type,
+                params,
+                rule=options.get("rule"),
+                concurrency=concurrency,
+                owner=self._owner,
+                internal=internal,
+            )
+        )
+        self._dispatcher = None
+        return func
+
+    @overload
+    def on(self, event_type: str, func: _H, /) -> _H: ...
+    @overload
+    def on(self, event_type: str, /, **options: Unpack[HandlerOptions]) -> Callable[[_H], _H]: ...
+    def on(self, event_type: str, func: Any = None, /, **options: Unpack[HandlerOptions]) -> Any:
+        """Handle any event type by name; types outside the event table receive a ``RawEvent``."""
+        return self._event_decorator(event_type, func, options)
+
+    def command(
+        self,
+        name: str,
+        *,
+        aliases: Sequence[str] = (),
+        scenes: Iterable[Scene | str] | None = None,
+        rule: Rule | None = None,
+        concurrency: int | None = None,
+        hidden: bool = False,
+    ) -> Callable[[_H], _H]:
+        """Register a command ``/name``; arguments come from the function's annotated parameters.
+
+        ``scenes`` limits where it answers (default: guild @messages, DMs, groups and C2C); the
+        docstring's first line is the ``/help`` summary.
+        """
+        chosen = frozenset(Scene(s) for s in scenes) if scenes is not None else frozenset(Scene)
+        for word in (name, *aliases):
+            if not word or any(ch.isspace() for ch in word):
+                raise BotError(f"command name {word!r} must be a non-empty word")
+
+        def decorate(func: _H) -> _H:
+            leftovers: list[inspect.Parameter] = []
+            models = [EVENT_TABLE[MESSAGE_EVENTS_BY_SCENE[s]].model for s in chosen]
+            params = bind_parameters(func, bot=self, event_models=models, leftovers=leftovers)
+            cmd = Command(
+                name=name.lower(),
+                func=func,
+                params=params,
+                arguments=arguments_from(func, leftovers),
+                aliases=tuple(a.lower() for a in aliases),
+                scenes=chosen,
+                rule=rule,
+                concurrency=concurrency,
+                owner=self._owner,
+                hidden=hidden,
+                layout=tuple(inspect.signature(func).parameters.values()),
+            )
+            self._commands.append(cmd)
+            self._dispatcher = None
+            return func
+
+        return decorate
+
+    def middleware(self, mw: _F) -> _F:
+        """Register ``async def mw(ctx, call_next)`` around the handlers of every event (in registration order)."""
+        if not _is_async(mw):
+            raise HandlerSignatureError(describe(mw), "-", "middleware must be an async function (ctx, call_next)")
+        self._middleware.append((mw, self._owner))
+        self._dispatcher = None
+        return mw
+
+    def on_startup(self, func: _H) -> _H:
+        """Run ``func`` when the bot starts (may ask for ``Bot``, the API client or provided types)."""
+        self._startup.append((func, bind_parameters(func, bot=self, event_models=(), with_event=False), self._owner))
+        return func
+
+    def on_shutdown(self, func: _H) -> _H:
+        """Run ``func`` when the bot stops."""
+        self._shutdown.append((func, bind_parameters(func, bot=self, event_models=(), with_event=False), self._owner))
+        return func
+
+    @overload
+    def on_ready(self, func: _H, /) -> _H: ...
+    @overload
+    def on_ready(self, /, **options: Unpack[HandlerOptions]) -> Callable[[_H], _H]: ...
+    def on_ready(self, func: Any = None, /, **options: Unpack[HandlerOptions]) -> Any:
+        """Run ``func`` when a gateway session is ready (once per shard; may take the ``Ready`` event)."""
+        return self._event_decorator("READY", func, options)
+
+    def on_error(self, func: _H) -> _H:
+        """Run ``async def func(error, ctx)`` when a handler, command or middleware raises.
+
+        ``ctx`` is the event's :class:`Context` (``None`` if the event could not be decoded); a
+        one-parameter function gets only the error.
+        """
+        if not _is_async(func):
+            raise HandlerSignatureError(describe(func), "-", "is not an async function (use `async def`)")
+        positional = [
+            p
+            for p in inspect.signature(func).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]
+        if len(positional) not in (1, 2):
+            raise HandlerSignatureError(describe(func), "-", "an error handler takes (error) or (error, ctx)")
+        self._error_handlers.append((func, len(positional), self._owner))
+        return func
+
+    def _remove_owned(self, owner: str) -> None:
+        """Drop everything a plugin registered (its register hook failed or it was disabled)."""
+        self._handlers = [h for h in self._handlers if h.owner != owner]
+        self._commands = [c for c in self._commands if c.owner != owner]
+        self._middleware = [m for m in self._middleware if m[1] != owner]
+        self._startup = [s for s in self._startup if s[2] != owner]
+        self._shutdown = [s for s in self._shutdown if s[2] != owner]
+        self._error_handlers = [e for e in self._error_handlers if e[2] != owner]
+        self._dispatcher = None
+
+    # -- what is registered ------------------------------------------------------------------
+
+    @property
+    def handlers(self) -> list[Handler]:
+        """Registered event handlers (plugins included once loaded)."""
+        return [h for h in self._handlers if not h.internal]
+
+    @property
+    def commands(self) -> list[Command]:
+        """Registered commands (plugins included once loaded)."""
+        return list(self._commands)
+
+    def _needed(self) -> dict[str, Intents]:
+        """Handler/command name -> intents it needs."""
+        needed: dict[str, Intents] = {}
+        for h in self.handlers:
+            needed[h.name] = needed.get(h.name, Intents.NONE) | intents_for([h.event_type])
+        for c in self._commands:
+            needed[f"/{c.name}"] = intents_for(MESSAGE_EVENTS_BY_SCENE[s] for s in c.scenes)
+        return needed
+
+    @property
+    def intents(self) -> Intents:
+        """The intents to identify with: the override, or what every handler, command and plugin needs.
+
+        Reading it loads the configured plugins (their registrations count).
+        """
+        self.load_plugins()
+        if self._intents_override is not None:
+            return self._intents_override
+        result = Intents.NONE
+        for value in self._needed().values():
+            result |= value
+        return result
+
+    def describe(self) -> dict[str, Any]:
+        """A summary for ``qqbot check``: intents, handlers, commands, middleware and plugins."""
+        self.load_plugins()
+        return {
+            "name": self.name,
+            "intents": [str(i.name) for i in Intents if i and i in self.intents],
+            "handlers": [{"event": h.event_type, "handler": h.name, "plugin": h.owner} for h in self.handlers],
+            "commands": [
+                {"name": c.name, "aliases": list(c.aliases), "usage": c.usage, "plugin": c.owner}
+                for c in self._commands
+            ],
+            "middleware": [{"middleware": describe(m), "plugin": owner} for m, owner in self._middleware],
+            "plugins": self.plugins.names,
+            "plugin_failures": [str(f) for f in self.plugins.failures],
+        }
+
+    # -- start -------------------------------------------------------------------------------
+
+    def load_plugins(self) -> None:
+        """Load, configure and register the plugins once (entry points per the ``plugins`` config)."""
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        self.plugins.load_from_config(self.config.get("plugins"))
+
+    def prepare(self) -> None:
+        """Load plugins, check intents and build the dispatch table. Safe to call more than once."""
+        self.load_plugins()
+        self._check_intents()
+        self._dispatcher = self._build()
+
+    def _check_intents(self) -> None:
+        override = self._intents_override
+        if override is None:
+            return
+        problems = []
+        for name, needs in self._needed().items():
+            missing = needs & ~override
+            if missing:
+                flags = ", ".join(str(i.name) for i in Intents if i and i in missing)
+                problems.append(f"{name} needs {flags}")
+        if problems:
+            raise IntentsError("the intents override excludes events some handlers need: " + "; ".join(problems))
+
+    def _build(self) -> Dispatcher:
+        routes: dict[str, list[Runnable]] = defaultdict(list)
+        routes["READY"].append(_ReadyTracker())
+        commands = [c for c in self._commands]
+        if self._help and commands and not any(c.name == "help" or "help" in c.aliases for c in commands):
+            commands.append(help_command(self))
+        if commands:
+            router = CommandRouter(commands)
+            for scene in sorted({s for c in commands for s in c.scenes}, key=lambda s: s.value):
+                routes[MESSAGE_EVENTS_BY_SCENE[scene]].append(router)
+        for h in self._handlers:
+            h.prepare()
+            routes[h.event_type].append(h)
+        for c in commands:
+            c.prepare()
+        table = {t: Route(t, tuple(hs)) for t, hs in routes.items()}
+        return Dispatcher(self, table, [m for m, _ in self._middleware], self._report)
+
+    @asynccontextmanager
+    async def running(self, api: ApiClient | None = None) -> AsyncIterator[Bot]:
+        """Start the bot (plugins, ``on_startup``, dispatch workers); stop it on exit.
+
+        While running, :meth:`dispatch` hands events to a bounded queue served by worker tasks, so a
+        transport's reader never waits for a slow handler (only for queue space). On exit queued
+        events are finished, then ``on_shutdown`` and the plugins' shutdown hooks run (shielded).
+        """
+        if api is not None:
+            self.bind(api)
+        self.prepare()
+        await self._run_lifecycle(self._startup)
+        await self.plugins.startup()
+        try:
+            send, receive = anyio.create_memory_object_stream[InboundEvent](self._queue_size)
+            async with anyio.create_task_group() as tg:
+                for _ in range(self._workers):
+                    tg.start_soon(self._worker, receive.clone())
+                receive.close()
+                self._send = send
+                try:
+                    yield self
+                finally:
+                    self._send = None
+                    send.close()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._run_lifecycle(self._shutdown)
+                await self.plugins.shutdown()
+
+    async def _worker(self, receive: ObjectReceiveStream[InboundEvent]) -> None:
+        async with receive:
+            async for event in receive:
+                await self.process(event)
+
+    async def _run_lifecycle(
+        self, hooks: Sequence[tuple[Callable[..., Awaitable[Any]], tuple[ParamSource, ...], str | None]]
+    ) -> None:
+        for func, params, _owner in hooks:
+            args, kwargs = call_with(params, self, None)
+            try:
+                await func(*args, **kwargs)
+            except Exception as exc:
+                await self._report(exc, None, describe(func))
+
+    # -- the event path ----------------------------------------------------------------------
+
+    async def dispatch(self, event: InboundEvent) -> None:
+        """The event sink: queue ``event`` for the workers while running, else process it now.
+
+        Never raises because of a handler; errors go to ``on_error`` and the plugins' error hook.
+        """
+        send = self._send
+        if send is not None:
+            try:
+                await send.send(event)
+                return
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                pass
+        await self.process(event)
+
+    async def process(self, event: InboundEvent) -> None:
+        """Run the handlers for ``event`` now and return when they finished."""
+        dispatcher = self._dispatcher
+        if dispatcher is None:
+            self.prepare()
+            dispatcher = self._dispatcher
+            assert dispatcher is not None
+        await dispatcher.dispatch(event)
+
+    async def _report(self, error: BaseException, ctx: Context | None, handler: str | None) -> None:
+        log.error("handler %s failed on %s", handler or "dispatch", ctx.type if ctx else "?", exc_info=error)
+        for func, arity, _owner in self._error_handlers:
+            try:
+                await (func(error, ctx) if arity == 2 else func(error))
+            except Exception:
+                log.exception("error handler %s failed", describe(func))
+        self.plugins.handler_error(error, ctx, handler)
+
+
+_MISSING = object()
+
+
+def _runtime_client_types() -> tuple[type[Any], ...]:
+    """The runtime's concrete client class, injectable by its own annotation (if importable)."""
+    try:
+        from framework.runtime.openapi import OpenAPI
+    except ImportError:  # pragma: no cover - runtime not installed/broken
+        return ()
+    return (OpenAPI,)
+
+
+def _is_async(func: object) -> bool:
+    return inspect.iscoroutinefunction(func)
+
+
+class _ReadyTracker:
+    """Remembers the bot's own id from READY (used to strip ``<@!botid>`` from commands)."""
+
+    name = "framework.app.bot.ready-tracker"
+
+    async def run(self, bot: Bot, ctx: Context) -> None:
+        if isinstance(ctx.event, Ready) and ctx.event.user.id:
+            bot.bot_id = ctx.event.user.id

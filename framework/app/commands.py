@@ -1,0 +1,282 @@
+"""Commands: ``/roll 20`` parsed into ``async def roll(ctx: Context, sides: int = 6)``.
+
+Arguments are the parameters the bot does not inject, converted by their annotations (``str``,
+``int``, ``float``, ``bool``, ``Literal[...]``, ``X | None``); ``*rest: T`` takes every remaining word
+and a keyword-only ``str`` parameter takes the rest of the line verbatim. Help text comes from the
+docstring; bad arguments get a usage reply.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import shlex
+import types
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+
+from framework.app.errors import CommandArgumentError, HandlerSignatureError
+from framework.app.handlers import AsyncFunc, call_with
+from framework.app.injection import ParamSource, describe
+from framework.app.rules import Rule
+from framework.app.scenes import Scene
+
+if TYPE_CHECKING:
+    from framework.app.bot import Bot
+    from framework.app.context import Context
+
+__all__ = ["Argument", "Command", "parse_arguments"]
+
+log = logging.getLogger("framework.app.commands")
+
+_TRUE = frozenset({"1", "true", "yes", "y", "on"})
+_FALSE = frozenset({"0", "false", "no", "n", "off"})
+
+
+def _convert(value: str, annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        errors: list[str] = []
+        for option in options:
+            try:
+                return _convert(value, option)
+            except ValueError as exc:
+                errors.append(str(exc))
+        raise ValueError("; ".join(errors))
+    if origin is Literal:
+        choices = typing.get_args(annotation)
+        for choice in choices:
+            if str(choice) == value:
+                return choice
+        raise ValueError(f"expected one of {', '.join(str(c) for c in choices)}, got {value!r}")
+    if annotation is bool:
+        lowered = value.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError(f"expected yes/no, got {value!r}")
+    if annotation is int:
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {value!r}") from None
+    if annotation is float:
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+    return value
+
+
+def _type_name(annotation: Any) -> str:
+    if annotation is inspect.Parameter.empty:
+        return "text"
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return "|".join(str(c) for c in typing.get_args(annotation))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(annotation) if a is not type(None))
+    return {int: "int", float: "number", bool: "yes/no", str: "text"}.get(
+        annotation, getattr(annotation, "__name__", "?")
+    )
+
+
+_SUPPORTED = (str, int, float, bool)
+
+
+def _check_supported(func: Callable[..., Any], name: str, annotation: Any) -> None:
+    if annotation is inspect.Parameter.empty or annotation in _SUPPORTED:
+        return
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return
+    if origin in (typing.Union, types.UnionType):
+        for a in typing.get_args(annotation):
+            if a is not type(None):
+                _check_supported(func, name, a)
+        return
+    raise HandlerSignatureError(
+        describe(func), name, f"is annotated {annotation!r}: command arguments may be str, int, float, bool, Literal"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Argument:
+    """One command argument."""
+
+    name: str
+    annotation: Any
+    default: Any = inspect.Parameter.empty
+    variadic: bool = False
+    """``*rest``: takes every remaining word."""
+    greedy: bool = False
+    """Keyword-only ``str``: takes the rest of the line verbatim."""
+
+    @property
+    def required(self) -> bool:
+        return self.default is inspect.Parameter.empty and not self.variadic
+
+    def usage(self) -> str:
+        kind = _type_name(self.annotation)
+        if self.variadic:
+            return f"[{self.name}: {kind}...]"
+        if self.greedy:
+            inner = f"{self.name}: text..."
+            return f"<{inner}>" if self.required else f"[{inner}]"
+        if self.required:
+            return f"<{self.name}: {kind}>"
+        return f"[{self.name}: {kind} = {self.default!r}]"
+
+
+def arguments_from(func: Callable[..., Any], params: Sequence[inspect.Parameter]) -> tuple[Argument, ...]:
+    """Turn the parameters left over after injection into :class:`Argument` specs."""
+    out: list[Argument] = []
+    for p in params:
+        if p.kind is p.VAR_KEYWORD:
+            raise HandlerSignatureError(describe(func), p.name, "cannot be a command argument (**kwargs)")
+        _check_supported(func, p.name, p.annotation)
+        if p.kind is p.KEYWORD_ONLY:
+            if p.annotation not in (str, inspect.Parameter.empty):
+                raise HandlerSignatureError(
+                    describe(func), p.name, "is keyword-only: it takes the rest of the line and must be a str"
+                )
+            out.append(Argument(p.name, str, p.default, greedy=True))
+        else:
+            out.append(Argument(p.name, p.annotation, p.default, variadic=p.kind is p.VAR_POSITIONAL))
+    greedy = [a for a in out if a.greedy or a.variadic]
+    if len(greedy) > 1:
+        raise HandlerSignatureError(describe(func), greedy[1].name, "follows another rest-of-line argument")
+    return tuple(out)
+
+
+def parse_arguments(arguments: Sequence[Argument], text: str) -> tuple[list[Any], dict[str, Any]]:
+    """Parse ``text`` into positional and keyword values; raise :class:`CommandArgumentError` on bad input."""
+    positional = [a for a in arguments if not a.greedy and not a.variadic]
+    rest_arg = next((a for a in arguments if a.greedy or a.variadic), None)
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    if rest_arg is not None and rest_arg.greedy:
+        pieces = text.split(None, len(positional))
+        tokens, rest_text = (
+            pieces[: len(positional)],
+            (pieces[len(positional)] if len(pieces) > len(positional) else ""),
+        )
+    else:
+        try:
+            tokens = shlex.split(text)
+        except ValueError as exc:
+            raise CommandArgumentError(f"cannot split the arguments: {exc}") from None
+        rest_text = ""
+    for index, arg in enumerate(positional):
+        if index < len(tokens):
+            try:
+                args.append(_convert(tokens[index], arg.annotation))
+            except ValueError as exc:
+                raise CommandArgumentError(f"{arg.name}: {exc}") from None
+        elif arg.required:
+            raise CommandArgumentError(f"missing argument {arg.name}")
+        else:
+            args.append(arg.default)
+    extra = tokens[len(positional) :]
+    if rest_arg is None:
+        if extra:
+            raise CommandArgumentError(f"too many arguments: {' '.join(extra)}")
+    elif rest_arg.variadic:
+        for token in extra:
+            try:
+                args.append(_convert(token, rest_arg.annotation))
+            except ValueError as exc:
+                raise CommandArgumentError(f"{rest_arg.name}: {exc}") from None
+    else:
+        rest_text = rest_text.strip()
+        if not rest_text and rest_arg.required:
+            raise CommandArgumentError(f"missing argument {rest_arg.name}")
+        kwargs[rest_arg.name] = rest_text if rest_text else rest_arg.default
+    return args, kwargs
+
+
+@dataclass(eq=False)
+class Command:
+    """A registered command."""
+
+    name: str
+    func: AsyncFunc
+    params: tuple[ParamSource, ...]
+    arguments: tuple[Argument, ...]
+    aliases: tuple[str, ...] = ()
+    scenes: frozenset[Scene] = frozenset(Scene)
+    rule: Rule | None = None
+    concurrency: int | None = None
+    owner: str | None = None
+    hidden: bool = False
+    layout: tuple[inspect.Parameter, ...] = ()
+    """The function's parameters, read once at registration."""
+    _limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
+
+    @property
+    def help(self) -> str:
+        """The full docstring (dedented)."""
+        return inspect.getdoc(self.func) or ""
+
+    @property
+    def summary(self) -> str:
+        """The docstring's first line."""
+        return self.help.split("\n", 1)[0]
+
+    @property
+    def usage(self) -> str:
+        """``/name <a: int> [b: text = 'x']``."""
+        return " ".join([f"/{self.name}", *(a.usage() for a in self.arguments)])
+
+    def prepare(self) -> None:
+        self._limiter = anyio.CapacityLimiter(self.concurrency) if self.concurrency else None
+
+    async def invoke(self, bot: Bot, ctx: Context) -> None:
+        """Parse the arguments in ``ctx.args`` and call the command, or reply with its usage."""
+        if self.rule is not None and not await self.rule(ctx):
+            return
+        try:
+            values, named = parse_arguments(self.arguments, ctx.args)
+        except CommandArgumentError as exc:
+            if ctx.target is not None and bot.api_or_none is not None:
+                await ctx.reply(f"{exc}\nUsage: {self.usage}")
+            else:
+                log.info("command %s: %s (cannot reply to %s)", self.name, exc, ctx.type)
+            return
+        injected, injected_kw = call_with(self.params, bot, ctx)
+        # injected parameters come first in the signature only by convention; call by name instead
+        kwargs = dict(injected_kw)
+        names = [p.name for p in self.params if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+        kwargs.update(zip(names, injected, strict=True))
+        call_args, call_kwargs = _merge(self.layout, kwargs, values, named)
+        if self._limiter is None:
+            await self.func(*call_args, **call_kwargs)
+        else:
+            async with self._limiter:
+                await self.func(*call_args, **call_kwargs)
+
+
+def _merge(
+    layout: Sequence[inspect.Parameter], injected: dict[str, Any], values: list[Any], named: dict[str, Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    """Lay injected values and parsed arguments out in the function's parameter order."""
+    args: list[Any] = []
+    kwargs: dict[str, Any] = dict(named)
+    remaining = iter(values)
+    for p in layout:
+        if p.name in injected:
+            if p.kind is p.KEYWORD_ONLY:
+                kwargs[p.name] = injected[p.name]
+            else:
+                args.append(injected[p.name])
+        elif p.kind is p.VAR_POSITIONAL:
+            args.extend(remaining)
+        elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            args.append(next(remaining))
+    return args, kwargs

@@ -1,0 +1,247 @@
+"""The per-event context handlers receive: the event, the bot, the API client and scene-aware replies."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from framework.app.api import ApiClient
+from framework.app.errors import BotError, NoReplyTargetError, NotBoundError
+from framework.app.scenes import ReplyTarget, Scene
+from framework.models import Ark, Embed, InboundEvent
+from framework.models.api import Keyboard, Markdown, Media, MediaInfo, MessageToCreate, MsgType
+
+if TYPE_CHECKING:
+    from framework.app.bot import Bot
+
+__all__ = ["GUILD_ESCAPED_EVENTS", "Context", "FileType", "Upload", "normalize_text", "unescape_guild"]
+
+
+class FileType:
+    """``file_type`` values of a rich-media upload (protocol.md §5.2)."""
+
+    IMAGE = 1
+    VIDEO = 2
+    VOICE = 3
+    FILE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file to upload before sending (groups and C2C): a URL the platform fetches, or raw bytes."""
+
+    file_type: int = FileType.IMAGE
+    url: str | None = None
+    data: bytes | None = None
+
+
+_MENTION = re.compile(r"^\s*<@!?([^>\s]+)>")
+
+
+def normalize_text(content: str, bot_id: str | None = None) -> str:
+    """Strip leading spaces, a leading mention of the bot (``<@!id>``/``<@id>``) and a leading ``/``.
+
+    When ``bot_id`` is unknown (before READY) any leading mention is treated as the bot's.
+    """
+    text = content
+    match = _MENTION.match(text)
+    if match is not None and (bot_id is None or match.group(1) == bot_id):
+        text = text[match.end() :]
+    text = text.lstrip()
+    if text.startswith("/"):
+        text = text[1:]
+    return text
+
+
+#: Events whose ``content`` the platform escapes (``&`` ``<`` ``>``; protocol.md §3.1 guild messages).
+GUILD_ESCAPED_EVENTS = frozenset({"AT_MESSAGE_CREATE", "MESSAGE_CREATE", "DIRECT_MESSAGE_CREATE"})
+
+
+def unescape_guild(text: str) -> str:
+    """Undo the escaping of pushed guild content (``&amp;`` ``&lt;`` ``&gt;``)."""
+    if "&" not in text:
+        return text
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+class Context:
+    """What a handler gets with ``ctx: Context``: the decoded event, its envelope, the bot and replies.
+
+    ``ctx.reply(...)`` picks the endpoint from the scene the event came from (guild channel, guild DM,
+    group, C2C), sets ``msg_id`` for user messages or ``event_id`` for other events, and numbers
+    ``msg_seq`` per source message so that several replies are never de-duplicated by the platform.
+    """
+
+    __slots__ = ("_acked", "args", "bot", "command", "event", "inbound", "state", "target", "text")
+
+    def __init__(self, bot: Bot, inbound: InboundEvent, event: Any, target: ReplyTarget | None) -> None:
+        self.bot = bot
+        self.inbound = inbound
+        self.event = event
+        """The decoded payload (the event table's Struct, or a ``RawEvent``)."""
+        self.target = target
+        """Where replies go, or ``None`` if the event cannot be answered."""
+        content = getattr(event, "content", None)
+        text = normalize_text(content, bot.bot_id) if isinstance(content, str) else ""
+        self.text: str = unescape_guild(text) if inbound.type in GUILD_ESCAPED_EVENTS else text
+        """The message text with the @bot prefix, leading spaces and a leading ``/`` removed (guild
+        messages also unescaped: ``&lt;`` -> ``<``)."""
+        self.command: str | None = None
+        """The command name when a command is running."""
+        self.args: str = ""
+        """The raw argument text after the command name."""
+        self.state: dict[str, Any] = {}
+        """Scratch space shared by middleware and handlers of one event."""
+        self._acked = False
+
+    @property
+    def type(self) -> str:
+        """The event type (envelope ``t``)."""
+        return self.inbound.type
+
+    @property
+    def api(self) -> ApiClient:
+        """The bound API client."""
+        return self.bot.api
+
+    @property
+    def scene(self) -> Scene | None:
+        """The scene replies go to."""
+        return self.target.scene if self.target is not None else None
+
+    @property
+    def user_id(self) -> str:
+        """The sender's id (guild user id, member/user openid), or ``""``."""
+        author = getattr(self.event, "author", None)
+        if author is not None:
+            return str(author.member_openid or author.user_openid or author.id)
+        for name in ("user_openid", "group_member_openid", "openid", "user_id", "op_member_openid"):
+            value = getattr(self.event, name, "")
+            if value:
+                return str(value)
+        return ""
+
+    @property
+    def group_openid(self) -> str:
+        """The group this event happened in, or ``""``."""
+        return str(getattr(self.event, "group_openid", "") or "")
+
+    @property
+    def guild_id(self) -> str:
+        """The guild this event happened in, or ``""``."""
+        return str(getattr(self.event, "guild_id", "") or "")
+
+    @property
+    def channel_id(self) -> str:
+        """The guild channel this event happened in, or ``""``."""
+        return str(getattr(self.event, "channel_id", "") or "")
+
+    async def reply(
+        self,
+        content: str | None = None,
+        *,
+        markdown: str | Markdown | None = None,
+        keyboard: Keyboard | None = None,
+        ark: Ark | None = None,
+        embed: Embed | None = None,
+        image: str | None = None,
+        media: Media | MediaInfo | None = None,
+        file: Upload | None = None,
+    ) -> Any:
+        """Answer in the event's scene and return the API's answer.
+
+        ``image`` is a URL: sent as ``image`` in guilds, uploaded then sent as media in groups and
+        C2C. ``file`` uploads (groups and C2C) before sending; ``media`` sends an earlier upload.
+        """
+        target = self._require_target()
+        api = self.api
+        if isinstance(markdown, str):
+            markdown = Markdown(content=markdown)
+        if target.scene in (Scene.CHANNEL, Scene.DM):
+            if media is not None or file is not None:
+                raise BotError("rich-media uploads exist only in groups and C2C; use image=<url> in guilds")
+            message = MessageToCreate(
+                content=content,
+                markdown=markdown,
+                keyboard=keyboard,
+                ark=ark,
+                embed=embed,
+                image=image,
+                msg_id=target.msg_id,
+                event_id=None if target.msg_id else target.event_id,
+            )
+            if target.scene is Scene.CHANNEL:
+                return await api.post_channel_message(target.target, message)
+            return await api.post_dms_message(target.target, message)
+        if image is not None and file is None and media is None:
+            file = Upload(FileType.IMAGE, url=image)
+        if file is not None:
+            media = await self.upload(file)
+        if isinstance(media, MediaInfo):
+            media = Media(file_info=media.file_info)
+        if media is not None:
+            msg_type = MsgType.MEDIA
+            content = content if content else " "  # the platform wants a space with media (protocol.md §5.1)
+        elif markdown is not None:
+            msg_type = MsgType.MARKDOWN
+        elif ark is not None:
+            msg_type = MsgType.ARK
+        elif embed is not None:
+            msg_type = MsgType.EMBED
+        else:
+            msg_type = MsgType.TEXT
+        message = MessageToCreate(
+            content=content,
+            msg_type=msg_type,
+            markdown=markdown,
+            keyboard=keyboard,
+            ark=ark,
+            embed=embed,
+            media=media,
+            msg_id=target.msg_id,
+            event_id=None if target.msg_id else target.event_id,
+            msg_seq=self.bot.ledger.next_seq(target.source_id) if target.source_id else None,
+        )
+        if target.scene is Scene.GROUP:
+            return await api.post_group_message(target.target, message)
+        return await api.post_c2c_message(target.target, message)
+
+    async def upload(self, file: Upload) -> MediaInfo:
+        """Upload a file to this event's group or C2C chat; the answer's ``file_info`` can be sent as media."""
+        target = self._require_target()
+        if target.scene is Scene.GROUP:
+            return await self.api.upload_group_file(
+                target.target, file_type=file.file_type, url=file.url, file_data=file.data
+            )
+        if target.scene is Scene.C2C:
+            return await self.api.upload_c2c_file(
+                target.target, file_type=file.file_type, url=file.url, file_data=file.data
+            )
+        raise BotError("rich-media uploads exist only in groups and C2C")
+
+    async def ack(self, code: int = 0) -> bool:
+        """Acknowledge an interaction (``PUT /interactions/{id}``) once; later calls do nothing.
+
+        The bot acknowledges with code 0 after the handlers ran when nobody did; call this to answer
+        earlier or with another code (1 failed, 2 too frequent, 3 duplicate, 4 no permission, 5 admin only).
+        Returns whether a request was sent.
+        """
+        if self.inbound.type != "INTERACTION_CREATE" or self._acked:
+            return False
+        self._acked = True
+        interaction_id = str(getattr(self.event, "id", "") or "")
+        if not interaction_id or not self.bot.ledger.first_ack(interaction_id):
+            return False
+        await self.api.put_interaction(interaction_id, code=code)
+        return True
+
+    def _require_target(self) -> ReplyTarget:
+        if self.target is None:
+            raise NoReplyTargetError(f"{self.inbound.type} events cannot be answered with ctx.reply()")
+        if self.bot.api_or_none is None:
+            raise NotBoundError("the bot has no API client; call bot.bind(api) first")
+        return self.target
+
+    def __repr__(self) -> str:
+        return f"Context(type={self.inbound.type!r}, scene={self.scene!r})"

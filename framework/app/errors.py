@@ -1,0 +1,41 @@
+"""Errors raised by the app layer: registration, start-up and command parsing."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BotError",
+    "CommandArgumentError",
+    "HandlerSignatureError",
+    "IntentsError",
+    "NoReplyTargetError",
+    "NotBoundError",
+]
+
+
+class BotError(Exception):
+    """Base of every app-layer error."""
+
+
+class HandlerSignatureError(BotError, TypeError):
+    """A handler's parameters cannot be satisfied; raised when the handler is registered."""
+
+    def __init__(self, handler: str, parameter: str, reason: str) -> None:
+        self.handler = handler
+        self.parameter = parameter
+        super().__init__(f"handler {handler!r}: parameter {parameter!r} {reason}")
+
+
+class IntentsError(BotError):
+    """Handlers need intents that an explicit ``Bot(intents=...)`` override excludes (raised at start)."""
+
+
+class CommandArgumentError(BotError, ValueError):
+    """A command's arguments did not parse; the message becomes the usage reply."""
+
+
+class NoReplyTargetError(BotError):
+    """``ctx.reply`` was called for an event that has no scene to answer in."""
+
+
+class NotBoundError(BotError):
+    """The bot has no API client yet (call ``bot.bind(api)`` or start the bot first)."""

@@ -1,0 +1,116 @@
+"""Registered handlers: the function, its resolved parameters, its rule and its concurrency limit."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypedDict
+
+import anyio
+
+from framework.app.errors import HandlerSignatureError
+from framework.app.injection import ParamSource, describe, resolve_parameter, type_hints
+from framework.app.rules import Rule
+
+if TYPE_CHECKING:
+    from framework.app.bot import Bot
+    from framework.app.context import Context
+
+__all__ = ["Handler", "HandlerOptions", "bind_parameters", "call_with"]
+
+AsyncFunc = Callable[..., Awaitable[Any]]
+
+
+class HandlerOptions(TypedDict, total=False):
+    """Options every handler decorator accepts."""
+
+    rule: Rule | None
+    """Run only when this rule passes."""
+    concurrency: int | None
+    """At most this many runs of the handler at once."""
+
+
+def bind_parameters(
+    func: Callable[..., Any],
+    *,
+    bot: Bot,
+    event_models: Collection[type[Any]],
+    with_event: bool = True,
+    leftovers: list[inspect.Parameter] | None = None,
+) -> tuple[ParamSource, ...]:
+    """Resolve every parameter of ``func``; raise :class:`HandlerSignatureError` for the first that fails.
+
+    With ``leftovers`` (commands), parameters no framework object fills are appended there instead.
+    Parameters with defaults that nothing fills keep their default.
+    """
+    if not inspect.iscoroutinefunction(func):
+        raise HandlerSignatureError(describe(func), "-", "is not an async function (use `async def`)")
+    hints = type_hints(func)
+    sources: list[ParamSource] = []
+    for param in inspect.signature(func).parameters.values():
+        annotation = hints.get(param.name, inspect.Parameter.empty)
+        source = resolve_parameter(func, param, annotation, bot=bot, event_models=event_models, with_event=with_event)
+        if source is not None:
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                raise HandlerSignatureError(describe(func), param.name, "cannot be injected (*args/**kwargs)")
+            sources.append(ParamSource(param.name, param.kind, source))
+        elif leftovers is not None:
+            leftovers.append(param.replace(annotation=annotation))
+        elif param.default is inspect.Parameter.empty or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            what = "has no annotation" if annotation is inspect.Parameter.empty else f"is annotated {annotation!r}"
+            raise HandlerSignatureError(
+                describe(func),
+                param.name,
+                f"{what}, which the bot cannot inject (expected Context, the event model, InboundEvent, Bot, "
+                "the API client or a provided type)",
+            )
+    return tuple(sources)
+
+
+def call_with(sources: tuple[ParamSource, ...], bot: Bot, ctx: Context | None) -> tuple[list[Any], dict[str, Any]]:
+    """Build positional and keyword arguments from resolved sources."""
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for p in sources:
+        if p.kind is inspect.Parameter.KEYWORD_ONLY:
+            kwargs[p.name] = p.source(bot, ctx)
+        else:
+            args.append(p.source(bot, ctx))
+    return args, kwargs
+
+
+@dataclass(eq=False)
+class Handler:
+    """One registered handler for one event type."""
+
+    func: AsyncFunc
+    event_type: str
+    params: tuple[ParamSource, ...]
+    rule: Rule | None = None
+    concurrency: int | None = None
+    """At most this many runs at once (others wait)."""
+    owner: str | None = None
+    """The plugin that registered it (``None`` for the application)."""
+    internal: bool = False
+    """Framework plumbing (command router, READY bookkeeping): not counted for intents."""
+    _limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return describe(self.func)
+
+    def prepare(self) -> None:
+        """Create the concurrency limiter (inside the event loop that will use it)."""
+        self._limiter = anyio.CapacityLimiter(self.concurrency) if self.concurrency else None
+
+    async def run(self, bot: Bot, ctx: Context) -> None:
+        """Check the rule, then call the function under the concurrency limit."""
+        if self.rule is not None and not await self.rule(ctx):
+            return
+        args, kwargs = call_with(self.params, bot, ctx)
+        if self._limiter is None:
+            await self.func(*args, **kwargs)
+        else:
+            async with self._limiter:
+                await self.func(*args, **kwargs)

@@ -1,0 +1,99 @@
+"""The hooks a plugin can implement. Each is documented here, where it is declared.
+
+A plugin is any object (usually a module) with functions decorated with :data:`hookimpl` whose names
+are among these specs; it may implement any subset, and may accept any subset of a hook's arguments
+(pluggy passes only the ones named). Hooks run in pluggy's order: the plugin registered last runs
+first, ``@hookimpl(tryfirst=True)``/``trylast=True`` adjust that. Every hook runs in isolation: one
+plugin raising is reported by plugin name and hook (``bot.plugins.failures``) and the others still
+run, unless strict mode is on.
+
+Order at start: ``qqbot_configure`` (every plugin), then ``qqbot_register`` (every plugin), then,
+once the transport is about to connect, ``qqbot_startup``; ``qqbot_shutdown`` when the bot stops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from framework.app.api import ApiRequest
+    from framework.app.bot import Bot
+    from framework.app.context import Context
+
+__all__ = [
+    "PROJECT_NAME",
+    "hookimpl",
+    "hookspec",
+    "qqbot_api_request",
+    "qqbot_configure",
+    "qqbot_handler_error",
+    "qqbot_register",
+    "qqbot_shutdown",
+    "qqbot_startup",
+]
+
+PROJECT_NAME = "qqbot"
+#: Marks a hook specification (framework side).
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+#: Marks a plugin's hook implementation: ``@hookimpl def qqbot_register(bot): ...``.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def qqbot_configure(bot: Bot, config: Any) -> None:
+    """Receive this plugin's own configuration section, before anything is registered.
+
+    ``config`` is the plugin's section of the bot config (``[plugins.<name>]`` in TOML; a mapping,
+    empty when absent). If the plugin object has a ``config_model`` attribute (a ``msgspec.Struct``
+    type), the section is converted into it first, so ``config`` is an instance of that Struct, and
+    the instance is also injectable into handlers by annotating a parameter with the Struct type.
+    A section that does not validate is reported as a failure of this hook and the plugin is disabled.
+    """
+
+
+@hookspec
+def qqbot_register(bot: Bot) -> None:
+    """Register handlers, commands and middleware on ``bot``.
+
+    Use the bot's ordinary decorators (``bot.on_c2c_message(func)``, ``bot.command("ping")(func)``,
+    ``bot.middleware(mw)``). What a plugin registers counts for the bot's intents. If this hook raises,
+    everything the plugin registered is removed again and the plugin is disabled.
+    """
+
+
+@hookspec
+def qqbot_startup(bot: Bot) -> Awaitable[None] | None:
+    """Run when the bot starts, after the application's ``on_startup`` functions.
+
+    May be ``async def`` (the returned awaitable is awaited): open connections, load data here.
+    """
+
+
+@hookspec
+def qqbot_shutdown(bot: Bot) -> Awaitable[None] | None:
+    """Run when the bot stops, after the application's ``on_shutdown`` functions; may be ``async def``.
+
+    Runs shielded from cancellation, so cleanup completes even when the bot is cancelled.
+    """
+
+
+@hookspec
+def qqbot_handler_error(bot: Bot, error: BaseException, ctx: Context | None, handler: str | None) -> None:
+    """Observe an exception raised by a handler, a command or middleware.
+
+    ``handler`` names the failing function (``module.qualname``; ``None`` when middleware or the
+    dispatch itself failed), ``ctx`` is the event's context (``None`` if the event could not even be
+    decoded). The bot keeps serving; this hook is for reporting (logs, metrics, alerts).
+    """
+
+
+@hookspec
+def qqbot_api_request(bot: Bot, request: ApiRequest) -> None:
+    """Observe one OpenAPI request after its answer arrived: method, path, status, time, error code.
+
+    Called by the API client through ``bot.observe_api_request``; never carries headers, bodies or
+    tokens. Keep it fast: it runs on the request path.
+    """

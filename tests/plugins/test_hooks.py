@@ -1,0 +1,131 @@
+"""Every hookspec is documented where declared and exercised here, in order, by a recording plugin."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import msgspec
+import pytest
+
+from framework.app import ApiRequest, Bot, CallNext, Context
+from framework.app.recording import RecordingApi, c2c
+from framework.plugins import hookimpl, hookspecs
+
+HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("qqbot_"))
+
+
+def test_hooks_are_the_documented_set() -> None:
+    assert HOOKS == [
+        "qqbot_api_request",
+        "qqbot_configure",
+        "qqbot_handler_error",
+        "qqbot_register",
+        "qqbot_shutdown",
+        "qqbot_startup",
+    ]
+    assert sorted(hookspecs.__all__) == sorted([*HOOKS, "PROJECT_NAME", "hookimpl", "hookspec"])
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_every_hookspec_is_documented(name: str) -> None:
+    doc = inspect.getdoc(getattr(hookspecs, name)) or ""
+    assert len(doc) > 60, f"{name} needs a real docstring"
+    # the docs page lists every hook too
+    from pathlib import Path
+
+    page = Path(__file__).parents[2] / "docs" / "plugins.md"
+    assert name in page.read_text(encoding="utf-8")
+
+
+class Settings(msgspec.Struct):
+    greeting: str = "hi"
+
+
+class Recorder:
+    """Implements every hook and records the calls."""
+
+    config_model = Settings
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    @hookimpl
+    def qqbot_configure(self, bot: Bot, config: Settings) -> None:
+        self.calls.append(("qqbot_configure", config.greeting))
+
+    @hookimpl
+    def qqbot_register(self, bot: Bot) -> None:
+        self.calls.append(("qqbot_register", bot.name))
+
+        @bot.command("greet")
+        async def greet(ctx: Context, settings: Settings) -> None:
+            await ctx.reply(settings.greeting)
+
+        @bot.on_c2c_message
+        async def fail(ctx: Context) -> None:
+            if ctx.text == "fail":
+                raise LookupError("plugin handler failed")
+
+        @bot.middleware
+        async def mark(ctx: Context, call_next: CallNext) -> None:
+            self.calls.append(("middleware", ctx.text))
+            await call_next()
+
+    @hookimpl
+    async def qqbot_startup(self, bot: Bot) -> None:
+        self.calls.append(("qqbot_startup", None))
+
+    @hookimpl
+    def qqbot_shutdown(self, bot: Bot) -> None:
+        self.calls.append(("qqbot_shutdown", None))
+
+    @hookimpl
+    def qqbot_handler_error(self, error: BaseException, handler: str | None) -> None:
+        self.calls.append(("qqbot_handler_error", (type(error).__name__, (handler or "").rsplit(".", 1)[-1])))
+
+    @hookimpl
+    def qqbot_api_request(self, request: ApiRequest) -> None:
+        self.calls.append(("qqbot_api_request", (request.method, request.path, request.status)))
+
+
+@pytest.mark.anyio
+async def test_every_hook_runs_in_order() -> None:
+    recorder = Recorder()
+    bot = Bot("hooks", plugins=[recorder], config={"plugins": {"Recorder": {"greeting": "hello!"}}})
+    api = RecordingApi()
+    async with bot.running(api):
+        await bot.process(c2c("/greet", msg_id="c1"))  # process: wait for the handlers
+        await bot.process(c2c("fail", msg_id="c2"))
+        bot.observe_api_request(ApiRequest("POST", "/v2/users/U1/messages", 200, 0.01))
+    assert recorder.calls == [
+        ("qqbot_configure", "hello!"),
+        ("qqbot_register", "hooks"),
+        ("qqbot_startup", None),
+        ("middleware", "greet"),
+        ("middleware", "fail"),
+        ("qqbot_handler_error", ("LookupError", "fail")),
+        ("qqbot_api_request", ("POST", "/v2/users/U1/messages", 200)),
+        ("qqbot_shutdown", None),
+    ]
+    assert api.texts() == ["hello!"]
+    exercised = {name for name, _ in recorder.calls if name.startswith("qqbot_")}
+    assert exercised == set(HOOKS)
+
+
+@pytest.mark.anyio
+async def test_hooks_of_several_plugins_follow_pluggy_order() -> None:
+    order: list[str] = []
+
+    def make(tag: str, **opts: bool) -> object:
+        class P:
+            @hookimpl(**opts)
+            def qqbot_register(self, bot: Bot) -> None:
+                order.append(tag)
+
+        return P()
+
+    bot = Bot(plugins=[make("first"), make("second"), make("early", tryfirst=True)])
+    bot.prepare()
+    # pluggy: tryfirst wins, then the most recently registered
+    assert order == ["early", "second", "first"]
