@@ -1,0 +1,307 @@
+"""App credentials and access tokens (protocol.md §1).
+
+- :class:`Credentials`: app id and secret; the secret never appears in a ``repr``.
+- :class:`TokenManager`: fetches ``QQBot`` access tokens from the token endpoint, caches them,
+  refreshes ahead of expiry (with jitter), shares one refresh among concurrent callers and spaces
+  failed fetches with a capped exponential backoff.
+- :class:`LegacyToken`: the old fixed ``Bot {appid}.{token}`` scheme. The platform has **disabled** it
+  (REST answers HTTP 500 with code 11245); it is kept for old deployments and tests only.
+
+Neither the secret nor a token is ever written to a log record or an exception message.
+"""
+
+from __future__ import annotations
+
+import logging
+import random as _random
+from typing import Protocol, runtime_checkable
+
+import anyio
+import httpx
+import msgspec
+
+from framework.clock import Clock, SystemClock
+from framework.models import errorcodes as ec
+from framework.models.api import TokenRequest, TokenResponse
+from framework.models.constants import TOKEN_URL
+from framework.protocol.auth import (
+    DEFAULT_REFRESH_JITTER,
+    DEFAULT_REFRESH_MARGIN,
+    TOKEN_BACKOFF,
+    TokenTimes,
+    parse_expires_in,
+    refresh_deadline,
+)
+from framework.protocol.ratelimit import Backoff, RandomSource
+
+__all__ = ["AuthError", "AuthProvider", "Credentials", "LegacyToken", "TokenManager"]
+
+logger = logging.getLogger("framework.credentials")
+
+_token_decoder = msgspec.json.Decoder(TokenResponse)
+
+
+class AuthError(Exception):
+    """The access token could not be obtained.
+
+    ``code`` is the token endpoint's code (e.g. 100016 wrong secret) or 0 for transport/HTTP
+    failures; ``status`` the HTTP status (0 when no answer arrived); ``retryable`` says whether a
+    later attempt may succeed. The message never contains the secret or a token.
+    """
+
+    def __init__(self, message: str, *, code: int = 0, status: int = 0, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.retryable = retryable
+
+
+class Credentials:
+    """An app id and its secret (from the QQ open-platform console)."""
+
+    __slots__ = ("_secret", "app_id")
+
+    def __init__(self, app_id: str, app_secret: str) -> None:
+        if not app_id:
+            raise ValueError("app_id must not be empty")
+        if not app_secret:
+            raise ValueError("app_secret must not be empty")
+        self.app_id = str(app_id)
+        self._secret = app_secret
+
+    @property
+    def app_secret(self) -> str:
+        """The secret (read it only to sign or to request a token; never log it)."""
+        return self._secret
+
+    def __repr__(self) -> str:
+        return f"Credentials(app_id={self.app_id!r}, app_secret=<redacted>)"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Credentials):
+            return NotImplemented
+        return self.app_id == other.app_id and self._secret == other._secret
+
+    def __hash__(self) -> int:
+        return hash((self.app_id, self._secret))
+
+
+@runtime_checkable
+class AuthProvider(Protocol):
+    """What the OpenAPI client needs from an authenticator."""
+
+    app_id: str
+
+    async def auth_header(self) -> str:
+        """The ``Authorization`` header value."""
+        ...
+
+    def invalidate(self) -> None:
+        """Forget the current token (the server rejected it)."""
+        ...
+
+
+class LegacyToken:
+    """The fixed ``Bot {appid}.{token}`` scheme.
+
+    Disabled by the platform: REST calls answer HTTP 500 code 11245 ("固定Token已禁用") and the client
+    raises ``LegacyTokenDisabledError``. Use :class:`TokenManager` for real bots.
+    """
+
+    __slots__ = ("_token", "app_id")
+
+    def __init__(self, app_id: str, token: str) -> None:
+        self.app_id = str(app_id)
+        self._token = token
+
+    async def get_token(self) -> str:
+        """The fixed token."""
+        return self._token
+
+    async def auth_header(self) -> str:
+        """``Bot {appid}.{token}``."""
+        return f"Bot {self.app_id}.{self._token}"
+
+    def invalidate(self) -> None:
+        """A fixed token cannot be refreshed: nothing to do."""
+
+    def __repr__(self) -> str:
+        return f"LegacyToken(app_id={self.app_id!r}, token=<redacted>)"
+
+
+class TokenManager:
+    """Fetches and caches access tokens for one app.
+
+    ``get_token`` returns the cached token until its refresh deadline (``refresh_margin`` seconds plus
+    up to ``refresh_jitter`` seconds before expiry), then fetches a new one; concurrent callers share
+    one fetch. When a refresh fails while the old token is still valid, the old token is returned and
+    the refresh is tried again after a backoff. When no valid token is left, the failure is raised as
+    :class:`AuthError`, and the next attempt waits out the backoff (1 s doubling to 60 s, jittered), so
+    a caller that loops on errors cannot hammer the endpoint.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        token_url: str = TOKEN_URL,
+        http: httpx.AsyncClient | None = None,
+        clock: Clock | None = None,
+        refresh_margin: float = DEFAULT_REFRESH_MARGIN,
+        refresh_jitter: float = DEFAULT_REFRESH_JITTER,
+        backoff: Backoff = TOKEN_BACKOFF,
+        timeout: float = 10.0,
+        rand: RandomSource = _random.random,
+    ) -> None:
+        self.credentials = credentials
+        self.app_id = credentials.app_id
+        self.token_url = token_url
+        self._http = http
+        self._own_http = http is None
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._margin = refresh_margin
+        self._jitter = refresh_jitter
+        self._backoff = backoff
+        self._timeout = timeout
+        self._rand = rand
+        self._token: str | None = None
+        self._times: TokenTimes | None = None
+        self._lock = anyio.Lock()
+        self._failures = 0
+        self._retry_at = 0.0
+        self._completed = 0
+        """Finished fetch attempts; callers that waited on the lock across one share its failure."""
+        self._last_error: AuthError | None = None
+        self.fetch_count = 0
+        """How many token requests were sent (for tests and metrics)."""
+
+    def __repr__(self) -> str:
+        state = "none" if self._times is None else f"expires_at={self._times.expires_at:.1f}"
+        return f"TokenManager(app_id={self.app_id!r}, token_url={self.token_url!r}, token=<redacted>, {state})"
+
+    @property
+    def times(self) -> TokenTimes | None:
+        """Obtained/refresh/expiry times of the cached token (monotonic seconds), if any."""
+        return self._times
+
+    async def get_token(self) -> str:
+        """A valid access token, fetching or refreshing it when needed."""
+        token = self._cached(fresh_only=True)
+        if token is not None:
+            return token
+        seen = self._completed
+        async with self._lock:
+            # another caller may have refreshed (or failed to) while we waited for the lock
+            token = self._cached(fresh_only=True)
+            if token is not None:
+                return token
+            if self._completed != seen and self._last_error is not None:
+                raise self._last_error  # the fetch we waited on failed: share its error, do not hammer
+            now = self._clock.monotonic()
+            stale = self._cached(fresh_only=False)
+            if stale is not None and now < self._retry_at:
+                return stale  # refresh failed recently; keep using the valid token until the backoff ends
+            if now < self._retry_at:
+                await self._clock.sleep(self._retry_at - now)
+            self._last_error = None
+            try:
+                token = await self._fetch()
+            except AuthError as exc:
+                self._completed += 1
+                self._last_error = exc
+                self._failures += 1
+                delay = self._backoff.delay(self._failures, self._rand)
+                self._retry_at = self._clock.monotonic() + delay
+                stale = self._cached(fresh_only=False)
+                if stale is not None:
+                    logger.warning(
+                        "access token refresh failed (%s); keeping the current token, next try in %.1fs", exc, delay
+                    )
+                    return stale
+                logger.error("access token fetch failed (%s); next try in %.1fs", exc, delay)
+                raise
+            finally:
+                if self._last_error is None:
+                    self._completed += 1
+            return token
+
+    async def auth_header(self) -> str:
+        """``QQBot {access_token}``."""
+        return f"QQBot {await self.get_token()}"
+
+    def invalidate(self) -> None:
+        """Drop the cached token (e.g. after HTTP 401 or code 11244); the next call fetches a new one."""
+        if self._token is not None:
+            logger.info("access token invalidated")
+        self._token = None
+        self._times = None
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this manager created it."""
+        if self._own_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    def _cached(self, *, fresh_only: bool) -> str | None:
+        if self._token is None or self._times is None:
+            return None
+        now = self._clock.monotonic()
+        ok = self._times.fresh(now) if fresh_only else self._times.valid(now)
+        return self._token if ok else None
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self._timeout)
+            self._own_http = True
+        return self._http
+
+    async def _fetch(self) -> str:
+        body = msgspec.json.encode(
+            TokenRequest(appId=self.credentials.app_id, clientSecret=self.credentials.app_secret)
+        )
+        self.fetch_count += 1
+        logger.debug("requesting access token for app %s from %s", self.app_id, self.token_url)
+        try:
+            response = await self._client().post(
+                self.token_url, content=body, headers={"Content-Type": "application/json"}
+            )
+        except httpx.TimeoutException as exc:
+            raise AuthError(f"token request to {self.token_url} timed out ({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:
+            raise AuthError(f"token request to {self.token_url} failed ({type(exc).__name__})") from None
+        status = response.status_code
+        try:
+            answer = _token_decoder.decode(response.content)
+        except msgspec.DecodeError:
+            raise AuthError(
+                f"token endpoint answered HTTP {status} with a body that is not a token answer",
+                status=status,
+                retryable=status >= 500 or status == 429,
+            ) from None
+        if answer.code != 0 or not answer.access_token:
+            code = answer.code
+            retryable = code not in ec.TOKEN_CREDENTIAL_CODES
+            message = answer.message.replace(self.credentials.app_secret, "<redacted>")
+            what = "invalid app id or secret" if code in ec.TOKEN_CREDENTIAL_CODES else "token request failed"
+            raise AuthError(
+                f"{what}: HTTP {status}, code {code}: {message!r} (app {self.app_id})",
+                code=code,
+                status=status,
+                retryable=retryable,
+            )
+        try:
+            expires_in = parse_expires_in(answer.expires_in)
+        except ValueError as exc:
+            raise AuthError(f"token answer has an unusable expires_in: {exc}", status=status) from None
+        now = self._clock.monotonic()
+        self._token = answer.access_token
+        self._times = refresh_deadline(now, expires_in, margin=self._margin, jitter=self._jitter, rand=self._rand)
+        self._failures = 0
+        self._retry_at = 0.0
+        logger.debug(
+            "access token obtained for app %s: expires in %ss, refresh in %.1fs",
+            self.app_id,
+            expires_in,
+            self._times.refresh_at - now,
+        )
+        return self._token

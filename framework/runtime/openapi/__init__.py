@@ -1,0 +1,43 @@
+"""The OpenAPI (REST) client: :class:`OpenAPI`, its exceptions and :class:`PendingAudit`."""
+
+from framework.runtime.openapi.client import OpenAPI
+from framework.runtime.openapi.core import DEFAULT_TIMEOUT, USER_AGENT, Answer, RequestHook, ResponseHook
+from framework.runtime.openapi.errors import (
+    AuthenticationError,
+    BadRequestError,
+    DuplicateMessageError,
+    ForbiddenError,
+    InvalidReplyTargetError,
+    LegacyTokenDisabledError,
+    NetworkError,
+    NotFoundError,
+    OpenAPIError,
+    RateLimitedError,
+    ReplyWindowExpiredError,
+    ServerError,
+    error_class_for,
+)
+from framework.runtime.openapi.results import PendingAudit
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "USER_AGENT",
+    "Answer",
+    "AuthenticationError",
+    "BadRequestError",
+    "DuplicateMessageError",
+    "ForbiddenError",
+    "InvalidReplyTargetError",
+    "LegacyTokenDisabledError",
+    "NetworkError",
+    "NotFoundError",
+    "OpenAPI",
+    "OpenAPIError",
+    "PendingAudit",
+    "RateLimitedError",
+    "ReplyWindowExpiredError",
+    "RequestHook",
+    "ResponseHook",
+    "ServerError",
+    "error_class_for",
+]

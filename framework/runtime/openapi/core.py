@@ -1,0 +1,406 @@
+"""The request engine of the OpenAPI client: auth headers, retries, rate limits, error mapping, hooks.
+
+Policy (protocol.md §6; the platform documents no retry policy, these are our choices):
+
+- **Auth.** Every call sends ``Authorization: QQBot <token>``, ``X-Union-Appid`` and a User-Agent.
+  HTTP 401 or code 11244 invalidates the token and retries the call once with a fresh one.
+- **Retries.** 5xx answers (without a specific platform code), timeouts and connection errors are
+  retried with exponential backoff and jitter, up to ``max_retries`` times, for idempotent calls only:
+  GET/PUT/DELETE/HEAD, and message sends that carry ``msg_id`` + ``msg_seq`` or ``event_id`` (the
+  platform de-duplicates those, so a repeat cannot post twice; it may answer 40054005 instead).
+- **Rate limits.** HTTP 429 and the short-window codes (22009, 20028, 620006) wait — ``Retry-After``
+  when present, else backoff — and retry, as long as the total wait of the call stays within
+  ``max_rate_limit_wait``; then :class:`RateLimitedError` is raised. Quota codes (304045/304049/304050,
+  40034100) are raised at once. A per-route limiter learns from 429s and delays later calls.
+- **Audit.** 201/202 (and codes 304023/304024) return :class:`PendingAudit` instead of raising.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import random as _random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, Self, TypeVar
+from urllib.parse import quote
+
+import httpx
+import msgspec
+
+from framework.clock import Clock, SystemClock
+from framework.models import errorcodes as ec
+from framework.models.api import ErrorBody
+from framework.models.constants import API_BASE
+from framework.protocol.ratelimit import Backoff, RandomSource, RouteLimiter, parse_retry_after, route_key
+from framework.runtime.credentials import AuthProvider, LegacyToken
+from framework.runtime.openapi._group import EndpointGroup
+from framework.runtime.openapi.errors import (
+    NetworkError,
+    OpenAPIError,
+    RateLimitedError,
+    ServerError,
+    error_class_for,
+)
+from framework.runtime.openapi.results import PendingAudit
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "USER_AGENT",
+    "Answer",
+    "OpenAPICore",
+    "RequestHook",
+    "ResponseHook",
+]
+
+logger = logging.getLogger("framework.openapi")
+
+USER_AGENT = "qqbot-framework/0.1 (+httpx)"
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+"""The platform recommends at least 5 s for sends (protocol.md §5.3)."""
+
+_MAX_RATE_LIMIT_ATTEMPTS = 16
+"""Hard stop for servers that keep answering 429 with ``Retry-After: 0``."""
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_AUDIT_CODES = frozenset({ec.PUSH_AWAITING_AUDIT, ec.REPLY_AWAITING_AUDIT})
+_error_decoder = msgspec.json.Decoder(ErrorBody)
+_encoder = msgspec.json.Encoder()
+_T = TypeVar("_T")
+
+
+class RequestHook(Protocol):
+    """Called before each attempt; ``headers`` has the Authorization value redacted."""
+
+    def __call__(self, method: str, url: str, headers: Mapping[str, str], /) -> Awaitable[None] | None: ...
+
+
+class ResponseHook(Protocol):
+    """Called after each attempt; ``status`` is 0 when no answer arrived (timeout, connection error)."""
+
+    def __call__(
+        self, method: str, url: str, status: int, elapsed: float, trace_id: str, /
+    ) -> Awaitable[None] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A successful answer: HTTP status and raw body, or the audit notice of a held message."""
+
+    status: int
+    content: bytes
+    pending: PendingAudit | None = None
+    trace_id: str = ""
+
+    def decode(self, decoder: msgspec.json.Decoder[_T]) -> _T:
+        """Decode the body; a pending audit here (not a message send) is reported as an error."""
+        if self.pending is not None:
+            raise OpenAPIError(
+                f"unexpected audit answer (audit_id={self.pending.audit_id})",
+                status=self.status,
+                code=self.pending.code,
+                trace_id=self.trace_id,
+            )
+        return decoder.decode(self.content or b"{}")
+
+    def decode_or_pending(self, decoder: msgspec.json.Decoder[_T]) -> _T | PendingAudit:
+        """Decode the body, or return the :class:`PendingAudit` of a held message."""
+        if self.pending is not None:
+            return self.pending
+        return decoder.decode(self.content or b"{}")
+
+    def json(self) -> Any:
+        """The body as builtins (``None`` when empty)."""
+        return msgspec.json.decode(self.content) if self.content.strip() else None
+
+
+def _is_idempotent_message(body: Any) -> bool:
+    msg_id = getattr(body, "msg_id", None)
+    msg_seq = getattr(body, "msg_seq", None)
+    event_id = getattr(body, "event_id", None)
+    return bool((msg_id and msg_seq is not None) or event_id)
+
+
+class OpenAPICore(EndpointGroup):
+    """Connection pool, authentication and the request loop shared by every endpoint group.
+
+    ``auth`` supplies the Authorization header (``TokenManager`` or ``LegacyToken``); ``app_id`` defaults
+    to ``auth.app_id``. ``http`` is borrowed (not closed) when given, else a pooled keep-alive client is
+    created with ``timeout`` and closed by :meth:`aclose`. ``max_retries`` bounds retries of idempotent
+    calls; ``max_rate_limit_wait`` bounds the total seconds one call may spend waiting on rate limits.
+    ``on_request``/``on_response`` are optional hooks (plain or async callables).
+    """
+
+    def __init__(
+        self,
+        auth: AuthProvider,
+        *,
+        base_url: str = API_BASE,
+        app_id: str | None = None,
+        http: httpx.AsyncClient | None = None,
+        clock: Clock | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = 3,
+        max_rate_limit_wait: float = 60.0,
+        retry_backoff: Backoff | None = None,
+        limiter: RouteLimiter | None = None,
+        on_request: RequestHook | None = None,
+        on_response: ResponseHook | None = None,
+        user_agent: str = USER_AGENT,
+        rand: RandomSource = _random.random,
+    ) -> None:
+        self._auth = auth
+        self.base_url = base_url.rstrip("/")
+        self.app_id = app_id if app_id is not None else auth.app_id
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._own_http = http is None
+        self._http = (
+            http
+            if http is not None
+            else httpx.AsyncClient(
+                timeout=timeout,
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0),
+            )
+        )
+        self.max_retries = max_retries
+        self.max_rate_limit_wait = max_rate_limit_wait
+        self._retry_backoff = retry_backoff or Backoff(base=0.5, factor=2.0, cap=8.0, jitter=0.5)
+        self.limiter = limiter if limiter is not None else RouteLimiter(rand=rand)
+        self.on_request = on_request
+        self.on_response = on_response
+        self.user_agent = user_agent
+        self._rand = rand
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r}, app_id={self.app_id!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (only if this client created it)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._own_http:
+            await self._http.aclose()
+
+    # ---- public escape hatch -------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Call any endpoint; returns the decoded JSON (``None`` for an empty body) or a :class:`PendingAudit`.
+
+        ``path`` is the concrete path (``/guilds/123``); the same retry, rate-limit and error rules apply.
+        """
+        answer = await self._call(method, path, json=json, params=params, idempotent=idempotent)
+        return answer.pending if answer.pending is not None else answer.json()
+
+    # ---- the request loop ------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        template: str,
+        /,
+        *,
+        path: Mapping[str, str] | None = None,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Answer:
+        """Send one logical request (with retries) to ``template`` filled with ``path``."""
+        method = method.upper()
+        url_path = template.format_map({k: quote(str(v), safe="") for k, v in (path or {}).items()})
+        url = self.base_url + url_path
+        major = next(iter(path.values()), None) if path else None
+        key = route_key(method, template, str(major) if major is not None else None)
+        if idempotent is None:
+            idempotent = method in _IDEMPOTENT_METHODS or (method == "POST" and _is_idempotent_message(json))
+        content = None if json is None else _encoder.encode(json)
+        query = _clean_params(params)
+
+        waited = 0.0
+        failures = 0
+        reauthed = False
+        limited = 0
+        while True:
+            delay = self.limiter.acquire(key, self._clock.monotonic())
+            if delay > 0:
+                if waited + delay > self.max_rate_limit_wait:
+                    raise RateLimitedError(
+                        "route is rate limited and the wait exceeds max_rate_limit_wait",
+                        retry_after=delay,
+                        status=429,
+                        method=method,
+                        path=template,
+                    )
+                logger.debug("rate limiter delays %s by %.3fs", key, delay)
+                waited += delay
+                await self._clock.sleep(delay)
+
+            auth_value = await self._auth.auth_header()
+            req_headers = {
+                "Authorization": auth_value,
+                "X-Union-Appid": self.app_id,
+                "User-Agent": self.user_agent,
+                "Accept": "application/json",
+            }
+            if content is not None:
+                req_headers["Content-Type"] = "application/json"
+            if headers:
+                req_headers.update(headers)
+            await self._run_hook(self.on_request, method, url, _redact(req_headers))
+            logger.debug("→ %s %s", method, url)
+
+            started = self._clock.monotonic()
+            try:
+                response = await self._http.request(method, url, content=content, params=query, headers=req_headers)
+            except httpx.TransportError as exc:
+                elapsed = self._clock.monotonic() - started
+                await self._run_hook(self.on_response, method, url, 0, elapsed, "")
+                kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+                error = NetworkError(f"{kind} ({type(exc).__name__})", method=method, path=template)
+                if idempotent and failures < self.max_retries:
+                    failures += 1
+                    backoff = self._retry_backoff.delay(failures, self._rand)
+                    logger.warning("%s; retry %d/%d in %.2fs", error, failures, self.max_retries, backoff)
+                    await self._clock.sleep(backoff)
+                    continue
+                raise error from exc
+
+            elapsed = self._clock.monotonic() - started
+            status = response.status_code
+            trace_id = response.headers.get("x-tps-trace-id", "")
+            await self._run_hook(self.on_response, method, url, status, elapsed, trace_id)
+            logger.debug("← %d %s %s %.3fs trace_id=%s", status, method, url, elapsed, trace_id or "-")
+
+            if status in (200, 204):
+                self.limiter.on_success(key)
+                return Answer(status, response.content, None, trace_id)
+
+            body = _parse_error(response.content)
+            code = body.effective_code if body is not None else 0
+            message = body.message if body is not None else _short_text(response)
+            if body is not None and not trace_id:
+                trace_id = body.trace_id
+            message = _scrub(message, auth_value)
+
+            if status in (201, 202) or code in _AUDIT_CODES:
+                self.limiter.on_success(key)
+                audit = PendingAudit(
+                    audit_id=body.audit_id if body is not None else "",
+                    status=status,
+                    code=code,
+                    message=message,
+                    trace_id=trace_id,
+                )
+                return Answer(status, response.content, audit, trace_id)
+
+            if (status == 401 or code == ec.TOKEN_EXPIRED) and not reauthed and not isinstance(self._auth, LegacyToken):
+                reauthed = True
+                logger.info("%s %s answered %d/code %d: refreshing the access token", method, template, status, code)
+                self._auth.invalidate()
+                continue
+
+            cls = error_class_for(status, code)
+            if status == 429 or code in ec.RATE_LIMIT_RETRYABLE_CODES:
+                retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock.time())
+                wait = self.limiter.on_rate_limited(key, self._clock.monotonic(), retry_after)
+                limited += 1
+                if waited + wait > self.max_rate_limit_wait or limited > _MAX_RATE_LIMIT_ATTEMPTS:
+                    raise RateLimitedError(
+                        message,
+                        retry_after=wait,
+                        status=status,
+                        code=code,
+                        trace_id=trace_id,
+                        method=method,
+                        path=template,
+                    )
+                logger.warning(
+                    "%s %s rate limited (HTTP %d, code %d); waiting %.2fs", method, template, status, code, wait
+                )
+                continue  # the limiter now holds the route for ``wait``; acquire() sleeps it
+
+            if cls is ServerError and idempotent and failures < self.max_retries:
+                failures += 1
+                backoff = self._retry_backoff.delay(failures, self._rand)
+                logger.warning(
+                    "%s %s answered HTTP %d (trace_id=%s); retry %d/%d in %.2fs",
+                    method,
+                    template,
+                    status,
+                    trace_id or "-",
+                    failures,
+                    self.max_retries,
+                    backoff,
+                )
+                await self._clock.sleep(backoff)
+                continue
+
+            raise cls(message, status=status, code=code, trace_id=trace_id, method=method, path=template)
+
+    async def _run_hook(self, hook: Callable[..., Awaitable[None] | None] | None, *args: Any) -> None:
+        if hook is None:
+            return
+        try:
+            result = hook(*args)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("OpenAPI hook %r failed", hook)
+
+
+def _clean_params(params: Mapping[str, Any] | None) -> dict[str, str] | None:
+    if not params:
+        return None
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return out or None
+
+
+def _redact(headers: Mapping[str, str]) -> dict[str, str]:
+    out = dict(headers)
+    value = out.get("Authorization")
+    if value is not None:
+        scheme = value.split(" ", 1)[0]
+        out["Authorization"] = f"{scheme} <redacted>"
+    return out
+
+
+def _scrub(text: str, auth_value: str) -> str:
+    token = auth_value.split(" ", 1)[-1]
+    if token and token in text:
+        text = text.replace(token, "<redacted>")
+    return text
+
+
+def _parse_error(content: bytes) -> ErrorBody | None:
+    if not content.strip():
+        return None
+    try:
+        return _error_decoder.decode(content)
+    except msgspec.DecodeError:
+        return None
+
+
+def _short_text(response: httpx.Response) -> str:
+    text = response.text.strip()
+    if not text:
+        return response.reason_phrase
+    return text[:200]

@@ -1,0 +1,48 @@
+"""Fixtures for the OpenAPI client tests: a scripted MockTransport, a token manager and a client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from openapi_support import APP_ID, BASE, SECRET, TOKEN_URL, Script
+
+from framework.clock import VirtualClock
+from framework.runtime.credentials import Credentials, TokenManager
+from framework.runtime.openapi import OpenAPI
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def script() -> Script:
+    return Script()
+
+
+@pytest.fixture
+def http(script: Script) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.MockTransport(script))
+
+
+@pytest.fixture
+def tokens(http: httpx.AsyncClient, clock: VirtualClock) -> TokenManager:
+    return TokenManager(Credentials(APP_ID, SECRET), token_url=TOKEN_URL, http=http, clock=clock, rand=lambda: 0.0)
+
+
+@pytest.fixture
+def make_api(tokens: TokenManager, http: httpx.AsyncClient, clock: VirtualClock) -> Callable[..., OpenAPI]:
+    def make(**kwargs: Any) -> OpenAPI:
+        kwargs.setdefault("rand", lambda: 0.0)
+        return OpenAPI(tokens, base_url=BASE, http=http, clock=clock, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def api(make_api: Callable[..., OpenAPI]) -> OpenAPI:
+    return make_api()
