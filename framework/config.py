@@ -22,6 +22,8 @@ environment variable        TOML key                             meaning
 ``QQBOT_LOG_FORMAT``        ``logging.format``                   ``text`` (default) or ``json``
 ``QQBOT_PLUGINS_STRICT``    ``plugins.strict``                   ``1``: a broken plugin stops the bot
 ``QQBOT_PLUGINS_DISABLED``  ``plugins.disabled``                 comma-separated plugin names not to load
+``QQBOT_PLUGINS_ENABLED``   ``plugins.enabled``                  comma-separated installed plugins to load
+``QQBOT_PLUGINS_AUTOLOAD``  ``plugins.autoload``                 ``1``: load every installed plugin
 ==========================  ===================================  =====================================
 
 Plugin settings live in TOML tables ``[plugins.<name>]``.
@@ -108,7 +110,16 @@ class PluginSettings(msgspec.Struct, kw_only=True):
     strict: bool = False
     disabled: list[str] = msgspec.field(default_factory=list)
     enabled: list[str] | None = None
+    autoload: bool = False
     options: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+
+    def as_bot_config(self) -> dict[str, Any]:
+        """The ``plugins`` section in the shape ``Bot.configure`` and the plugin manager read."""
+        section: dict[str, Any] = {"strict": self.strict, "disabled": list(self.disabled), "autoload": self.autoload}
+        if self.enabled is not None:
+            section["enabled"] = list(self.enabled)
+        section.update(self.options)
+        return section
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -137,11 +148,13 @@ _ENV: dict[str, tuple[str, str]] = {
     "QQBOT_LOG_FORMAT": ("logging", "format"),
     "QQBOT_PLUGINS_STRICT": ("plugins", "strict"),
     "QQBOT_PLUGINS_DISABLED": ("plugins", "disabled"),
+    "QQBOT_PLUGINS_ENABLED": ("plugins", "enabled"),
+    "QQBOT_PLUGINS_AUTOLOAD": ("plugins", "autoload"),
 }
-_LIST_KEYS = {"shard_ids", "disabled"}
+_LIST_KEYS = {"shard_ids", "disabled", "enabled"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
-_BOOL_KEYS = {"sandbox", "strict"}
+_BOOL_KEYS = {"sandbox", "strict", "autoload"}
 
 
 def _env_value(name: str, key: str, raw: str) -> Any:

@@ -90,4 +90,11 @@ def configure_logging(
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # third-party request/connection chatter only when debugging
+    noisy_level = logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING
+    for name in _NOISY:
+        logging.getLogger(name).setLevel(noisy_level)
     return handler
+
+
+_NOISY = ("httpx", "httpcore", "websockets", "hypercorn.access")

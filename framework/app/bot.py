@@ -98,6 +98,24 @@ class Bot(EventDecorators):
     def __repr__(self) -> str:
         return f"Bot(name={self.name!r}, handlers={len(self._handlers)}, commands={len(self._commands)})"
 
+    def configure(self, config: Mapping[str, Any]) -> None:
+        """Merge ``config`` sections (e.g. ``{"plugins": {...}}`` from the TOML file) into :attr:`config`.
+
+        Must run before plugins are loaded (before :attr:`intents` is read or the bot starts).
+        """
+        if self._plugins_loaded:
+            raise RuntimeError("configure() must be called before the plugins are loaded")
+        merged = dict(self.config)
+        for key, value in config.items():
+            if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+        self.config = merged
+        plugin_section = merged.get("plugins") or {}
+        if "strict" in plugin_section:
+            self.plugins.strict = bool(plugin_section["strict"])
+
     # -- the API client ----------------------------------------------------------------------
 
     def bind(self, api: ApiClient) -> None:

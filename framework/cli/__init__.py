@@ -1,14 +1,91 @@
-"""The ``qqbot`` command line."""
+"""The ``qqbot`` command line: ``run``, ``check``, ``emulator`` and ``new``.
+
+``qqbot run module:bot`` connects to the platform when credentials are configured
+(``QQBOT_APP_ID``/``QQBOT_APP_SECRET`` or the TOML file) and otherwise starts the embedded emulator and
+an interactive console where you chat with the bot as a user.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Sequence
 
-__all__ = ["main"]
+from framework import __version__
+
+__all__ = ["build_parser", "main"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``qqbot``; returns the process exit code."""
-    args = sys.argv[1:] if argv is None else argv
-    print("qqbot: no commands yet", args, file=sys.stderr)
-    return 2
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``qqbot`` (all subcommands)."""
+    parser = argparse.ArgumentParser(prog="qqbot", description="Build, test and run QQ bots.")
+    parser.add_argument("--version", action="version", version=f"qqbot-framework {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run a bot (on the local emulator with a console when no credentials are configured)",
+        description="Run BOT (MODULE:ATTR or FILE.py:ATTR; ATTR defaults to 'bot'). Without credentials it "
+        "starts the embedded emulator and an interactive console; with QQBOT_APP_ID and QQBOT_APP_SECRET "
+        "(or the TOML file) it connects to the platform.",
+    )
+    run.add_argument("bot", metavar="BOT")
+    run.add_argument("-c", "--config", help="TOML config file (default: $QQBOT_CONFIG or ./qqbot.toml)")
+    run.add_argument("--transport", choices=["websocket", "webhook"], help="event transport (default: config)")
+    run.add_argument("--host", help="webhook listen address (default: config, 127.0.0.1)")
+    run.add_argument("--port", type=int, help="webhook listen port (default: config, 8080)")
+    run.add_argument("--shard-count", type=int, help="total number of shards (default: /gateway/bot)")
+    run.add_argument("--shard-ids", help="comma-separated shards this process runs, e.g. 0,1")
+    run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: config, INFO")
+    run.add_argument("--log-format", choices=["text", "json"], help="default: config, text")
+    run.add_argument(
+        "--emulator", action="store_true", help="use the embedded emulator even when credentials are configured"
+    )
+    run.add_argument(
+        "--no-console",
+        action="store_true",
+        help="with the emulator: serve it on --emulator-port and run the bot without the console",
+    )
+    run.add_argument("--emulator-port", type=int, default=0, help="port of the embedded emulator (default: any)")
+
+    check = sub.add_parser(
+        "check",
+        help="validate config and print the bot's intents, handlers, commands and plugins",
+        description="Load BOT and the configuration, and print what would run. Exits 1 on any problem.",
+    )
+    check.add_argument("bot", metavar="BOT")
+    check.add_argument("-c", "--config", help="TOML config file")
+
+    emu = sub.add_parser(
+        "emulator",
+        help="serve the local QQ platform emulator (REST, gateway, webhook sender, control API)",
+        add_help=False,
+    )
+    emu.add_argument("args", nargs=argparse.REMAINDER, help="emulator options (see qqbot emulator --help)")
+
+    from framework.cli import new
+
+    new.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``qqbot``; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "emulator":
+        from framework.testing.emulator import main as emulator_main
+
+        return emulator_main(args.args)
+    if args.command == "new":
+        from framework.cli import new
+
+        return new.run(args)
+    from framework.cli.commands import check, run
+
+    if args.command == "check":
+        return check(args)
+    return run(args)

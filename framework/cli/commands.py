@@ -1,0 +1,219 @@
+"""``qqbot run`` and ``qqbot check``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import anyio
+
+from framework.app import Bot, BotError
+from framework.cli.loader import BotLoadError, load_object
+from framework.config import ConfigError, Settings, load_settings
+from framework.logs import configure_logging, register_secret
+
+__all__ = ["check", "load", "run"]
+
+log = logging.getLogger("framework.cli")
+
+
+def _fail(message: str, stream: TextIO | None = None) -> int:
+    print(f"qqbot: error: {message}", file=stream or sys.stderr)
+    return 1
+
+
+def _overrides(settings: Settings, args: argparse.Namespace) -> None:
+    """Apply command-line options over the file and environment settings."""
+    if getattr(args, "transport", None):
+        settings.bot.transport = args.transport
+    if getattr(args, "host", None):
+        settings.webhook.host = args.host
+    if getattr(args, "port", None) is not None:
+        if not 0 < args.port < 65536:
+            raise ConfigError(f"--port: expected 1..65535, got {args.port}")
+        settings.webhook.port = args.port
+    if getattr(args, "shard_count", None) is not None:
+        if args.shard_count < 1:
+            raise ConfigError(f"--shard-count: expected an integer >= 1, got {args.shard_count}")
+        settings.gateway.shard_count = args.shard_count
+    if getattr(args, "shard_ids", None):
+        try:
+            ids = [int(p) for p in args.shard_ids.split(",") if p.strip()]
+        except ValueError:
+            raise ConfigError(f"--shard-ids: expected comma-separated integers, got {args.shard_ids!r}") from None
+        count = settings.gateway.shard_count
+        if count is None:
+            raise ConfigError("--shard-ids needs --shard-count (or gateway.shard_count)")
+        if any(i < 0 or i >= count for i in ids):
+            raise ConfigError(f"--shard-ids: every id must be in 0..{count - 1}, got {ids}")
+        settings.gateway.shard_ids = ids
+    if getattr(args, "log_level", None):
+        settings.logging.level = args.log_level
+    if getattr(args, "log_format", None):
+        settings.logging.format = args.log_format
+
+
+def load(args: argparse.Namespace) -> tuple[Settings, Bot]:
+    """Read the settings, load the bot named on the command line and apply the config to it."""
+    settings = load_settings(args.config)
+    _overrides(settings, args)
+    register_secret(settings.bot.app_secret)
+    obj = load_object(args.bot)
+    if not isinstance(obj, Bot):
+        raise BotLoadError(f"{args.bot} is a {type(obj).__name__}, not a framework Bot")
+    obj.configure({"plugins": settings.plugins.as_bot_config()})
+    return settings, obj
+
+
+def check(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Validate the config and print the computed intents, handlers, commands and plugins."""
+    out = out or sys.stdout
+    try:
+        settings, bot = load(args)
+        bot.prepare()
+        info = bot.describe()
+    except (ConfigError, BotLoadError, BotError) as exc:
+        return _fail(str(exc))
+    intents = bot.intents
+    mode = "platform" if settings.bot.has_credentials else "embedded emulator (no credentials configured)"
+    print(f"bot:        {info['name']}", file=out)
+    print(f"connects:   {mode}; transport {settings.bot.transport}", file=out)
+    if settings.bot.has_credentials:
+        print(f"app id:     {settings.bot.app_id}  api: {settings.bot.resolved_api_base}", file=out)
+    print(f"intents:    {int(intents)} = {' | '.join(info['intents']) or 'none'}", file=out)
+    print(f"handlers:   {len(info['handlers'])}", file=out)
+    for h in info["handlers"]:
+        owner = f"  (plugin {h['plugin']})" if h["plugin"] else ""
+        print(f"  {h['event']:<28} {h['handler']}{owner}", file=out)
+    print(f"commands:   {len(info['commands'])}", file=out)
+    for c in info["commands"]:
+        aliases = f" (aliases: {', '.join(c['aliases'])})" if c["aliases"] else ""
+        print(f"  {c['usage']}{aliases}", file=out)
+    print(f"middleware: {len(info['middleware'])}", file=out)
+    print(f"plugins:    {', '.join(info['plugins']) or 'none'}", file=out)
+    for failure in info["plugin_failures"]:
+        print(f"  FAILED {failure}", file=out)
+    return 1 if info["plugin_failures"] else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """``qqbot run``: the emulator and console without credentials, the platform with them."""
+    try:
+        settings, bot = load(args)
+        use_emulator = args.emulator or not settings.bot.has_credentials
+        console = use_emulator and not args.no_console
+        # the console owns the terminal: only warnings unless a level was asked for
+        level = "WARNING" if console and not args.log_level else settings.logging.level
+        configure_logging(level, settings.logging.format)
+        bot.prepare()
+    except (ConfigError, BotLoadError, BotError) as exc:
+        return _fail(str(exc))
+    main: Callable[[], Any]
+    if console:
+        from framework.cli.console import run_console
+
+        def main() -> Any:
+            return run_console(bot)
+    elif use_emulator:
+
+        def main() -> Any:
+            return _serve_with_emulator(bot, settings, args.emulator_port)
+    elif settings.bot.transport == "webhook":
+
+        def main() -> Any:
+            return _run_webhook(bot, settings)
+    else:
+
+        def main() -> Any:
+            return _run_gateway(bot, settings)
+
+    try:
+        result = anyio.run(main)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a fatal gateway error, an unreachable platform: say it plainly
+        log.debug("fatal error", exc_info=True)
+        return _fail(f"{type(exc).__name__}: {exc}")
+    return int(result or 0)
+
+
+async def _until_signal(stop: Callable[[], None]) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
+        async for signum in received:
+            log.info("received %s: shutting down", signal.Signals(signum).name)
+            stop()
+            return
+
+
+async def _run_gateway(bot: Bot, settings: Settings) -> int:
+    from framework.runner import BotRunner
+
+    assert settings.bot.app_id and settings.bot.app_secret
+    runner = BotRunner(
+        bot,
+        app_id=settings.bot.app_id,
+        app_secret=settings.bot.app_secret,
+        api_base=settings.bot.resolved_api_base,
+        token_url=settings.bot.token_url,
+        shard_ids=settings.gateway.shard_ids,
+        shard_count=settings.gateway.shard_count,
+    )
+    async with anyio.create_task_group() as tg, runner:
+        tg.start_soon(_until_signal, runner.stop)
+        await runner.wait_ready()
+        for shard in runner.status().shards:
+            log.info("shard %s ready (session %s)", shard.shard_id, shard.session_id)
+        await runner.wait_closed()
+        tg.cancel_scope.cancel()
+    return 0
+
+
+async def _run_webhook(bot: Bot, settings: Settings) -> int:
+    from framework.runner import run_webhook
+
+    assert settings.bot.app_id and settings.bot.app_secret
+    await run_webhook(
+        bot,
+        app_id=settings.bot.app_id,
+        app_secret=settings.bot.app_secret,
+        api_base=settings.bot.resolved_api_base,
+        token_url=settings.bot.token_url,
+        host=settings.webhook.host,
+        port=settings.webhook.port,
+        path=None if settings.webhook.path == "/" else settings.webhook.path,
+        timestamp_tolerance=settings.webhook.timestamp_tolerance,
+    )
+    return 0
+
+
+async def _serve_with_emulator(bot: Bot, settings: Settings, port: int) -> int:
+    """Serve the embedded emulator on ``port`` and run the bot against it (no console)."""
+    from framework.runner import BotRunner
+    from framework.testing.emulator import Emulator
+
+    emu = Emulator()
+    app_id = next(iter(emu.config.apps))
+    secret = emu.config.secret_for(app_id)
+    assert secret is not None
+    async with emu.serve("127.0.0.1", port) as url:
+        print(f"emulator serving on {url} (control API: {url}/_emulator/)", flush=True)
+        runner = BotRunner(
+            bot,
+            app_id=app_id,
+            app_secret=secret,
+            api_base=url,
+            token_url=f"{url}/app/getAppAccessToken",
+            shard_ids=settings.gateway.shard_ids,
+            shard_count=settings.gateway.shard_count,
+        )
+        async with anyio.create_task_group() as tg, runner:
+            tg.start_soon(_until_signal, runner.stop)
+            await runner.wait_ready()
+            print(f"bot {bot.name!r} is ready; press Ctrl-C to stop", flush=True)
+            await runner.wait_closed()
+            tg.cancel_scope.cancel()
+    return 0

@@ -1,0 +1,176 @@
+"""The ``qqbot`` command line, run as a real subprocess against the emulator."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from framework.cli import main
+from framework.testing.emulator import Emulator
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = f"{ROOT / 'examples' / 'hello_bot.py'}:bot"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QQBOT_")}
+    env.update(extra)
+    return env
+
+
+def test_check_prints_intents_handlers_and_commands(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in os.environ if k.startswith("QQBOT_")]:
+        monkeypatch.delenv(key)
+    assert main(["check", EXAMPLE]) == 0
+    out = capsys.readouterr().out
+    assert "embedded emulator" in out
+    # commands serve every scene; the echo handler needs group events
+    for flag in ("GROUP_AND_C2C_EVENT", "PUBLIC_GUILD_MESSAGES", "DIRECT_MESSAGE"):
+        assert flag in out
+    assert "GROUP_AT_MESSAGE_CREATE" in out and "echo" in out
+    assert "/roll" in out and "dice" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "needle"),
+    [
+        (["check", "no_such_module_xyz:bot"], {}, "module not found"),
+        (["check", f"{ROOT / 'examples' / 'hello_bot.py'}:nothing"], {}, "no attribute 'nothing'"),
+        (["check", f"{ROOT / 'examples' / 'hello_bot.py'}:random"], {}, "not a framework Bot"),
+        (["check", EXAMPLE], {"QQBOT_APP_ID": "123"}, "QQBOT_APP_SECRET"),
+        (["check", EXAMPLE], {"QQBOT_LOG_FORMAT": "xml"}, "logging.format"),
+        (["run", EXAMPLE, "--shard-ids", "0,1"], {}, "--shard-ids needs --shard-count"),
+    ],
+)
+def test_bad_input_gives_a_clear_error(argv: list[str], env: dict[str, str], needle: str, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "framework", *argv],
+        env=_env(**env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_console_through_a_pseudo_terminal(tmp_path: Path) -> None:
+    """Drive ``qqbot run`` (no credentials: emulator + console) as a person would, through a pty."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "framework", "run", EXAMPLE],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=_env(),
+        cwd=tmp_path,
+        close_fds=True,
+    )
+    os.close(slave)
+    seen = b""
+
+    def read_until(needle: bytes, timeout: float = 30.0) -> bytes:
+        nonlocal seen
+        import select
+        import time
+
+        deadline = time.monotonic() + timeout
+        while needle not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"timed out waiting for {needle!r}; screen so far:\n{seen.decode(errors='replace')}"
+            ready, _, _ = select.select([master], [], [], left)
+            if ready:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    break
+        return seen
+
+    try:
+        read_until(b"[group g1 \xc2\xb7 alice] > ")
+        os.write(master, b"/ping\n")
+        read_until(b"hello> pong")
+        os.write(master, b":c2c bob\n")
+        read_until(b"[c2c bob] > ")
+        os.write(master, b"/roll 1\n")
+        read_until(b"a die needs at least 2 sides")
+        os.write(master, b"/roll many\n")
+        read_until(b"Usage: /roll")
+        os.write(master, b":nonsense\n")
+        read_until(b"unknown console command :nonsense")
+        os.write(master, b":quit\n")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert b"Traceback" not in seen
+
+
+@pytest.mark.anyio
+async def test_run_with_credentials_against_a_platform_compatible_server(tmp_path: Path) -> None:
+    """QQBOT_API_BASE/QQBOT_TOKEN_URL point ``qqbot run`` at any compatible server (here: an emulator
+    serving on loopback); the bot identifies, answers, and stops gracefully on SIGTERM."""
+    emu = Emulator()
+    app_id = next(iter(emu.config.apps))
+    secret = emu.config.secret_for(app_id)
+    assert secret is not None
+    async with emu.serve("127.0.0.1", 0) as url:
+        env = _env(
+            QQBOT_APP_ID=app_id,
+            QQBOT_APP_SECRET=secret,
+            QQBOT_API_BASE=url,
+            QQBOT_TOKEN_URL=f"{url}/app/getAppAccessToken",
+            QQBOT_LOG_FORMAT="json",
+        )
+        proc = await anyio.open_process(
+            [sys.executable, "-m", "framework", "run", EXAMPLE],
+            env=env,
+            cwd=str(tmp_path),
+        )
+        try:
+            with anyio.fail_after(30):
+                while not any(i.accepted for i in emu.gateway.recorder.identifies):  # noqa: ASYNC110 - another process
+                    await anyio.sleep(0.05)
+                event = emu.control.group_at_message("/ping", group_openid="G1", member_openid="M1")
+                while not emu.control.sent("group", "G1"):  # noqa: ASYNC110 - another process
+                    await anyio.sleep(0.05)
+            sent = emu.control.sent("group", "G1")
+            assert [m.content for m in sent] == ["pong"]
+            assert sent[0].body["msg_id"] == event.d["id"]
+            proc.send_signal(signal.SIGTERM)
+            assert proc.stderr is not None
+            chunks: list[bytes] = []
+            with anyio.fail_after(30):
+                async for chunk in proc.stderr:
+                    chunks.append(chunk)
+                code = await proc.wait()
+            err = b"".join(chunks).decode()
+            assert code == 0, err
+            assert '"shard 0: ready' in err or "ready" in err
+            assert secret not in err  # the JSON logs never carry the secret ...
+            tokens = list(emu.tokens._current.values())
+            assert tokens and all(token not in err for token in tokens)  # ... nor an access token
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
