@@ -1,1 +1,66 @@
 """Testing support: the local QQ platform emulator and the test client built on it."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from framework.testing.chat import C2CChat, ChannelChat, ChannelUser, DirectChat, GroupChat, GroupUser
+    from framework.testing.client import (
+        BotErrorsNotChecked,
+        Chat,
+        HandlerFailure,
+        PendingEventsError,
+        Transport,
+        connect,
+    )
+    from framework.testing.emulator import Emulator, EmulatorConfig
+
+# Exports load on first use (PEP 562): the pytest plugin imports this package in every test run.
+_EXPORTS = {
+    "BotErrorsNotChecked": "framework.testing.client",
+    "C2CChat": "framework.testing.chat",
+    "ChannelChat": "framework.testing.chat",
+    "ChannelUser": "framework.testing.chat",
+    "Chat": "framework.testing.client",
+    "DirectChat": "framework.testing.chat",
+    "Emulator": "framework.testing.emulator",
+    "EmulatorConfig": "framework.testing.emulator",
+    "GroupChat": "framework.testing.chat",
+    "GroupUser": "framework.testing.chat",
+    "HandlerFailure": "framework.testing.client",
+    "PendingEventsError": "framework.testing.client",
+    "Transport": "framework.testing.client",
+    "connect": "framework.testing.client",
+}
+
+__all__ = [
+    "BotErrorsNotChecked",
+    "C2CChat",
+    "ChannelChat",
+    "ChannelUser",
+    "Chat",
+    "DirectChat",
+    "Emulator",
+    "EmulatorConfig",
+    "GroupChat",
+    "GroupUser",
+    "HandlerFailure",
+    "PendingEventsError",
+    "Transport",
+    "connect",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'framework.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,495 @@
+"""Run a :class:`~framework.app.Bot` against a platform: the glue between the app layer and the runtime.
+
+:class:`BotRunner` connects a bot over the gateway::
+
+    async with BotRunner(bot, app_id="102000001", app_secret=secret) as running:
+        await running.wait_ready()      # every shard READY
+        await running.wait_closed()     # until stopped (or a fatal gateway error, which is raised)
+
+It builds the :class:`~framework.runtime.credentials.TokenManager` and the
+:class:`~framework.runtime.openapi.OpenAPI` client (on ``http_transport`` when given, e.g. the
+emulator's in-process transport), binds the client into the bot, starts the bot (plugins,
+``on_startup``), and runs a :class:`~framework.runtime.sessions.LocalSessionManager` with
+``bot.intents`` whose events are handled by ``bot.process`` in a bounded pool of tasks owned by the runner.
+On exit it stops the shards (queued events are still delivered), gives running handlers
+``handler_deadline`` seconds, cancels what is left, runs the bot's shutdown hooks and closes the HTTP client.
+
+:func:`run_webhook` serves a bot through the webhook app instead (HTTP callbacks, no gateway).
+
+Every event that reaches a handler goes through an :class:`EventTracker`, which counts events and
+remembers which envelope ids were handled; the test client uses it to wait until the bot is idle.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import anyio
+import anyio.abc
+import httpx
+
+from framework.app import Bot
+from framework.clock import Clock, SystemClock
+from framework.models import InboundEvent
+from framework.models.constants import API_BASE, TOKEN_URL
+from framework.models.transport import Connector
+from framework.protocol.gateway import GatewayFatalError
+from framework.runtime import websocket
+from framework.runtime.credentials import Credentials, TokenManager
+from framework.runtime.openapi import OpenAPI
+from framework.runtime.sessions import LocalSessionManager
+from framework.runtime.shard import ShardOptions, ShardStatus
+
+__all__ = ["BotRunner", "EventTracker", "RunnerStatus", "run_webhook", "sole_exception"]
+
+log = logging.getLogger("framework.runner")
+
+
+class EventTracker:
+    """Counts the events a runner handles and remembers the envelope ids of recently handled ones.
+
+    ``received`` / ``handled`` are totals; :meth:`state` says whether an id is ``"handled"``,
+    ``"running"`` or ``"unseen"``; :meth:`changed` waits for the next event to start or finish.
+    At most ``remember`` handled ids are kept (oldest forgotten first).
+    """
+
+    def __init__(self, remember: int = 10_000) -> None:
+        self.remember = remember
+        self.received = 0
+        self.handled = 0
+        self._running: dict[str, int] = {}
+        self._in_flight = 0
+        self._done: OrderedDict[str, None] = OrderedDict()
+        self._changed = anyio.Event()
+
+    @property
+    def in_flight(self) -> int:
+        """Events whose handlers have started and not finished."""
+        return self._in_flight
+
+    def started(self, event: InboundEvent) -> None:
+        """Record that ``event`` was handed to the bot."""
+        self.received += 1
+        self._in_flight += 1
+        if event.id:
+            self._running[event.id] = self._running.get(event.id, 0) + 1
+        self._notify()
+
+    def finished(self, event: InboundEvent) -> None:
+        """Record that the bot finished ``event`` (successfully or not)."""
+        self.handled += 1
+        self._in_flight -= 1
+        if event.id:
+            left = self._running.get(event.id, 0) - 1
+            if left > 0:
+                self._running[event.id] = left
+            else:
+                self._running.pop(event.id, None)
+            self._done[event.id] = None
+            self._done.move_to_end(event.id)
+            while len(self._done) > self.remember:
+                self._done.popitem(last=False)
+        self._notify()
+
+    def state(self, event_id: str) -> str:
+        """``"running"`` (being handled), ``"handled"`` (finished) or ``"unseen"``."""
+        if event_id in self._running:
+            return "running"
+        return "handled" if event_id in self._done else "unseen"
+
+    async def changed(self) -> None:
+        """Return after the next :meth:`started` or :meth:`finished`."""
+        await self._changed.wait()
+
+    async def wait_idle(self) -> None:
+        """Return when no event is being handled."""
+        while self._in_flight:
+            await self._changed.wait()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def __repr__(self) -> str:
+        return f"EventTracker(received={self.received}, handled={self.handled}, in_flight={self._in_flight})"
+
+
+class _HandlerPool:
+    """The sink given to the transport: each event runs ``bot.process`` in its own task, at most
+    ``concurrency`` at once (the transport waits for a free slot: backpressure)."""
+
+    def __init__(self, bot: Bot, tracker: EventTracker, concurrency: int) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        self.bot = bot
+        self.tracker = tracker
+        self._slots = anyio.Semaphore(concurrency)
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    @asynccontextmanager
+    async def open(self, deadline: float) -> AsyncIterator[_HandlerPool]:
+        """Run handlers while inside; on exit wait up to ``deadline`` seconds for them, then cancel the rest."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                yield self
+            finally:
+                self._tg = None
+                with anyio.CancelScope(shield=True), anyio.move_on_after(deadline):
+                    await self.tracker.wait_idle()
+                if self.tracker.in_flight:
+                    log.warning("shutdown: cancelling %d handler(s) still running", self.tracker.in_flight)
+                tg.cancel_scope.cancel()
+
+    async def __call__(self, event: InboundEvent) -> None:
+        tg = self._tg
+        if tg is None:
+            log.warning("runner stopped; dropping %s event", event.type)
+            return
+        await self._slots.acquire()
+        self.tracker.started(event)
+        tg.start_soon(self._handle, event)
+
+    async def _handle(self, event: InboundEvent) -> None:
+        try:
+            await self.bot.process(event)
+        except Exception:  # process() reports handler errors itself; this is a bug in the app layer
+            log.exception("processing %s failed", event.type)
+        finally:
+            self.tracker.finished(event)
+            self._slots.release()
+
+
+def sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The only exception inside ``group`` (however deeply nested), or None if there are several.
+
+    Task groups wrap whatever crosses them, even one exception raised by the code inside; a context
+    manager built on task groups unwraps it so callers see (and ``pytest.raises``) the real error.
+    """
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, BaseExceptionGroup):
+            stack.extend(current.exceptions)
+        else:
+            leaves.append(current)
+    return leaves[0] if len(leaves) == 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerStatus:
+    """A snapshot of a running bot: its shards and its handlers."""
+
+    shards: tuple[ShardStatus, ...]
+    ready: bool
+    """Every shard is READY."""
+    received: int
+    """Events handed to the bot so far."""
+    handled: int
+    """Events the bot finished."""
+    in_flight: int
+    """Events being handled now."""
+
+
+@asynccontextmanager
+async def _bot_services(
+    bot: Bot,
+    *,
+    app_id: str,
+    app_secret: str,
+    api_base: str,
+    token_url: str,
+    http_transport: httpx.AsyncBaseTransport | None,
+    clock: Clock,
+) -> AsyncIterator[tuple[TokenManager, OpenAPI]]:
+    """The HTTP client, token manager and OpenAPI client, bound into the running bot; all closed on exit."""
+    async with AsyncExitStack() as stack:
+        http = httpx.AsyncClient(
+            transport=http_transport,
+            timeout=httpx.Timeout(10.0, connect=5.0),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0),
+        )
+        stack.push_async_callback(http.aclose)
+        tokens = TokenManager(Credentials(app_id, app_secret), token_url=token_url, http=http, clock=clock)
+        stack.push_async_callback(tokens.aclose)
+        api = OpenAPI(tokens, base_url=api_base, http=http, clock=clock)
+        stack.push_async_callback(api.aclose)
+        await stack.enter_async_context(bot.running(api))
+        yield tokens, api
+
+
+class BotRunner:
+    """Run ``bot`` over the gateway (see the module docstring); use it as ``async with``.
+
+    ``api_base``/``token_url`` default to production; point them at the emulator for tests.
+    ``connector`` opens WebSockets (:func:`framework.runtime.websocket.connect`, or the emulator's
+    ``connect_websocket``). ``http_transport`` replaces the network for REST calls.
+    ``shard_ids``/``shard_count`` select shards (default: every shard ``/gateway/bot`` recommends).
+    ``concurrency`` bounds handlers running at once; ``handler_deadline`` is how many seconds running
+    handlers get at shutdown; ``drain_timeout`` how many seconds queued events get to reach them.
+    ``tracker`` lets a caller observe handled events (one is created otherwise).
+    """
+
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        app_id: str,
+        app_secret: str,
+        api_base: str = API_BASE,
+        token_url: str = TOKEN_URL,
+        connector: Connector = websocket.connect,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        shard_ids: Sequence[int] | None = None,
+        shard_count: int | None = None,
+        clock: Clock | None = None,
+        shard_options: ShardOptions | None = None,
+        concurrency: int = 16,
+        handler_deadline: float = 10.0,
+        drain_timeout: float = 10.0,
+        tracker: EventTracker | None = None,
+    ) -> None:
+        self.bot = bot
+        self.app_id = str(app_id)
+        self._secret = app_secret
+        self.api_base = api_base
+        self.token_url = token_url
+        self.connector = connector
+        self.http_transport = http_transport
+        self.shard_ids = list(shard_ids) if shard_ids is not None else None
+        self.shard_count = shard_count
+        self.clock: Clock = clock or SystemClock()
+        self.shard_options = shard_options
+        self.handler_deadline = handler_deadline
+        self.drain_timeout = drain_timeout
+        self.close_deadline = drain_timeout + (shard_options or ShardOptions()).close_timeout + 5.0
+        """Real seconds the shards get to close and drain before they are cancelled."""
+        self.tracker = tracker or EventTracker()
+        self._pool = _HandlerPool(bot, self.tracker, concurrency)
+        self.api: OpenAPI | None = None
+        """The OpenAPI client while running."""
+        self.manager: LocalSessionManager | None = None
+        """The session manager while running."""
+        self._cm: AbstractAsyncContextManager[None] | None = None
+        self._stop = anyio.Event()
+        self._manager_done = anyio.Event()
+        self._fatal: GatewayFatalError | None = None
+
+    def __repr__(self) -> str:
+        return f"BotRunner(bot={self.bot.name!r}, app_id={self.app_id!r}, api_base={self.api_base!r})"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> BotRunner:
+        if self._cm is not None:
+            raise RuntimeError("this BotRunner is already running")
+        self._stop = anyio.Event()
+        self._manager_done = anyio.Event()
+        self._fatal = None
+        cm = self._lifecycle()
+        try:
+            await cm.__aenter__()
+        except BaseExceptionGroup as group:
+            raise sole_exception(group) or group from None
+        self._cm = cm
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        cm, self._cm = self._cm, None
+        assert cm is not None
+        try:
+            return await cm.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            single = sole_exception(group)
+            if single is None:
+                raise
+            if single is exc:
+                return False  # the block's own exception, unwrapped from the task groups it crossed
+            raise single from None
+
+    @asynccontextmanager
+    async def _lifecycle(self) -> AsyncIterator[None]:
+        services = _bot_services(
+            self.bot,
+            app_id=self.app_id,
+            app_secret=self._secret,
+            api_base=self.api_base,
+            token_url=self.token_url,
+            http_transport=self.http_transport,
+            clock=self.clock,
+        )
+        async with services as (tokens, api):
+            self.api = api
+            gateway = await api.get_gateway_bot()
+            manager = LocalSessionManager(
+                self.connector,
+                tokens.get_token,
+                gateway,
+                self._pool,
+                self.bot.intents,
+                shard_ids=self.shard_ids,
+                shard_count=self.shard_count,
+                clock=self.clock,
+                token_invalidate=tokens.invalidate,
+                options=self.shard_options,
+                drain_timeout=self.drain_timeout,
+            )
+            self.manager = manager
+            try:
+                async with self._pool.open(self.handler_deadline), anyio.create_task_group() as tg:
+                    await tg.start(self._run_manager, manager)
+                    if self._fatal is not None:
+                        raise self._fatal
+                    try:
+                        yield
+                    finally:  # also when the body failed or was cancelled: close the sessions properly
+                        self._stop.set()
+                        with anyio.CancelScope(shield=True), anyio.move_on_after(self.close_deadline):
+                            await self._manager_done.wait()
+            finally:
+                self.api = None
+
+    async def _run_manager(self, manager: LocalSessionManager, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        started = False
+        try:
+            async with manager:
+                await manager.start()
+                started = True
+                task_status.started()
+                await self._stop.wait()
+        except* GatewayFatalError as group:
+            fatal = group.exceptions[0]
+            assert isinstance(fatal, GatewayFatalError)
+            self._fatal = fatal
+            log.error("gateway stopped: %s", fatal)
+        finally:
+            self._manager_done.set()
+            if not started:
+                task_status.started()
+
+    # -- while running ---------------------------------------------------------------------------
+
+    async def wait_ready(self) -> None:
+        """Wait until every shard is READY; raise the gateway's fatal error if it stopped instead.
+
+        Bound it with ``anyio.fail_after(...)``.
+        """
+        manager = self.manager
+        if manager is None or self._cm is None:
+            raise RuntimeError("the runner is not running: use `async with BotRunner(...)`")
+        async with anyio.create_task_group() as tg:
+
+            async def stop_on_exit() -> None:
+                await self._manager_done.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(stop_on_exit)
+            try:
+                for shard in manager.shards:
+                    await shard.wait_ready()
+            except GatewayFatalError:
+                await self._manager_done.wait()
+            tg.cancel_scope.cancel()
+        if self._fatal is not None:
+            raise self._fatal
+        if not all(s.ready for s in manager.shards):
+            raise RuntimeError("the gateway sessions stopped before every shard was READY")
+
+    async def wait_closed(self) -> None:
+        """Wait until the shards stop (after :meth:`stop`); raise the fatal gateway error that stopped them."""
+        await self._manager_done.wait()
+        if self._fatal is not None:
+            raise self._fatal
+
+    def stop(self) -> None:
+        """Ask the runner to stop its shards (the ``async with`` block still owns the rest of the shutdown)."""
+        self._stop.set()
+
+    def status(self) -> RunnerStatus:
+        """Shards and handler counters now."""
+        shards = tuple(self.manager.status()) if self.manager is not None else ()
+        return RunnerStatus(
+            shards=shards,
+            ready=bool(shards) and all(s.state == "ready" for s in shards),
+            received=self.tracker.received,
+            handled=self.tracker.handled,
+            in_flight=self.tracker.in_flight,
+        )
+
+
+async def run_webhook(
+    bot: Bot,
+    *,
+    app_id: str,
+    app_secret: str,
+    api_base: str = API_BASE,
+    token_url: str = TOKEN_URL,
+    http_transport: httpx.AsyncBaseTransport | None = None,
+    host: str = "0.0.0.0",
+    port: int = 8080,
+    path: str | None = None,
+    timestamp_tolerance: float | None = 300.0,
+    clock: Clock | None = None,
+    shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
+    handle_signals: bool = True,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+    tracker: EventTracker | None = None,
+    task_status: anyio.abc.TaskStatus[tuple[str, int]] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``bot`` through webhook callbacks until ``shutdown_trigger()`` returns, a signal arrives or
+    the caller cancels.
+
+    Builds the OpenAPI client like :class:`BotRunner` (replies need it), starts the bot, then serves
+    ``WebhookApp({app_id: WebhookBot(app_secret, sink)})`` with ``serve_webhook``. The sink runs
+    ``bot.process`` (the webhook app already runs each callback's handlers in its own task, after the
+    acknowledgement) and reports to ``tracker``. The bound ``(host, port)`` is reported through
+    ``task_status`` (``await task_group.start(...)``; ``port=0`` picks a free port).
+    """
+    from framework.runtime.webhook import WebhookApp, WebhookBot, serve_webhook
+
+    the_clock: Clock = clock or SystemClock()
+    the_tracker = tracker or EventTracker()
+
+    async def sink(event: InboundEvent) -> None:
+        the_tracker.started(event)
+        try:
+            await bot.process(event)
+        finally:
+            the_tracker.finished(event)
+
+    services = _bot_services(
+        bot,
+        app_id=str(app_id),
+        app_secret=app_secret,
+        api_base=api_base,
+        token_url=token_url,
+        http_transport=http_transport,
+        clock=the_clock,
+    )
+    async with services:
+        app = WebhookApp(
+            {str(app_id): WebhookBot(app_secret, sink)},
+            clock=the_clock,
+            timestamp_tolerance=timestamp_tolerance,
+            path=path,
+        )
+        await serve_webhook(
+            app,
+            host=host,
+            port=port,
+            shutdown_trigger=shutdown_trigger,
+            handle_signals=handle_signals,
+            certfile=certfile,
+            keyfile=keyfile,
+            task_status=task_status,
+        )
