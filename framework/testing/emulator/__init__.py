@@ -1,0 +1,205 @@
+"""The local QQ platform emulator: REST, gateway, webhook sender, control API and faults in one object.
+
+    emulator = Emulator()
+    async with emulator.serve() as url:          # real loopback sockets, ephemeral port
+        ...                                      # point any SDK at ``url`` (REST) and ``ws://…/websocket``
+
+    async with Emulator() as emulator:           # in-process, no sockets
+        http = httpx.AsyncClient(transport=emulator.http_transport(), base_url="http://emulator")
+        ws = await emulator.connect_websocket("ws://emulator/websocket")
+
+The emulator imports only ``framework.models``, ``framework.protocol`` and ``framework.clock``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from types import TracebackType
+
+import anyio
+import anyio.abc
+import httpx
+
+from framework.clock import Clock, SystemClock
+from framework.testing.emulator.config import EmulatorConfig
+from framework.testing.emulator.control import Control, register_control_routes
+from framework.testing.emulator.gateway import GatewayHub, GatewaySettings, register_gateway_routes
+from framework.testing.emulator.http import Router
+from framework.testing.emulator.inprocess import PipeWebSocket, RouterTransport, open_pipe
+from framework.testing.emulator.rest import build_rest
+from framework.testing.emulator.server import EmulatorServer
+from framework.testing.emulator.tokens import TokenService
+from framework.testing.emulator.webhook_sender import WebhookSender, register_webhook_routes
+from framework.testing.emulator.world import World
+
+__all__ = ["Emulator", "EmulatorConfig", "GatewaySettings", "config_from_args", "main", "serve_forever"]
+
+
+class Emulator:
+    """One emulated platform: :attr:`world`, :attr:`tokens`, :attr:`router` (REST + control API),
+    :attr:`control`, :attr:`gateway` (sessions, faults, records) and :attr:`webhook` (sender).
+
+    Background work (webhook deliveries, in-process gateway connections) runs while the emulator is
+    entered (``async with emulator:``); :meth:`serve` enters it when needed.
+    """
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        gateway_settings: GatewaySettings | None = None,
+        webhook_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self.clock: Clock = clock or SystemClock()
+        self.world = World(self.config, self.clock)
+        self.tokens = TokenService(self.config, self.clock)
+        self.router = Router()
+        build_rest(self.world, self.tokens, self.config, self.router)
+        self.control = Control(self.world, self.tokens, self.config)
+        register_control_routes(self.control, self.router)
+        self.gateway = GatewayHub(self.config, self.clock, self.world, self.tokens, gateway_settings)
+        register_gateway_routes(self.gateway, self.router)
+        self.webhook = WebhookSender(self.config, self.clock, self.world, transport=webhook_transport)
+        register_webhook_routes(self.webhook, self.router)
+        self.server = EmulatorServer(
+            self.router, self.gateway.handle, close_timeout=self.gateway.settings.close_timeout
+        )
+        self._stack: AsyncExitStack | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Emulator:
+        if self._stack is not None:
+            raise RuntimeError("the emulator is already running")
+        stack = AsyncExitStack()
+        self._tg = await stack.enter_async_context(anyio.create_task_group())
+        self._tg.start_soon(self.webhook.run)
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        stack, tg = self._stack, self._tg
+        self._stack = self._tg = None
+        if tg is not None and exc_type is None:
+            tg.cancel_scope.cancel()  # on an exception the task group cancels itself
+        if stack is None:
+            return None
+        return await stack.__aexit__(exc_type, exc, tb)
+
+    @property
+    def running(self) -> bool:
+        """True while entered."""
+        return self._tg is not None
+
+    @asynccontextmanager
+    async def serve(self, host: str | None = None, port: int | None = None) -> AsyncIterator[str]:
+        """Serve REST, control API and gateway on one loopback port; yields ``http://host:port``."""
+        server = self.server.serve(host or self.config.host, self.config.port if port is None else port)
+        if self.running:
+            async with server as url:
+                yield url
+        else:
+            async with self, server as url:
+                yield url
+
+    @property
+    def url(self) -> str | None:
+        """The base URL while :meth:`serve` is active."""
+        return self.server.url
+
+    @property
+    def ws_url(self) -> str | None:
+        """The gateway URL (``ws://host:port/websocket``) while :meth:`serve` is active."""
+        url = self.server.url
+        return None if url is None else url.replace("http://", "ws://", 1) + "/websocket"
+
+    # -- in-process transports --------------------------------------------------------------------
+
+    def http_transport(self) -> httpx.AsyncBaseTransport:
+        """An httpx transport that calls the router directly (no sockets)."""
+        return RouterTransport(self.router)
+
+    def http_client(self, base_url: str = "http://emulator") -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` on :meth:`http_transport` (the caller closes it)."""
+        return httpx.AsyncClient(transport=self.http_transport(), base_url=base_url)
+
+    async def connect_websocket(self, url: str = "ws://emulator/websocket") -> PipeWebSocket:
+        """A ``Connector``: open an in-memory WebSocket into the gateway (the URL is not used for routing).
+
+        Requires a running emulator (``async with emulator:`` or inside :meth:`serve`).
+        """
+        if self._tg is None:
+            raise RuntimeError("connect_websocket needs a running emulator: use `async with emulator:`")
+        client, server_end = open_pipe()
+
+        async def serve_pipe() -> None:
+            try:
+                await self.gateway.handle(server_end, transport="pipe")
+            finally:
+                server_end.finish()
+
+        self._tg.start_soon(serve_pipe)
+        return client
+
+    def __repr__(self) -> str:
+        return f"Emulator(url={self.url!r}, {self.gateway!r}, {self.world!r})"
+
+
+async def serve_forever(
+    emulator: Emulator | None = None, *, host: str = "127.0.0.1", port: int = 8080, announce: bool = True
+) -> None:
+    """Serve ``emulator`` (a default one if None) until cancelled."""
+    emu = emulator or Emulator()
+    async with emu.serve(host, port) as url:
+        if announce:
+            print(f"QQ platform emulator listening on {url} (gateway {emu.ws_url})", flush=True)
+            print(f"apps: {', '.join(sorted(emu.config.apps))}; control API under {url}/_emulator/", flush=True)
+        await anyio.sleep_forever()
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qqbot emulator", description="Run the local QQ platform emulator.")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080, help="0 = any free port")
+    p.add_argument("--app", action="append", default=[], metavar="APPID:SECRET", help="an app (repeatable)")
+    p.add_argument("--shards", type=int, default=None, help="recommended shard count of /gateway/bot")
+    p.add_argument("--heartbeat-interval", type=int, default=None, metavar="MS")
+    p.add_argument("--reconnect-every", type=float, default=None, metavar="SECONDS", help="periodic op 7")
+    p.add_argument("--webhook-url", default=None, help="POST events to this URL (webhook mode)")
+    return p
+
+
+def config_from_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
+    """Build an :class:`EmulatorConfig` from ``qqbot emulator`` arguments."""
+    args = _parser().parse_args(argv)
+    config = EmulatorConfig(host=args.host, port=args.port)
+    if args.app:
+        apps = {}
+        for item in args.app:
+            app_id, sep, secret = item.partition(":")
+            if not sep or not app_id or not secret:
+                raise SystemExit(f"--app expects APPID:SECRET, got an argument for app {app_id!r}")
+            apps[app_id] = secret
+        config.apps = apps
+    if args.shards is not None:
+        config.shards = args.shards
+    if args.heartbeat_interval is not None:
+        config.heartbeat_interval_ms = args.heartbeat_interval
+    config.reconnect_every = args.reconnect_every
+    config.webhook_url = args.webhook_url
+    return config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``qqbot emulator [--port 8080] ...``: serve until Ctrl-C."""
+    config = config_from_args(argv)
+    with suppress(KeyboardInterrupt):
+        anyio.run(lambda: serve_forever(Emulator(config), host=config.host, port=config.port))
+    return 0

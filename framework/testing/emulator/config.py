@@ -1,0 +1,93 @@
+"""Configuration of the local platform emulator: apps, tokens, gateway, limits and reply rules.
+
+Every field has a default, so ``EmulatorConfig()`` is a working single-app emulator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["DEFAULT_APP_ID", "DEFAULT_APP_SECRET", "EmulatorConfig", "SessionStartLimitConfig"]
+
+#: The app the default configuration knows.
+DEFAULT_APP_ID = "102000001"
+#: Its secret (a test value, not a real credential).
+DEFAULT_APP_SECRET = "emulator-secret"
+
+
+@dataclass
+class SessionStartLimitConfig:
+    """Initial ``session_start_limit`` of ``GET /gateway/bot`` (protocol.md §2.1)."""
+
+    total: int = 1000
+    remaining: int = 1000
+    reset_after_ms: int = 86_400_000
+    max_concurrency: int = 1
+
+
+@dataclass
+class EmulatorConfig:
+    """What the emulated platform looks like and which rules it enforces."""
+
+    apps: dict[str, str] = field(default_factory=lambda: {DEFAULT_APP_ID: DEFAULT_APP_SECRET})
+    """app_id -> client secret."""
+    token_ttl: int = 7200
+    """Access-token lifetime in seconds (``expires_in``)."""
+    token_overlap: int = 60
+    """In the last ``token_overlap`` seconds a token request mints a new token; the old one stays valid."""
+
+    bot_id: str = "6158788878435714165"
+    """The bot user's id (a numeric string: botpy does ``int(id)``)."""
+    bot_username: str = "emulator-bot"
+    bot_avatar: str = "http://thirdqq.qlogo.cn/0"
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    """Port of the network server (0 = ephemeral)."""
+
+    heartbeat_interval_ms: int = 41250
+    reconnect_every: float | None = None
+    """Seconds between server-initiated op 7 reconnects (None = never)."""
+    shards: int = 1
+    """Recommended shard count returned by ``/gateway/bot``."""
+    session_start_limit: SessionStartLimitConfig = field(default_factory=SessionStartLimitConfig)
+    allowed_intents: dict[str, int] = field(default_factory=dict)
+    """app_id -> intent mask the app may use; an app not listed may use every intent."""
+
+    c2c_reply_window: float = 3600
+    group_reply_window: float = 300
+    guild_reply_window: float = 300
+    dm_reply_window: float = 300
+    event_reply_window: float = 300
+    """How long an ``event_id`` may be replied to (UNCONFIRMED: no published value; 5 min chosen)."""
+    c2c_replies_per_msg: int = 5
+    group_replies_per_msg: int = 5
+    guild_replies_per_msg: int | None = None
+    """None = unlimited (the platform publishes no per-message cap for guild channels and DMs)."""
+    event_replies_per_event: int = 5
+    """Replies allowed per ``event_id`` (UNCONFIRMED; chosen equal to the per-message cap)."""
+    allow_active_messages: bool = False
+    """Allow sends without ``msg_id``/``event_id``. The 2025+ platform refuses them (40034102)."""
+    recall_window: float = 120
+    """Seconds within which the bot may recall its group/C2C messages."""
+    upload_ttl: int = 3600
+    """``ttl`` of a rich-media upload in seconds (0 would mean long-lived)."""
+
+    webhook_url: str | None = None
+    """Where the webhook sender POSTs events (None = webhook mode off)."""
+    webhook_retries: int = 3
+    webhook_timeout: float = 5.0
+
+    def secret_for(self, app_id: str) -> str | None:
+        """The secret of ``app_id`` or None if the app is unknown."""
+        return self.apps.get(app_id)
+
+    def intents_allowed(self, app_id: str) -> int | None:
+        """The intent mask ``app_id`` may use, or None for "every intent"."""
+        return self.allowed_intents.get(app_id)
+
+    def __repr__(self) -> str:  # never show secrets
+        return (
+            f"EmulatorConfig(apps={sorted(self.apps)!r}, bot_id={self.bot_id!r}, shards={self.shards}, "
+            f"webhook_url={self.webhook_url!r})"
+        )

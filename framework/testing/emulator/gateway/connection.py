@@ -1,0 +1,370 @@
+"""One WebSocket connection to the emulated gateway: the protocol state machine (protocol.md §2).
+
+The code is transport-agnostic: it reads and writes through a :class:`ServerWebSocket`, so the loopback
+socket server and the in-memory pipe run exactly the same logic. Frames to the client go through one
+unbounded queue drained by a single writer task (batched), so dispatches, ACKs and closes keep their order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import msgspec
+
+from framework.models.constants import CloseCode, Opcode
+from framework.models.envelope import encode_envelope
+from framework.models.intents import Intents
+from framework.testing.emulator.gateway.records import ConnectionRecord
+from framework.testing.emulator.gateway.transport import PeerClosed, ServerWebSocket
+
+if TYPE_CHECKING:
+    from framework.testing.emulator.gateway.hub import GatewayHub
+    from framework.testing.emulator.gateway.session import Session
+
+__all__ = ["GatewayConnection"]
+
+_log = logging.getLogger("framework.testing.emulator.gateway")
+_decoder = msgspec.json.Decoder()
+_ALL_INTENTS = 0
+for _flag in Intents:
+    _ALL_INTENTS |= int(_flag)
+_CLIENT_OPS = {int(Opcode.HEARTBEAT), int(Opcode.IDENTIFY), int(Opcode.RESUME)}
+_HEARTBEAT_ACK = encode_envelope(Opcode.HEARTBEAT_ACK, None).replace(b',"d":null', b"")
+_TRANSPORT_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
+
+
+@dataclass(frozen=True)
+class _Close:
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Drop:
+    pass
+
+
+_Item = bytes | _Close | _Drop
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class GatewayConnection:
+    """Serves one client connection from Hello to close."""
+
+    def __init__(self, hub: GatewayHub, ws: ServerWebSocket, record: ConnectionRecord) -> None:
+        self.hub = hub
+        self.ws = ws
+        self.record = record
+        self.session: Session | None = None
+        self.closing = False
+        self._clock = hub.clock
+        self._send, self._recv = anyio.create_memory_object_stream[_Item](math.inf)
+        self._read_scope = anyio.CancelScope()
+        self._write_scope = anyio.CancelScope()
+        self._dropping = False
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._last_beat = self._clock.monotonic()
+        self._frame_times: deque[float] = deque()
+
+    # -- queueing (synchronous: called from the reader, world listeners and fault methods) ----------
+
+    def enqueue(self, frame: bytes) -> None:
+        """Queue one text frame for the client (ignored once the connection is closing)."""
+        if not self.closing:
+            try:
+                self._send.send_nowait(frame)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                self.closing = True
+
+    def _enqueue_op(self, op: int, d: Any = None, *, omit_d: bool = False) -> None:
+        self.record.ops_sent.append(int(op))
+        frame = encode_envelope(op, d)
+        if omit_d:
+            frame = frame.replace(b',"d":null', b"")
+        self.enqueue(frame)
+
+    def request_close(self, code: int, reason: str = "", *, before_op: int | None = None, d: Any = None) -> None:
+        """Close with ``code`` after the frames already queued (optionally after sending op ``before_op``)."""
+        if self.closing:
+            return
+        if before_op is not None:
+            self._enqueue_op(before_op, d)
+        self.closing = True
+        self._put(_Close(int(code), reason))
+
+    def request_drop(self) -> None:
+        """Drop the transport now, without a close frame: queued frames (even a pending close) are discarded."""
+        if self._dropping:
+            return
+        self.closing = True
+        self._dropping = True
+        if self._tg is None:
+            self._put(_Drop())
+            return
+        self._write_scope.cancel()
+        self._read_scope.cancel()
+        self._tg.start_soon(self._abort_now)
+
+    async def _abort_now(self) -> None:
+        self.record.dropped = True
+        try:
+            await self.ws.abort()
+        finally:
+            self._cancel_all()
+
+    def _put(self, item: _Item) -> None:
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._send.send_nowait(item)
+
+    # -- tasks ------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve until the connection ends (never raises for protocol or transport errors)."""
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                self._enqueue_op(Opcode.HELLO, {"heartbeat_interval": self.hub.config.heartbeat_interval_ms})
+                tg.start_soon(self._write_loop)
+                tg.start_soon(self._read_loop)
+                timeout = self.hub.settings.heartbeat_timeout(self.hub.config.heartbeat_interval_ms, self._clock)
+                if timeout is not None:
+                    tg.start_soon(self._heartbeat_watchdog, timeout)
+        finally:
+            self.closing = True
+            self.record.closed_at = self._clock.monotonic()
+            self._send.close()
+            self._recv.close()
+            self.hub._connection_ended(self)
+
+    def _cancel_all(self) -> None:
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+
+    async def _read_loop(self) -> None:
+        with self._read_scope:
+            try:
+                while not self.closing:
+                    data = await self.ws.receive()
+                    self._handle(data)
+            except PeerClosed as exc:
+                self.record.client_close_code = exc.code
+                self._cancel_all()
+            except _TRANSPORT_ERRORS:
+                self.record.client_close_code = 1006
+                self._cancel_all()
+
+    async def _write_loop(self) -> None:
+        try:
+            with self._write_scope:
+                await self._write_frames()
+        except (PeerClosed, *_TRANSPORT_ERRORS):
+            pass
+        finally:
+            if not self._dropping:  # a drop ends the connection itself (``_abort_now``)
+                self._cancel_all()
+
+    async def _write_frames(self) -> None:
+        async for first in self._recv:
+            item: _Item | None = first
+            if isinstance(item, bytes):
+                batch = [item]
+                item = None
+                while len(batch) < 256:
+                    try:
+                        nxt = self._recv.receive_nowait()
+                    except anyio.WouldBlock:
+                        break
+                    if isinstance(nxt, bytes):
+                        batch.append(nxt)
+                    else:
+                        item = nxt
+                        break
+                await self.ws.send_many(batch)
+            if isinstance(item, _Close):
+                self.record.close_code_sent = int(item.code)
+                self.record.close_reason_sent = item.reason
+                self._read_scope.cancel()
+                await self.ws.close(item.code, item.reason)
+                return
+            if isinstance(item, _Drop):
+                self.record.dropped = True
+                self._read_scope.cancel()
+                await self.ws.abort()
+                return
+
+    async def _heartbeat_watchdog(self, silence: float) -> None:
+        while not self.closing:
+            remaining = self._last_beat + silence - self._clock.monotonic()
+            if remaining <= 0:
+                self.request_close(CloseCode.SESSION_TIMED_OUT, "heartbeat timeout")
+                return
+            await self._clock.sleep(remaining)
+
+    async def _reconnect_timer(self, every: float) -> None:
+        await self._clock.sleep(every)
+        self.request_close(CloseCode.SESSION_TIMED_OUT, "Session timed out", before_op=Opcode.RECONNECT)
+
+    # -- protocol ---------------------------------------------------------------------------------
+
+    def _handle(self, data: str | bytes) -> None:
+        now = self._clock.monotonic()
+        limit = self.hub.settings.client_rate_limit
+        if limit is not None:
+            count, window = limit
+            times = self._frame_times
+            times.append(now)
+            while times and now - times[0] >= window:
+                times.popleft()
+            if len(times) > count:
+                self.request_close(CloseCode.RATE_LIMITED, "payloads sent too fast")
+                return
+        try:
+            msg = _decoder.decode(data)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            self.request_close(CloseCode.INVALID_PAYLOAD, "invalid payload: malformed JSON")
+            return
+        if not isinstance(msg, dict) or not _is_int(msg.get("op")):
+            self.request_close(CloseCode.INVALID_PAYLOAD, "invalid payload: expected an object with an integer op")
+            return
+        op: int = msg["op"]
+        d = msg.get("d")
+        if op not in _CLIENT_OPS:
+            self.request_close(CloseCode.INVALID_OPCODE, f"invalid opcode {op}")
+        elif op == Opcode.HEARTBEAT:
+            self._on_heartbeat(now)
+        elif self.session is not None:
+            self.request_close(CloseCode.ALREADY_AUTHENTICATED, "already authenticated")
+        elif op == Opcode.IDENTIFY:
+            self._on_identify(d)
+        else:
+            self._on_resume(d)
+
+    def _on_heartbeat(self, now: float) -> None:
+        if self.session is None:
+            self.request_close(CloseCode.NOT_AUTHENTICATED, "not authenticated: identify first")
+            return
+        self._last_beat = now
+        self.record.heartbeats += 1
+        if not self.hub._acks_paused_for(self):
+            self.record.ops_sent.append(int(Opcode.HEARTBEAT_ACK))
+            self.enqueue(_HEARTBEAT_ACK)
+
+    def _invalid_session(self, reason: str) -> None:
+        """op 9 ``d: false`` then close 4006 (the close code after op 9 is UNCONFIRMED)."""
+        self.request_close(CloseCode.INVALID_SESSION, reason, before_op=Opcode.INVALID_SESSION, d=False)
+
+    def _on_identify(self, d: Any) -> None:
+        if not isinstance(d, dict) or not isinstance(d.get("token"), str) or not _is_int(d.get("intents")):
+            self.request_close(CloseCode.INVALID_PAYLOAD, "invalid identify payload")
+            return
+        app_id = self.hub.tokens.validate(d["token"])
+        if app_id is None:
+            self.request_close(CloseCode.AUTHENTICATION_FAILED, "authentication failed")
+            return
+        shard = d.get("shard", [0, 1])
+        if (
+            not isinstance(shard, list)
+            or len(shard) != 2
+            or not all(_is_int(x) for x in shard)
+            or shard[1] < 1
+            or not 0 <= shard[0] < shard[1]
+        ):
+            self.request_close(CloseCode.INVALID_SHARD, "invalid shard")
+            return
+        intents: int = d["intents"]
+        if intents < 0 or intents & ~_ALL_INTENTS:
+            self.request_close(CloseCode.INVALID_INTENT, "invalid intent")
+            return
+        allowed = self.hub.config.intents_allowed(app_id)
+        if allowed is not None and intents & ~allowed:
+            if self.hub.settings.disallowed_intent_response == "op9":
+                self._invalid_session("intent not permitted")
+            else:
+                self.request_close(CloseCode.DISALLOWED_INTENT, "intent not permitted")
+            return
+        shard_pair = (shard[0], shard[1])
+        refusal = self.hub._take_identify(app_id, shard_pair)
+        if refusal is not None:
+            if self.hub.settings.identify_refusal == "op9":
+                self._invalid_session(refusal)
+            else:
+                self.request_close(CloseCode.RATE_LIMITED, refusal)
+            return
+        session = self.hub._new_session(app_id, shard_pair, intents)
+        self._attach(session, "identify")
+        config = self.hub.config
+        ready = {
+            "version": self.hub.settings.gateway_version,
+            "session_id": session.session_id,
+            "user": {"id": config.bot_id, "username": config.bot_username, "bot": True},
+            "shard": [session.shard_id, session.shard_count],
+        }
+        self.enqueue(encode_envelope(Opcode.DISPATCH, ready, s=session.next_seq(), t="READY"))
+        self._start_reconnect_timer()
+
+    def _on_resume(self, d: Any) -> None:
+        if (
+            not isinstance(d, dict)
+            or not isinstance(d.get("token"), str)
+            or not isinstance(d.get("session_id"), str)
+            or not _is_int(d.get("seq"))
+        ):
+            self.request_close(CloseCode.INVALID_PAYLOAD, "invalid resume payload")
+            return
+        app_id = self.hub.tokens.validate(d["token"])
+        if app_id is None:
+            self.request_close(CloseCode.AUTHENTICATION_FAILED, "authentication failed")
+            return
+        reject = self.hub.settings.resume_reject_code
+        session = self.hub.sessions.get(d["session_id"])
+        if session is None or session.app_id != app_id:
+            self.request_close(reject, "invalid session id, cannot resume")
+            return
+        seq: int = d["seq"]
+        if seq < 0 or seq > session.seq:
+            self.request_close(CloseCode.INVALID_SEQ, "seq error")
+            return
+        frames = session.frames_after(seq)
+        if frames is None:
+            self.request_close(reject, "events after seq are no longer buffered")
+            return
+        old = session.connection
+        if old is not None and old is not self:
+            session.connection = None
+            old.session = None
+            old.request_close(CloseCode.SESSION_TIMED_OUT, "session resumed on another connection")
+        self._attach(session, "resume")
+        session.record.resumed_at.append(self._clock.monotonic())
+        session.record.connections += 1
+        session.record.replayed += len(frames)
+        for frame in frames:
+            self.enqueue(frame)
+        self.enqueue(encode_envelope(Opcode.DISPATCH, "", s=session.next_seq(), t="RESUMED"))
+        self._start_reconnect_timer()
+
+    def _attach(self, session: Session, kind: str) -> None:
+        self.session = session
+        session.connection = self
+        self._last_beat = self._clock.monotonic()
+        self.record.session_id = session.session_id
+        self.record.app_id = session.app_id
+        self.record.shard = (session.shard_id, session.shard_count)
+        self.record.kind = kind
+        self.hub._session_attached()
+
+    def _start_reconnect_timer(self) -> None:
+        every = self.hub.config.reconnect_every
+        if every is not None and self._tg is not None:
+            self._tg.start_soon(self._reconnect_timer, every)
+
+    def __repr__(self) -> str:
+        return f"GatewayConnection(#{self.record.number}, session={self.session!r}, closing={self.closing})"

@@ -1,0 +1,102 @@
+"""What the gateway did, for tests to assert on: sessions, connections, identifies, closes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["ConnectionRecord", "GatewayRecorder", "IdentifyRecord", "SessionRecord"]
+
+
+@dataclass
+class SessionRecord:
+    """One gateway session (created by an identify; resumes keep it)."""
+
+    session_id: str
+    app_id: str
+    shard: tuple[int, int]
+    intents: int
+    identified_at: float
+    """Emulator clock (``monotonic``) at the identify."""
+    resumed_at: list[float] = field(default_factory=list)
+    connections: int = 1
+    dispatched: int = 0
+    """Dispatch frames assigned a sequence number (excluding READY/RESUMED)."""
+    replayed: int = 0
+    """Frames re-sent by resumes."""
+    expired: bool = False
+
+
+@dataclass
+class ConnectionRecord:
+    """One WebSocket connection to the gateway."""
+
+    number: int
+    opened_at: float
+    transport: str
+    """``"socket"`` or ``"pipe"``."""
+    session_id: str | None = None
+    app_id: str | None = None
+    shard: tuple[int, int] | None = None
+    kind: str | None = None
+    """``"identify"``, ``"resume"`` or None (never authenticated)."""
+    closed_at: float | None = None
+    close_code_sent: int | None = None
+    close_reason_sent: str = ""
+    client_close_code: int | None = None
+    """The client's close code (1006 when it dropped)."""
+    dropped: bool = False
+    """The emulator dropped the TCP connection without a close frame."""
+    ops_sent: list[int] = field(default_factory=list)
+    """Non-dispatch opcodes sent (10, 11, 7, 9) in order."""
+    heartbeats: int = 0
+
+
+@dataclass
+class IdentifyRecord:
+    """One identify attempt that passed authentication."""
+
+    app_id: str
+    shard: tuple[int, int]
+    at: float
+    accepted: bool
+    reason: str = ""
+
+
+@dataclass
+class GatewayRecorder:
+    """Everything the gateway served, in order."""
+
+    sessions: list[SessionRecord] = field(default_factory=list)
+    connections: list[ConnectionRecord] = field(default_factory=list)
+    identifies: list[IdentifyRecord] = field(default_factory=list)
+    max_concurrent_sessions: int = 0
+    """The largest number of connections attached to a session at the same time."""
+
+    def close_codes_sent(self) -> list[int]:
+        """Every close code the emulator sent, in connection order."""
+        return [c.close_code_sent for c in self.connections if c.close_code_sent is not None]
+
+    def identifies_per_window(self, window: float = 5.0, app_id: str | None = None) -> list[int]:
+        """Accepted identifies in consecutive windows of ``window`` seconds, from the first identify on."""
+        times = [i.at for i in self.identifies if i.accepted and (app_id is None or i.app_id == app_id)]
+        if not times:
+            return []
+        start = times[0]
+        counts: list[int] = []
+        for t in times:
+            idx = int((t - start) // window)
+            while len(counts) <= idx:
+                counts.append(0)
+            counts[idx] += 1
+        return counts
+
+    def max_identifies_in_any_window(self, window: float = 5.0, app_id: str | None = None) -> int:
+        """The most accepted identifies inside any sliding window of ``window`` seconds."""
+        times = sorted(i.at for i in self.identifies if i.accepted and (app_id is None or i.app_id == app_id))
+        best = 0
+        lo = 0
+        for hi, t in enumerate(times):
+            while t - times[lo] >= window:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
