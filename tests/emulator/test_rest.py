@@ -195,6 +195,8 @@ async def test_call_log_records_calls_and_redacts_secret(env: Env) -> None:
     assert token_call.body["clientSecret"] == "<redacted>"
     assert (send.method, send.path, send.status, send.app_id) == ("POST", "/v2/users/U1/messages", 400, DEFAULT_APP_ID)
     assert send.body == {"content": "hi"}
+    assert send.headers["authorization"] == "QQBot ***" and send.headers["x-union-appid"] == DEFAULT_APP_ID
+    assert env.token not in repr(calls)
     assert env.control.calls("POST", "/v2/") == [send]
 
 
@@ -647,3 +649,42 @@ async def test_rejecting_target_refuses_allowed_active_messages() -> None:
     e.control.c2c_msg_switch("U1", receive=True)
     assert (await e.post("/v2/users/U1/messages", {"content": "x"})).status_code == 200
     await e.http.aclose()
+
+
+@pytest.mark.anyio
+async def test_router_hides_handler_crashes_and_prefers_literal_segments() -> None:
+    from framework.testing.emulator.http import HttpRequest, HttpResponse, json_response
+
+    router = Router()
+
+    async def boom(req: HttpRequest, params: dict[str, str]) -> HttpResponse:
+        raise RuntimeError("secret internals")
+
+    async def echo(req: HttpRequest, params: dict[str, str]) -> HttpResponse:
+        return json_response(200, params)
+
+    router.add("GET", "/boom", boom)
+    router.add("GET", "/things/{thing_id}", echo)
+    router.add("GET", "/things/all", echo)
+    crashed = await router.dispatch(HttpRequest("GET", "/boom"))
+    assert crashed.status == 500
+    assert b"secret internals" not in crashed.body and b"Traceback" not in crashed.body
+    assert crashed.json()["code"] == 500
+    assert (await router.dispatch(HttpRequest("GET", "/things/all"))).json() == {}
+    assert (await router.dispatch(HttpRequest("GET", "/things/7"))).json() == {"thing_id": "7"}
+    assert repr(crashed) == f"HttpResponse(500, {len(crashed.body)} bytes)"
+
+
+@pytest.mark.anyio
+async def test_dm_recall_and_message_list(env: Env) -> None:
+    gid, cid = await _guild(env)
+    for text in ("one", "two", "three"):
+        env.control.channel_message(cid, text)
+    listed = (await env.get(f"/channels/{cid}/messages", params={"limit": "2"})).json()
+    assert [m["content"] for m in listed] == ["two", "three"]
+    ev = env.control.dm("3001", "hey", source_guild_id=gid)
+    dm_guild = ev.d["guild_id"]
+    sent = (await env.post(f"/dms/{dm_guild}/messages", {"content": "yo", "msg_id": ev.d["id"]})).json()
+    assert (await env.delete(f"/dms/{dm_guild}/messages/{sent['id']}")).status_code == 200
+    assert env.control.sent("dm", dm_guild)[0].recalled
+    assert_error(await env.delete(f"/dms/{dm_guild}/messages/{sent['id']}"), 404, 404)

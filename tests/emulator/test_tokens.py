@@ -131,3 +131,12 @@ async def test_token_endpoint_malformed_json(client: httpx.AsyncClient) -> None:
     r = await client.post("/app/getAppAccessToken", content=b"{not json")
     assert r.status_code == 200
     assert r.json()["code"] == 12002
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"token_ttl": 0}, {"token_overlap": 7200}, {"shards": 0}, {"group_reply_window": -1}, {"c2c_replies_per_msg": -1}],
+)
+def test_config_rejects_nonsense(bad: dict[str, int]) -> None:
+    with pytest.raises(ValueError):
+        EmulatorConfig(**bad)  # type: ignore[arg-type]

@@ -78,6 +78,18 @@ class EmulatorConfig:
     webhook_retries: int = 3
     webhook_timeout: float = 5.0
 
+    def __post_init__(self) -> None:
+        if self.token_ttl <= 0 or not 0 <= self.token_overlap < self.token_ttl:
+            raise ValueError("token_ttl must be > 0 and 0 <= token_overlap < token_ttl")
+        if self.shards < 1:
+            raise ValueError("shards must be >= 1")
+        windows = (self.c2c_reply_window, self.group_reply_window, self.guild_reply_window, self.dm_reply_window)
+        if min(*windows, self.event_reply_window, self.recall_window) < 0:
+            raise ValueError("reply and recall windows must be >= 0")
+        caps = (self.c2c_replies_per_msg, self.group_replies_per_msg, self.event_replies_per_event)
+        if min(caps) < 0 or (self.guild_replies_per_msg is not None and self.guild_replies_per_msg < 0):
+            raise ValueError("reply caps must be >= 0")
+
     def secret_for(self, app_id: str) -> str | None:
         """The secret of ``app_id`` or None if the app is unknown."""
         return self.apps.get(app_id)

@@ -231,12 +231,15 @@ class ApiCall:
     status: int
     app_id: str | None
     at: float
+    headers: dict[str, str] = field(default_factory=dict)
+    """Request headers (lower-case names); the token in ``authorization`` is replaced by ``***``."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "method": self.method,
             "path": self.path,
             "query": self.query,
+            "headers": self.headers,
             "body": self.body,
             "status": self.status,
             "app_id": self.app_id,

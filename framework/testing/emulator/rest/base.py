@@ -120,6 +120,10 @@ class RestContext:
             body = {**body, "clientSecret": "<redacted>"}
         auth = req.headers.get("authorization", "")
         app_id = self.tokens.validate(auth) if auth.startswith(TOKEN_PREFIX) else None
+        headers = dict(req.headers)
+        if "authorization" in headers:
+            scheme, _, secret = headers["authorization"].partition(" ")
+            headers["authorization"] = f"{scheme} ***" if secret else "***"
         self.world.record_call(
-            ApiCall(req.method.upper(), req.path, dict(req.query), body, resp.status, app_id, self.world.now())
+            ApiCall(req.method.upper(), req.path, dict(req.query), body, resp.status, app_id, self.world.now(), headers)
         )
