@@ -34,9 +34,8 @@ def _framework_imports(path: Path) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("framework"))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module.startswith("framework"):
-                found.add(node.module)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("framework"):
+            found.add(str(node.module))
     return found
 
 

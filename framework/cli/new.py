@@ -78,6 +78,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "Options: bot_name, package_name, project_slug, description, scene_guild, scene_group, scene_c2c, "
         "scene_dm (yes/no), transport (websocket|webhook), webhook_port, include_plugin (yes/no), "
         "event_bus (none|redis), redis_url, framework_path.",
+        epilog="example: qqbot new --no-input bot_name='Weather Bot' transport=webhook scene_dm=yes",
     )
     parser.add_argument("assignments", nargs="*", metavar="key=value", help="template options, e.g. bot_name=Echo")
     parser.add_argument("--no-input", action="store_true", help="do not prompt; use the defaults for the rest")
