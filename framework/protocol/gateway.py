@@ -1,0 +1,504 @@
+"""The gateway client as a sans-IO state machine (protocol.md §2).
+
+:class:`GatewayMachine` does no I/O and never reads a clock: the runtime feeds it connection events
+(:meth:`~GatewayMachine.connection_opened`, :meth:`~GatewayMachine.connection_closed`,
+:meth:`~GatewayMachine.connect_failed`), received frames (:meth:`~GatewayMachine.receive`) and the
+passage of time (:meth:`~GatewayMachine.tick`, with :meth:`~GatewayMachine.next_deadline` telling when
+to call it next). Each call returns a list of actions:
+
+- :class:`SendFrame`: write these bytes to the socket;
+- :class:`DispatchEvent`: hand this event to the sink;
+- :class:`Authenticate`: fetch a fresh token (and, for identify, an identify-queue slot), then call
+  :meth:`~GatewayMachine.identify` or :meth:`~GatewayMachine.resume`;
+- :class:`Connected`: READY or RESUMED arrived; user sends may proceed;
+- :class:`Reconnect`: close (or abort) this connection, wait ``delay`` seconds, connect again;
+- :class:`Stop`: give up with a :class:`GatewayFatalError`.
+
+Invariants (property-tested): no input makes it raise; it never sends Resume without a session id;
+it sends at most one Identify or Resume per connection.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from framework.models.constants import CloseCode, Opcode
+from framework.models.envelope import InboundEvent, decode_envelope, encode_envelope
+from framework.protocol.close_codes import MAX_PROTOCOL_ERRORS, CloseAction, decide_close
+
+__all__ = [
+    "CLIENT_RECONNECT_CLOSE_CODE",
+    "Action",
+    "Authenticate",
+    "Backoff",
+    "Connected",
+    "DispatchEvent",
+    "GatewayConfig",
+    "GatewayFatalError",
+    "GatewayMachine",
+    "Reconnect",
+    "SendFrame",
+    "ShardState",
+    "Stop",
+]
+
+#: Close code the client uses when it drops a connection it wants to resume (not 1000, which
+#: conventionally ends the session).
+CLIENT_RECONNECT_CLOSE_CODE = 4000
+
+
+class ShardState(enum.Enum):
+    """Where one shard's connection stands."""
+
+    DISCONNECTED = "disconnected"
+    WAITING_HELLO = "waiting_hello"
+    AUTHENTICATING = "authenticating"
+    """Hello received; waiting for a token / identify slot."""
+    IDENTIFYING = "identifying"
+    RESUMING = "resuming"
+    READY = "ready"
+    STOPPED = "stopped"
+
+
+class GatewayFatalError(Exception):
+    """Reconnecting cannot help (bad shard, intents, banned bot, repeated auth failure, ...)."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message if code is None else f"gateway closed with {code}: {message}")
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class SendFrame:
+    """Write ``data`` to the socket as a text frame."""
+
+    data: bytes
+    op: int
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchEvent:
+    """Deliver ``event`` to the event sink."""
+
+    event: InboundEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticate:
+    """Fetch a fresh token, then call ``identify`` (taking an identify slot) or ``resume``."""
+
+    resume: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """READY (``resumed=False``) or RESUMED arrived."""
+
+    resumed: bool
+    session_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    """Close this connection (``abort``: without a handshake), sleep ``delay``, connect again."""
+
+    resume: bool
+    delay: float
+    reason: str
+    close_code: int | None = None
+    """The server's close code, when the server closed."""
+    abort: bool = False
+    refresh_token: bool = False
+    """Invalidate the cached access token before the next identify."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Give up: raise ``error``."""
+
+    error: GatewayFatalError
+
+
+Action = SendFrame | DispatchEvent | Authenticate | Connected | Reconnect | Stop
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """Timeouts and backoff of one shard (seconds)."""
+
+    hello_timeout: float = 20.0
+    ready_timeout: float = 30.0
+    """From sending Identify/Resume to READY/RESUMED (a resume replay may take a while)."""
+    first_heartbeat_jitter: bool = True
+    """First beat at ``interval * random()`` after Identify/Resume, so that shards do not beat in step.
+    Heartbeats start only once Identify/Resume is sent (a beat before it may be refused with 4003)."""
+    backoff_base: float = 1.0
+    backoff_cap: float = 60.0
+    stable_after: float = 60.0
+    """A connection READY this long resets the backoff (so a flapping one keeps backing off)."""
+    max_identify_rejections: int = 3
+    """Op 9 in answer to Identify this many times in a row stops the shard (intents not permitted)."""
+    properties: dict[str, str] = field(
+        default_factory=lambda: {"$os": sys.platform, "$browser": "qqbot-framework", "$device": "qqbot-framework"}
+    )
+
+
+class Backoff:
+    """Exponential backoff with jitter and a cap: attempt n waits ``min(cap, base·2ⁿ⁻¹)·U(0.5, 1)``."""
+
+    def __init__(self, base: float, cap: float, rng: random.Random) -> None:
+        self.base = base
+        self.cap = cap
+        self.failures = 0
+        self._rng = rng
+
+    def next_delay(self) -> float:
+        """Count one failure and return how long to wait."""
+        self.failures += 1
+        ceiling = min(self.cap, self.base * 2.0 ** min(self.failures - 1, 32))
+        return ceiling * (0.5 + 0.5 * self._rng.random())
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class _Hello(msgspec.Struct):
+    heartbeat_interval: int | float
+
+
+class _Ready(msgspec.Struct):
+    session_id: str | None = None
+
+
+_hello_decoder = msgspec.json.Decoder(_Hello)
+_ready_decoder = msgspec.json.Decoder(_Ready)
+_bool_decoder = msgspec.json.Decoder(Any)
+_ACTIVE = (ShardState.AUTHENTICATING, ShardState.IDENTIFYING, ShardState.RESUMING, ShardState.READY)
+
+
+class GatewayMachine:
+    """One shard's gateway protocol state (see the module docstring for the action protocol)."""
+
+    def __init__(
+        self,
+        shard_id: int = 0,
+        shard_count: int = 1,
+        intents: int = 0,
+        *,
+        config: GatewayConfig | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.shard_id = shard_id
+        self.shard_count = shard_count
+        self.intents = int(intents)
+        self.config = config or GatewayConfig()
+        self._rng = rng or random.Random()
+        self.backoff = Backoff(self.config.backoff_base, self.config.backoff_cap, self._rng)
+        self.state = ShardState.DISCONNECTED
+        self.session_id: str | None = None
+        self.seq: int | None = None
+        self.latency: float | None = None
+        """Round-trip time of the last acknowledged heartbeat, in seconds."""
+        self.reconnects = 0
+        self.malformed_frames = 0
+        self.last_close_code: int | None = None
+        self.last_reason: str | None = None
+        self._auth_failures = 0
+        self._protocol_errors = 0
+        self._identify_rejections = 0
+        self._ready_at: float | None = None
+        self._new_connection(0.0)
+
+    def _new_connection(self, now: float) -> None:
+        self._auth_sent = False
+        self._interval: float | None = None
+        self._next_beat = 0.0
+        self._awaiting_ack = False
+        self._beat_sent_at = 0.0
+        self._hello_deadline = now + self.config.hello_timeout
+        self._ready_deadline = 0.0
+
+    # -- connection events -------------------------------------------------------------------
+
+    def connection_opened(self, now: float) -> list[Action]:
+        """A new WebSocket connection is open; wait for Hello."""
+        if self.state is ShardState.STOPPED:
+            return []
+        self._new_connection(now)
+        self.state = ShardState.WAITING_HELLO
+        return []
+
+    def connect_failed(self, now: float, reason: str = "connect failed") -> list[Action]:
+        """Opening a connection failed (DNS, TCP, TLS, handshake or timeout): back off and retry."""
+        if self.state is ShardState.STOPPED:
+            return []
+        return self._reconnect(now, resume=True, backoff=True, reason=reason)
+
+    def connection_closed(self, code: int, reason: str, now: float) -> list[Action]:
+        """The connection closed with ``code`` (1006 when it dropped). Decide per the close-code table."""
+        if self.state in (ShardState.DISCONNECTED, ShardState.STOPPED):
+            return []  # already decided (we closed it), or stopped
+        decision = decide_close(code)
+        detail = f"{decision.reason}" + (f" ({reason})" if reason else "")
+        if decision.action is CloseAction.STOP:
+            return self._stop(decision.reason, now, code=code)
+        if code in (CloseCode.INVALID_OPCODE, CloseCode.INVALID_PAYLOAD):
+            self._protocol_errors += 1
+            if self._protocol_errors >= MAX_PROTOCOL_ERRORS:
+                return self._stop(f"{decision.reason} {self._protocol_errors} times in a row", now, code=code)
+        if decision.refresh_token:
+            self._auth_failures += 1
+            if self._auth_failures >= 2:
+                return self._stop("authentication failed again with a freshly fetched token", now, code=code)
+        return self._reconnect(
+            now,
+            resume=decision.action is CloseAction.RESUME,
+            backoff=decision.backoff,
+            reason=detail,
+            close_code=code,
+            refresh_token=decision.refresh_token,
+        )
+
+    # -- authentication (after Authenticate) -------------------------------------------------
+
+    def identify(self, token: str, now: float) -> list[Action]:
+        """Send Identify with a freshly fetched access token (at most once per connection)."""
+        if self.state is not ShardState.AUTHENTICATING or self._auth_sent:
+            return []
+        self._auth_sent = True
+        self.session_id = None
+        self.seq = None
+        self.state = ShardState.IDENTIFYING
+        self._ready_deadline = now + self.config.ready_timeout
+        self._schedule_first_beat(now)
+        payload = {
+            "token": _authorization(token),
+            "intents": self.intents,
+            "shard": [self.shard_id, self.shard_count],
+            "properties": self.config.properties,
+        }
+        return [SendFrame(encode_envelope(Opcode.IDENTIFY, payload), Opcode.IDENTIFY)]
+
+    def resume(self, token: str, now: float) -> list[Action]:
+        """Send Resume with a fresh token; without a session this asks for an identify instead."""
+        if self.state is not ShardState.AUTHENTICATING or self._auth_sent:
+            return []
+        if self.session_id is None:
+            return [Authenticate(resume=False)]
+        self._auth_sent = True
+        self.state = ShardState.RESUMING
+        self._ready_deadline = now + self.config.ready_timeout
+        self._schedule_first_beat(now)
+        payload = {"token": _authorization(token), "session_id": self.session_id, "seq": self.seq or 0}
+        return [SendFrame(encode_envelope(Opcode.RESUME, payload), Opcode.RESUME)]
+
+    # -- frames --------------------------------------------------------------------------------
+
+    def receive(self, data: bytes | str, now: float) -> list[Action]:
+        """Process one received frame. Malformed frames are counted and ignored; this never raises."""
+        if self.state in (ShardState.DISCONNECTED, ShardState.STOPPED):
+            return []
+        try:
+            return self._receive(data, now)
+        except Exception:  # a hostile or broken peer must not crash the shard
+            self.malformed_frames += 1
+            return []
+
+    def _receive(self, data: bytes | str, now: float) -> list[Action]:
+        try:
+            env = decode_envelope(data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self.malformed_frames += 1
+            return []
+        op = env.op
+        if op == Opcode.DISPATCH:
+            return self._on_dispatch(env.t, env.d, env.s, env.id, now)
+        if op == Opcode.HEARTBEAT_ACK:
+            if self._awaiting_ack:
+                self._awaiting_ack = False
+                self.latency = max(0.0, now - self._beat_sent_at)
+            return []
+        if op == Opcode.HELLO:
+            return self._on_hello(env.d, now)
+        if op == Opcode.HEARTBEAT:
+            return [self._heartbeat(now)] if self._auth_sent else []
+        if op == Opcode.RECONNECT:
+            return self._reconnect(now, resume=True, backoff=False, reason="server requested reconnect (op 7)")
+        if op == Opcode.INVALID_SESSION:
+            return self._on_invalid_session(env.d, now)
+        self.malformed_frames += 1  # an opcode a client never receives
+        return []
+
+    def _on_hello(self, d: msgspec.Raw, now: float) -> list[Action]:
+        if self.state is not ShardState.WAITING_HELLO:
+            return []
+        hello = _hello_decoder.decode(d)
+        interval = float(hello.heartbeat_interval) / 1000.0
+        if not 0.0 < interval < 3600.0:
+            self.malformed_frames += 1
+            return []
+        self._interval = interval
+        self.state = ShardState.AUTHENTICATING
+        return [Authenticate(resume=self.session_id is not None)]
+
+    def _on_dispatch(
+        self, t: str | None, d: msgspec.Raw, s: int | None, event_id: str | None, now: float
+    ) -> list[Action]:
+        if t is None:
+            self.malformed_frames += 1
+            return []
+        if s is not None and (self.seq is None or s > self.seq):
+            self.seq = s
+        actions: list[Action] = []
+        if t == "READY" and self.state is ShardState.IDENTIFYING:
+            self.session_id = _ready_decoder.decode(d).session_id or None
+            self._on_connected(now)
+            actions.append(Connected(resumed=False, session_id=self.session_id))
+        elif t == "RESUMED" and self.state is ShardState.RESUMING:
+            self._on_connected(now)
+            actions.append(Connected(resumed=True, session_id=self.session_id))
+        event = InboundEvent(type=t, data=d, id=event_id, seq=s, shard_id=self.shard_id, source="gateway")
+        actions.append(DispatchEvent(event))
+        return actions
+
+    def _on_connected(self, now: float) -> None:
+        self.state = ShardState.READY
+        self._ready_at = now
+        self._auth_failures = 0
+        self._protocol_errors = 0
+        self._identify_rejections = 0
+
+    def _on_invalid_session(self, d: msgspec.Raw, now: float) -> list[Action]:
+        # ``d`` is undocumented; like Discord (and AstrBot for QQ) we read ``true`` as "resumable"
+        # (UNCONFIRMED). Anything else means: identify afresh.
+        if self.state is ShardState.READY and _is_true(d):
+            return self._reconnect(now, resume=True, backoff=False, reason="session invalidated (op 9, resumable)")
+        if self.state is ShardState.IDENTIFYING:
+            self._identify_rejections += 1
+            if self._identify_rejections >= self.config.max_identify_rejections:
+                return self._stop(
+                    f"identify rejected with op 9 (invalid session) {self._identify_rejections} times in a row; "
+                    "check the intents (some need permission) and the credentials",
+                    now,
+                )
+            return self._reconnect(
+                now, resume=False, backoff=True, reason="identify rejected (op 9)", refresh_token=True
+            )
+        reason = "resume rejected (op 9)" if self.state is ShardState.RESUMING else "session invalidated (op 9)"
+        return self._reconnect(now, resume=False, backoff=False, reason=reason)
+
+    def undelivered(self, seq: int | None) -> None:
+        """The runtime could not queue the event with ``seq`` (cancelled mid-handoff): move the resume
+        point back before it, so that a resume replays it (a duplicate is dropped by the dedupe window)."""
+        if seq is not None and self.seq is not None and seq <= self.seq:
+            self.seq = seq - 1
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` should next be called (``None``: nothing is scheduled)."""
+        if self.state is ShardState.WAITING_HELLO:
+            return self._hello_deadline
+        if self.state not in _ACTIVE:
+            return None
+        deadline = self._next_beat if self._auth_sent else None
+        if self.state in (ShardState.IDENTIFYING, ShardState.RESUMING):
+            deadline = self._ready_deadline if deadline is None else min(deadline, self._ready_deadline)
+        return deadline
+
+    def tick(self, now: float, *, reader_blocked: bool = False) -> list[Action]:
+        """Heartbeat if due, detect a zombie connection, enforce the Hello and READY timeouts.
+
+        ``reader_blocked`` means the reader is held up by backpressure, so a missing ACK may simply be
+        unread: the zombie verdict is deferred (heartbeats still go out).
+        """
+        if self.state is ShardState.WAITING_HELLO and now >= self._hello_deadline:
+            return self._reconnect(now, resume=True, backoff=True, reason="no Hello in time", abort=True)
+        if self.state not in _ACTIVE:
+            return []
+        if self.state in (ShardState.IDENTIFYING, ShardState.RESUMING) and now >= self._ready_deadline:
+            return self._reconnect(now, resume=True, backoff=True, reason="no READY/RESUMED in time", abort=True)
+        if self._auth_sent and now >= self._next_beat:
+            if self._awaiting_ack and not reader_blocked:
+                return self._reconnect(
+                    now, resume=True, backoff=True, reason="zombie connection: heartbeat not acknowledged", abort=True
+                )
+            return [self._heartbeat(now)]
+        return []
+
+    def _schedule_first_beat(self, now: float) -> None:
+        interval = self._interval or 0.0
+        self._next_beat = now + (interval * self._rng.random() if self.config.first_heartbeat_jitter else interval)
+
+    def _heartbeat(self, now: float) -> SendFrame:
+        self._awaiting_ack = True
+        self._beat_sent_at = now
+        self._next_beat = now + (self._interval or 0.0)
+        return SendFrame(encode_envelope(Opcode.HEARTBEAT, self.seq), Opcode.HEARTBEAT)
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    def _reconnect(
+        self,
+        now: float,
+        *,
+        resume: bool,
+        backoff: bool,
+        reason: str,
+        close_code: int | None = None,
+        abort: bool = False,
+        refresh_token: bool = False,
+    ) -> list[Action]:
+        if self._ready_at is not None and now - self._ready_at >= self.config.stable_after:
+            self.backoff.reset()
+        self._ready_at = None
+        resume = resume and self.session_id is not None
+        if not resume:
+            self.session_id = None
+            self.seq = None
+        self.state = ShardState.DISCONNECTED
+        self.reconnects += 1
+        self.last_close_code = close_code
+        self.last_reason = reason
+        delay = self.backoff.next_delay() if backoff else 0.0
+        return [
+            Reconnect(
+                resume=resume,
+                delay=delay,
+                reason=reason,
+                close_code=close_code,
+                abort=abort,
+                refresh_token=refresh_token,
+            )
+        ]
+
+    def _stop(self, message: str, now: float, *, code: int | None = None) -> list[Action]:
+        self.state = ShardState.STOPPED
+        self.session_id = None
+        self.last_close_code = code
+        self.last_reason = message
+        return [Stop(GatewayFatalError(f"shard {self.shard_id}: {message}", code=code))]
+
+    def __repr__(self) -> str:
+        return (
+            f"GatewayMachine(shard={self.shard_id}/{self.shard_count}, state={self.state.value}, "
+            f"session={self.session_id!r}, seq={self.seq})"
+        )
+
+
+def _is_true(d: msgspec.Raw) -> bool:
+    try:
+        value: object = _bool_decoder.decode(d)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return False
+    return value is True
+
+
+def _authorization(token: str) -> str:
+    return token if token.startswith("QQBot ") else f"QQBot {token}"

@@ -1,0 +1,379 @@
+"""Sans-IO gateway state machine: plain dicts in, actions out."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from framework.protocol.close_codes import CloseAction, decide_close
+from framework.protocol.gateway import (
+    Authenticate,
+    Connected,
+    DispatchEvent,
+    GatewayConfig,
+    GatewayMachine,
+    Reconnect,
+    SendFrame,
+    ShardState,
+    Stop,
+)
+
+
+def frame(op: int, d: Any = None, **kw: Any) -> bytes:
+    return json.dumps({"op": op, "d": d, **kw}).encode()
+
+
+def sent(actions: list[Any]) -> list[dict[str, Any]]:
+    return [json.loads(a.data) for a in actions if isinstance(a, SendFrame)]
+
+
+def hello(m: GatewayMachine, now: float = 0.0) -> list[Any]:
+    m.connection_opened(now)
+    return m.receive(frame(10, {"heartbeat_interval": 10_000}), now)
+
+
+def ready(m: GatewayMachine, session: str = "s1", now: float = 0.0) -> None:
+    assert hello(m, now) == [Authenticate(resume=False)]
+    out = sent(m.identify("tok", now))
+    assert out[0]["op"] == 2
+    acts = m.receive(frame(0, {"session_id": session, "version": 1}, s=1, t="READY", id="r"), now)
+    assert isinstance(acts[0], Connected)
+    assert m.state is ShardState.READY
+
+
+def machine(**kw: Any) -> GatewayMachine:
+    return GatewayMachine(0, 1, 513, config=GatewayConfig(first_heartbeat_jitter=False, **kw), rng=random.Random(1))
+
+
+def test_identify_payload_and_ready() -> None:
+    m = GatewayMachine(2, 4, 513, rng=random.Random(0))
+    m.connection_opened(0)
+    assert m.receive(frame(10, {"heartbeat_interval": 45000}), 0) == [Authenticate(resume=False)]
+    (ident,) = sent(m.identify("abc", 1))
+    assert ident["d"]["token"] == "QQBot abc"
+    assert ident["d"]["shard"] == [2, 4]
+    assert ident["d"]["intents"] == 513
+    assert m.identify("abc", 1) == []  # never twice on one connection
+    acts = m.receive(frame(0, {"session_id": "S", "version": 1}, s=1, t="READY"), 2)
+    assert acts[0] == Connected(resumed=False, session_id="S")
+    assert isinstance(acts[1], DispatchEvent) and acts[1].event.type == "READY"
+    assert m.session_id == "S" and m.seq == 1
+
+
+def test_dispatch_builds_lazy_inbound_event() -> None:
+    m = machine()
+    ready(m)
+    (act,) = m.receive(b'{"op":0,"s":5,"t":"GROUP_AT_MESSAGE_CREATE","id":"ev1","d":{"id":"m1","content":"hi"}}', 1)
+    assert isinstance(act, DispatchEvent)
+    ev = act.event
+    assert (ev.type, ev.id, ev.seq, ev.shard_id, ev.source) == ("GROUP_AT_MESSAGE_CREATE", "ev1", 5, 0, "gateway")
+    assert json.loads(bytes(ev.data)) == {"id": "m1", "content": "hi"}
+    assert m.seq == 5
+
+
+def test_heartbeat_schedule_ack_latency_and_zombie() -> None:
+    m = machine()
+    ready(m)
+    assert m.next_deadline() == 10.0
+    assert m.tick(5.0) == []
+    (beat,) = sent(m.tick(10.0))
+    assert beat == {"op": 1, "d": 1}
+    m.receive(frame(11), 10.25)
+    assert m.latency == pytest.approx(0.25)
+    assert sent(m.tick(20.0))[0]["op"] == 1
+    # no ACK before the next beat: zombie -> abort and resume
+    (rec,) = m.tick(30.0)
+    assert isinstance(rec, Reconnect) and rec.resume and rec.abort and "zombie" in rec.reason
+
+
+def test_reader_blocked_defers_zombie_verdict() -> None:
+    m = machine()
+    ready(m)
+    m.tick(10.0)
+    acts = m.tick(20.0, reader_blocked=True)
+    assert sent(acts)[0]["op"] == 1
+
+
+def test_first_heartbeat_is_jittered() -> None:
+    firsts = set()
+    for seed in range(5):
+        m = GatewayMachine(rng=random.Random(seed))
+        hello(m)
+        assert m.next_deadline() is None  # no heartbeat before Identify/Resume
+        assert m.tick(100.0) == []
+        m.identify("t", 0.0)
+        d = m.next_deadline()
+        assert d is not None and 0 <= d <= 10.0
+        firsts.add(d)
+    assert len(firsts) > 1
+
+
+def test_resume_after_drop_uses_session_and_seq() -> None:
+    m = machine()
+    ready(m)
+    m.receive(frame(0, {}, s=7, t="X"), 1)
+    (rec,) = m.connection_closed(1006, "", 2)
+    assert isinstance(rec, Reconnect) and rec.resume and rec.delay > 0
+    assert hello(m, 3) == [Authenticate(resume=True)]
+    (res,) = sent(m.resume("fresh", 3))
+    assert res == {"op": 6, "d": {"token": "QQBot fresh", "session_id": "s1", "seq": 7}}
+    acts = m.receive(frame(0, "", s=8, t="RESUMED"), 4)
+    assert acts[0] == Connected(resumed=True, session_id="s1")
+
+
+def test_op7_resumes_without_backoff() -> None:
+    m = machine()
+    ready(m)
+    (rec,) = m.receive(frame(7), 1)
+    assert isinstance(rec, Reconnect) and rec.resume and rec.delay == 0
+    assert m.connection_closed(4009, "", 1) == []  # already decided
+
+
+def test_op9_and_rejected_resume_fall_back_to_identify() -> None:
+    m = machine()
+    ready(m)
+    m.connection_closed(4009, "", 1)
+    hello(m, 2)
+    m.resume("t", 2)
+    (rec,) = m.receive(frame(9, False), 3)
+    assert isinstance(rec, Reconnect) and not rec.resume and m.session_id is None
+    assert hello(m, 4) == [Authenticate(resume=False)]
+
+
+def test_op9_resumable_resumes() -> None:
+    m = machine()
+    ready(m)
+    (rec,) = m.receive(frame(9, True), 1)
+    assert isinstance(rec, Reconnect) and rec.resume and m.session_id == "s1"
+    m2 = machine()
+    ready(m2)
+    (rec2,) = m2.receive(b'{"op":9,"d":"yes"}', 1)  # not true: identify
+    assert isinstance(rec2, Reconnect) and not rec2.resume
+
+
+def test_close_4902_after_resume_identifies() -> None:
+    m = machine()
+    ready(m)
+    m.connection_closed(1006, "", 1)
+    hello(m, 2)
+    m.resume("t", 2)
+    (rec,) = m.connection_closed(4902, "reset by resume", 3)
+    assert isinstance(rec, Reconnect) and not rec.resume
+    assert hello(m, 10) == [Authenticate(resume=False)]
+    assert m.resume("t", 10) == [Authenticate(resume=False)]  # never Resume without a session
+
+
+def test_identify_rejections_stop() -> None:
+    m = machine()
+    for i in range(2):
+        hello(m, i)
+        m.identify("t", i)
+        (rec,) = m.receive(frame(9, False), i)
+        assert isinstance(rec, Reconnect) and rec.refresh_token
+    hello(m, 5)
+    m.identify("t", 5)
+    (stop,) = m.receive(frame(9, False), 5)
+    assert isinstance(stop, Stop) and "intents" in str(stop.error)
+
+
+def test_4004_refreshes_token_then_stops() -> None:
+    m = machine()
+    hello(m)
+    m.identify("t", 0)
+    (rec,) = m.connection_closed(4004, "", 1)
+    assert isinstance(rec, Reconnect) and rec.refresh_token and not rec.resume
+    hello(m, 2)
+    m.identify("t2", 2)
+    (stop,) = m.connection_closed(4004, "", 3)
+    assert isinstance(stop, Stop) and stop.error.code == 4004
+    assert m.state is ShardState.STOPPED
+    assert m.connection_opened(4) == [] and m.receive(frame(10, {"heartbeat_interval": 1}), 4) == []
+
+
+@pytest.mark.parametrize("code", [4010, 4011, 4012, 4013, 4014, 4914, 4915])
+def test_fatal_codes_stop_with_clear_error(code: int) -> None:
+    m = machine()
+    ready(m)
+    (stop,) = m.connection_closed(code, "", 1)
+    assert isinstance(stop, Stop)
+    assert str(code) in str(stop.error) and stop.error.code == code
+
+
+@pytest.mark.parametrize(
+    ("code", "action", "backoff"),
+    [
+        (1000, CloseAction.RESUME, True),
+        (1006, CloseAction.RESUME, True),
+        (4000, CloseAction.IDENTIFY, True),
+        (4001, CloseAction.IDENTIFY, True),
+        (4002, CloseAction.IDENTIFY, True),
+        (4004, CloseAction.RESUME, True),
+        (4006, CloseAction.IDENTIFY, False),
+        (4007, CloseAction.IDENTIFY, False),
+        (4008, CloseAction.RESUME, True),
+        (4009, CloseAction.RESUME, False),
+        *[(c, CloseAction.STOP, False) for c in (4010, 4011, 4012, 4013, 4014, 4914, 4915)],
+        *[(c, CloseAction.IDENTIFY, True) for c in range(4900, 4914)],
+        (4999, CloseAction.IDENTIFY, True),
+    ],
+)
+def test_decision_table(code: int, action: CloseAction, backoff: bool) -> None:
+    d = decide_close(code)
+    assert (d.action, d.backoff) == (action, backoff)
+
+
+def test_protocol_errors_stop_after_three() -> None:
+    m = machine()
+    results = []
+    for i in range(3):
+        hello(m, i)
+        m.identify("t", i)
+        results.extend(m.connection_closed(4001, "", i))
+    assert [type(a) for a in results] == [Reconnect, Reconnect, Stop]
+
+
+def test_backoff_grows_capped_and_resets_when_stable() -> None:
+    m = machine(backoff_base=1.0, backoff_cap=8.0, stable_after=60.0)
+    delays = []
+    for i in range(8):
+        (rec,) = m.connect_failed(float(i))
+        assert isinstance(rec, Reconnect)
+        delays.append(rec.delay)
+    assert all(0.5 <= d <= 8.0 for d in delays)
+    assert delays[-1] >= 4.0  # at the cap region
+    ready(m, now=100.0)
+    (rec,) = m.connection_closed(1006, "", 200.0)  # stable for 100 s: backoff starts over
+    assert isinstance(rec, Reconnect) and rec.delay <= 1.0
+
+
+def test_flapping_keeps_backing_off() -> None:
+    m = machine(stable_after=60.0)
+    delays = []
+    for i in range(5):
+        ready(m, now=float(i))
+        (rec,) = m.connection_closed(4900, "", float(i) + 0.5)
+        assert isinstance(rec, Reconnect)
+        delays.append(rec.delay)
+    assert delays[-1] > delays[0]
+
+
+def test_hello_and_ready_timeouts() -> None:
+    m = machine(hello_timeout=5.0, ready_timeout=7.0)
+    m.connection_opened(0)
+    assert m.next_deadline() == 5.0
+    (rec,) = m.tick(5.0)
+    assert isinstance(rec, Reconnect) and "Hello" in rec.reason
+    hello(m, 10)
+    m.identify("t", 10)
+    acts = m.tick(17.0)
+    assert any(isinstance(a, Reconnect) and "READY" in a.reason for a in acts)
+
+
+def test_malformed_frames_are_ignored() -> None:
+    m = machine()
+    ready(m)
+    for bad in [b"", b"{", b"[]", b'{"op":"x"}', b'{"op":0}', b'{"op":10,"d":{"heartbeat_interval":-1}}', "\x00"]:
+        assert m.receive(bad, 1) == []
+    assert m.malformed_frames >= 6
+    assert m.state is ShardState.READY
+
+
+# -- property tests ---------------------------------------------------------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.text(max_size=8),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+    max_leaves=6,
+)
+_frames = st.one_of(
+    st.binary(max_size=40),
+    st.text(max_size=40),
+    st.builds(
+        lambda op, d, s, t: json.dumps({"op": op, "d": d, "s": s, "t": t}),
+        st.sampled_from([0, 1, 2, 6, 7, 9, 10, 11, 12, 13, 99]),
+        _json_values | st.fixed_dictionaries({"heartbeat_interval": st.integers(-5, 100_000)}),
+        st.none() | st.integers(-5, 1000),
+        st.none() | st.sampled_from(["READY", "RESUMED", "GROUP_AT_MESSAGE_CREATE"]),
+    ),
+    st.builds(
+        lambda sid: json.dumps({"op": 0, "s": 1, "t": "READY", "d": {"session_id": sid}}),
+        st.none() | st.text(max_size=5),
+    ),
+    st.just(json.dumps({"op": 10, "d": {"heartbeat_interval": 1000}})),
+)
+_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("frame"), _frames),
+        st.tuples(st.just("open"), st.none()),
+        st.tuples(st.just("close"), st.sampled_from([1000, 1006, 4001, 4004, 4006, 4008, 4009, 4014, 4902, 4999])),
+        st.tuples(st.just("tick"), st.floats(0, 30)),
+        st.tuples(st.just("identify"), st.none()),
+        st.tuples(st.just("resume"), st.none()),
+        st.tuples(st.just("failed"), st.none()),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_steps, st.integers(0, 2**16))
+def test_never_raises_never_resumes_without_session_never_authenticates_twice(
+    steps: list[tuple[str, Any]], seed: int
+) -> None:
+    m = GatewayMachine(1, 2, 513, rng=random.Random(seed))
+    now = 0.0
+    auth_on_connection = 0
+    stopped = False
+    for kind, arg in steps:
+        session_before = m.session_id
+        if kind == "frame":
+            acts = m.receive(arg, now)
+        elif kind == "open":
+            acts = m.connection_opened(now)
+            auth_on_connection = 0
+        elif kind == "close":
+            acts = m.connection_closed(arg, "", now)
+        elif kind == "tick":
+            now += arg
+            acts = m.tick(now)
+        elif kind == "identify":
+            acts = m.identify("tok", now)
+        elif kind == "resume":
+            acts = m.resume("tok", now)
+        else:
+            acts = m.connect_failed(now)
+        for a in acts:
+            if stopped:
+                raise AssertionError(f"action after Stop: {a}")
+            if isinstance(a, SendFrame):
+                payload = json.loads(a.data)
+                if payload["op"] in (2, 6):
+                    auth_on_connection += 1
+                    assert auth_on_connection == 1
+                if payload["op"] == 6:
+                    assert session_before is not None and payload["d"]["session_id"] == session_before
+            if isinstance(a, Reconnect):
+                assert a.delay >= 0 and (not a.resume or m.session_id is not None)
+            if isinstance(a, Stop):
+                stopped = True
+        if m.state is ShardState.STOPPED:
+            stopped = True
+
+
+def test_undelivered_event_is_replayed_by_resume() -> None:
+    m = machine()
+    ready(m)
+    for s in (2, 3, 4):
+        m.receive(frame(0, {}, s=s, t="X"), 1)
+    m.undelivered(4)
+    m.connection_closed(1006, "", 2)
+    hello(m, 3)
+    (res,) = sent(m.resume("t", 3))
+    assert res["d"]["seq"] == 3
+    m.undelivered(None)  # no seq: nothing to do
+    assert m.seq == 3
