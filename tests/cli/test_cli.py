@@ -174,3 +174,53 @@ async def test_run_with_credentials_against_a_platform_compatible_server(tmp_pat
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.anyio
+async def test_run_webhook_transport_end_to_end(tmp_path: Path) -> None:
+    """``qqbot run --transport webhook``: the emulator's signed callbacks reach the bot, which replies by REST."""
+    from framework.testing.emulator import EmulatorConfig
+
+    port = _free_port()
+    emu = Emulator(EmulatorConfig(webhook_url=f"http://127.0.0.1:{port}/qq/callback"))
+    app_id = next(iter(emu.config.apps))
+    secret = emu.config.secret_for(app_id)
+    assert secret is not None
+    async with emu.serve("127.0.0.1", 0) as url:
+        env = _env(
+            QQBOT_APP_ID=app_id,
+            QQBOT_APP_SECRET=secret,
+            QQBOT_API_BASE=url,
+            QQBOT_TOKEN_URL=f"{url}/app/getAppAccessToken",
+        )
+        proc = await anyio.open_process(
+            [sys.executable, "-m", "framework", "run", EXAMPLE, "--transport", "webhook", "--port", str(port)],
+            env=env,
+            cwd=str(tmp_path),
+        )
+        try:
+            with anyio.fail_after(30):
+                # the bot's server is up once it answers the op 13 validation with a valid signature
+                while not await emu.webhook.validate_url(f"http://127.0.0.1:{port}/qq/callback", app_id):
+                    await anyio.sleep(0.1)
+                event = emu.control.c2c_message("/ping", openid="U1")
+                while not emu.control.sent("c2c", "U1"):  # noqa: ASYNC110 - another process
+                    await anyio.sleep(0.05)
+            sent = emu.control.sent("c2c", "U1")
+            assert [m.content for m in sent] == ["pong"]
+            assert sent[0].body["msg_id"] == event.d["id"]
+            proc.send_signal(signal.SIGTERM)
+            with anyio.fail_after(30):
+                assert await proc.wait() == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
