@@ -209,7 +209,7 @@ async def test_run_webhook_transport_end_to_end(tmp_path: Path) -> None:
         try:
             with anyio.fail_after(30):
                 # the bot's server is up once it answers the op 13 validation with a valid signature
-                while not await emu.webhook.validate_url(f"http://127.0.0.1:{port}/qq/callback", app_id):
+                while not await emu.webhook.validate_url(f"http://127.0.0.1:{port}/qq/callback", app_id):  # noqa: ASYNC110
                     await anyio.sleep(0.1)
                 event = emu.control.c2c_message("/ping", openid="U1")
                 while not emu.control.sent("c2c", "U1"):  # noqa: ASYNC110 - another process
