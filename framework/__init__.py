@@ -1,11 +1,187 @@
 """qqbot-framework: build, test and run QQ open-platform bots.
 
 The public surface is re-exported here; submodules hold the layers (see ``docs/architecture.md``).
+
+What a bot author needs (``Bot``, ``Context``, rules, ``Intents``, the event models, settings and
+logging) is imported eagerly. The I/O side — credentials, the OpenAPI client and its errors, session
+managers, ``BotRunner``/``run_webhook`` and the webhook app — pulls in httpx, websockets and hypercorn,
+so those names load on first use (PEP 562) and ``import framework`` stays light.
 """
 
-from framework.app import Bot, Context
-from framework.models import EVENT_TABLE, Intents, intents_for
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from framework._lazy import lazy_exports
+from framework.app import (
+    Argument,
+    Bot,
+    BotError,
+    CallNext,
+    Command,
+    CommandArgumentError,
+    Context,
+    FileType,
+    HandlerSignatureError,
+    IntentsError,
+    Middleware,
+    NoReplyTargetError,
+    NotBoundError,
+    ReplyTarget,
+    Rule,
+    Scene,
+    Upload,
+    admins_only,
+    from_users,
+    in_channels,
+    in_groups,
+    in_guilds,
+    in_scenes,
+    keywords,
+    regex,
+    rule,
+    startswith,
+)
+from framework.config import ConfigError, Settings, load_settings
+from framework.logs import configure_logging
+from framework.models import (
+    EVENT_TABLE,
+    C2CMessage,
+    Channel,
+    DirectMessage,
+    GroupMessage,
+    Guild,
+    InboundEvent,
+    Intents,
+    Interaction,
+    Member,
+    Message,
+    User,
+    intents_for,
+)
+from framework.plugins import hookimpl
+
+if TYPE_CHECKING:
+    from framework.runner import BotRunner, run_webhook
+    from framework.runtime.credentials import AuthError, Credentials, TokenManager
+    from framework.runtime.openapi import (
+        AuthenticationError,
+        BadRequestError,
+        DuplicateMessageError,
+        ForbiddenError,
+        InvalidReplyTargetError,
+        LegacyTokenDisabledError,
+        NetworkError,
+        NotFoundError,
+        OpenAPI,
+        OpenAPIError,
+        PendingAudit,
+        RateLimitedError,
+        ReplyWindowExpiredError,
+        ServerError,
+    )
+    from framework.runtime.sessions import LocalSessionManager, SessionManager
+    from framework.runtime.webhook import WebhookApp, serve_webhook
 
 __version__ = "0.1.0"
 
-__all__ = ["EVENT_TABLE", "Bot", "Context", "Intents", "__version__", "intents_for"]
+_OPENAPI = "framework.runtime.openapi"
+_LAZY: dict[str, str] = {
+    "AuthError": "framework.runtime.credentials",
+    "Credentials": "framework.runtime.credentials",
+    "TokenManager": "framework.runtime.credentials",
+    "OpenAPI": _OPENAPI,
+    "OpenAPIError": _OPENAPI,
+    "AuthenticationError": _OPENAPI,
+    "BadRequestError": _OPENAPI,
+    "DuplicateMessageError": _OPENAPI,
+    "ForbiddenError": _OPENAPI,
+    "InvalidReplyTargetError": _OPENAPI,
+    "LegacyTokenDisabledError": _OPENAPI,
+    "NetworkError": _OPENAPI,
+    "NotFoundError": _OPENAPI,
+    "RateLimitedError": _OPENAPI,
+    "ReplyWindowExpiredError": _OPENAPI,
+    "ServerError": _OPENAPI,
+    "PendingAudit": _OPENAPI,
+    "LocalSessionManager": "framework.runtime.sessions",
+    "SessionManager": "framework.runtime.sessions",
+    "BotRunner": "framework.runner",
+    "run_webhook": "framework.runner",
+    "WebhookApp": "framework.runtime.webhook",
+    "serve_webhook": "framework.runtime.webhook",
+}
+
+__all__ = [
+    "EVENT_TABLE",
+    "Argument",
+    "AuthError",
+    "AuthenticationError",
+    "BadRequestError",
+    "Bot",
+    "BotError",
+    "BotRunner",
+    "C2CMessage",
+    "CallNext",
+    "Channel",
+    "Command",
+    "CommandArgumentError",
+    "ConfigError",
+    "Context",
+    "Credentials",
+    "DirectMessage",
+    "DuplicateMessageError",
+    "FileType",
+    "ForbiddenError",
+    "GroupMessage",
+    "Guild",
+    "HandlerSignatureError",
+    "InboundEvent",
+    "Intents",
+    "IntentsError",
+    "Interaction",
+    "InvalidReplyTargetError",
+    "LegacyTokenDisabledError",
+    "LocalSessionManager",
+    "Member",
+    "Message",
+    "Middleware",
+    "NetworkError",
+    "NoReplyTargetError",
+    "NotBoundError",
+    "NotFoundError",
+    "OpenAPI",
+    "OpenAPIError",
+    "PendingAudit",
+    "RateLimitedError",
+    "ReplyTarget",
+    "ReplyWindowExpiredError",
+    "Rule",
+    "Scene",
+    "ServerError",
+    "SessionManager",
+    "Settings",
+    "TokenManager",
+    "Upload",
+    "User",
+    "WebhookApp",
+    "__version__",
+    "admins_only",
+    "configure_logging",
+    "from_users",
+    "hookimpl",
+    "in_channels",
+    "in_groups",
+    "in_guilds",
+    "in_scenes",
+    "intents_for",
+    "keywords",
+    "load_settings",
+    "regex",
+    "rule",
+    "run_webhook",
+    "serve_webhook",
+    "startswith",
+]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

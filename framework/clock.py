@@ -6,16 +6,21 @@ rate limits) reads one of these, so tests can drive time without sleeping.
   returns at once. For sans-IO and MockTransport tests: no real sleeping at all.
 - :class:`ScaledClock`: real time sped up by a factor, for end-to-end tests over real sockets that
   involve waiting (a 45 s heartbeat interval passes in 45 ms at ``factor=1000``).
+
+:func:`fail_after` bounds an operation by a clock's time (``anyio.fail_after`` only knows real time).
 """
 
 from __future__ import annotations
 
 import time as _time
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import anyio
 
-__all__ = ["Clock", "ScaledClock", "SystemClock", "VirtualClock"]
+__all__ = ["Clock", "ScaledClock", "SystemClock", "VirtualClock", "fail_after"]
+
+_T = TypeVar("_T")
 
 
 @runtime_checkable
@@ -100,3 +105,32 @@ class ScaledClock:
 
     def __repr__(self) -> str:
         return f"ScaledClock(factor={self.factor})"
+
+
+async def fail_after(clock: Clock, seconds: float, fn: Callable[[], Awaitable[_T]]) -> _T:
+    """Return ``await fn()``, or cancel it and raise ``TimeoutError`` after ``seconds`` of ``clock`` time.
+
+    An exception from ``fn`` propagates as itself (not wrapped in an exception group).
+    """
+    if isinstance(clock, SystemClock):
+        with anyio.fail_after(seconds):
+            return await fn()
+    outcome: list[_T] = []
+    errors: list[Exception] = []
+    async with anyio.create_task_group() as tg:
+
+        async def watchdog() -> None:
+            await clock.sleep(seconds)
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watchdog)
+        try:
+            outcome.append(await fn())
+        except Exception as exc:  # re-raised below, outside the task group
+            errors.append(exc)
+        tg.cancel_scope.cancel()
+    if errors:
+        raise errors[0]
+    if not outcome:
+        raise TimeoutError(f"timed out after {seconds} s")
+    return outcome[0]

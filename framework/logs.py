@@ -14,12 +14,13 @@ import sys
 import threading
 from typing import Any, Literal, TextIO
 
-__all__ = ["JsonFormatter", "RedactingFilter", "configure_logging", "redact", "register_secret"]
+__all__ = ["REDACTED", "JsonFormatter", "RedactingFilter", "configure_logging", "redact", "register_secret", "scrub"]
 
 _secrets: set[str] = set()
 _lock = threading.Lock()
 _AUTH_RE = re.compile(r"\b(QQBot|Bot|Bearer)\s+[A-Za-z0-9._\-+/=]{6,}")
-_REDACTED = "<redacted>"
+REDACTED = "<redacted>"
+"""What a secret is replaced with, in log lines, exception messages and reprs."""
 
 
 def register_secret(value: str | None) -> None:
@@ -29,12 +30,23 @@ def register_secret(value: str | None) -> None:
             _secrets.add(value)
 
 
+def scrub(text: str, *secrets: str | None) -> str:
+    """Return ``text`` with each of ``secrets`` (empty and None ignored) replaced by :data:`REDACTED`.
+
+    For exception messages built from what a server sent back, which may echo a token or the secret.
+    """
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def redact(text: str) -> str:
     """Return ``text`` with registered secrets and authorization values replaced."""
-    text = _AUTH_RE.sub(lambda m: f"{m.group(1)} {_REDACTED}", text)
+    text = _AUTH_RE.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
-            text = text.replace(secret, _REDACTED)
+            text = text.replace(secret, REDACTED)
     return text
 
 

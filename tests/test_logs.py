@@ -4,7 +4,7 @@ import io
 import json
 import logging
 
-from framework.logs import configure_logging, redact, register_secret
+from framework.logs import REDACTED, configure_logging, redact, register_secret, scrub
 
 
 def test_registered_secrets_and_auth_values_are_redacted() -> None:
@@ -12,6 +12,11 @@ def test_registered_secrets_and_auth_values_are_redacted() -> None:
     assert "s3cr3t" not in redact("secret=s3cr3t-app-secret!")
     assert redact("Authorization: QQBot abcDEF123456") == "Authorization: QQBot <redacted>"
     assert "100000.Cl2FMQ" not in redact("Bot 100000.Cl2FMQZnCjm1XVW7vRze4b7Cq4se7kKWs")
+
+
+def test_scrub_replaces_only_the_given_secrets() -> None:
+    assert scrub("echo tok-1 and tok-2", "tok-1", None, "") == f"echo {REDACTED} and tok-2"
+    assert scrub("nothing to hide") == "nothing to hide"
 
 
 def test_handlers_redact_messages_args_and_tracebacks() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from framework.protocol.recent_ids import RecentIds
+
 __all__ = ["ReplyLedger"]
 
 
@@ -18,7 +20,7 @@ class ReplyLedger:
     def __init__(self, capacity: int = 10_000) -> None:
         self._capacity = capacity
         self._seq: OrderedDict[str, int] = OrderedDict()
-        self._acked: OrderedDict[str, None] = OrderedDict()
+        self._acked = RecentIds(capacity)
 
     def next_seq(self, source_id: str) -> int:
         """Return the next ``msg_seq`` (1, 2, ...) for replies to ``source_id``."""
@@ -30,9 +32,4 @@ class ReplyLedger:
 
     def first_ack(self, interaction_id: str) -> bool:
         """Return True the first time ``interaction_id`` is seen (it must be acknowledged once)."""
-        if interaction_id in self._acked:
-            return False
-        self._acked[interaction_id] = None
-        if len(self._acked) > self._capacity:
-            self._acked.popitem(last=False)
-        return True
+        return self._acked.add(interaction_id)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -12,7 +13,16 @@ import msgspec
 from framework.models.event_table import EVENT_TABLE
 from framework.models.events import Resumed
 
-__all__ = ["Envelope", "InboundEvent", "RawEvent", "decode_envelope", "decode_event", "encode", "encode_envelope"]
+__all__ = [
+    "Envelope",
+    "EventSink",
+    "InboundEvent",
+    "RawEvent",
+    "decode_envelope",
+    "decode_event",
+    "encode",
+    "encode_envelope",
+]
 
 _NULL = msgspec.Raw(b"null")
 
@@ -56,6 +66,10 @@ class InboundEvent(msgspec.Struct, frozen=True, kw_only=True):
     def decode(self) -> Any:
         """Decode ``data`` into the event's Struct (or a :class:`RawEvent`)."""
         return decode_event(self.type, self.data)
+
+
+EventSink = Callable[[InboundEvent], Awaitable[None]]
+"""Where every transport hands its events: ``async def sink(event: InboundEvent) -> None``."""
 
 
 _envelope_decoder = msgspec.json.Decoder(Envelope)

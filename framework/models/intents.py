@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import IntFlag
 
-__all__ = ["DEFAULT_PERMITTED", "Intents"]
+__all__ = ["ALL_INTENTS", "DEFAULT_PERMITTED", "Intents"]
 
 
 class Intents(IntFlag):
@@ -38,6 +38,9 @@ class Intents(IntFlag):
 
         return intents_for(event_types)
 
+
+#: Every intent bit defined (anything outside it is an invalid Identify).
+ALL_INTENTS = Intents(sum(int(flag) for flag in Intents))
 
 #: Intents every bot may use without applying for them (protocol.md §3).
 DEFAULT_PERMITTED = Intents.GUILDS | Intents.PUBLIC_GUILD_MESSAGES | Intents.GUILD_MEMBERS

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random as _random
 from dataclasses import dataclass
 
-from framework.protocol.ratelimit import Backoff, RandomSource
+from framework.protocol.backoff import Backoff, RandomSource
 
 __all__ = [
     "DEFAULT_REFRESH_JITTER",

@@ -30,13 +30,13 @@ import msgspec
 
 from framework.models.constants import CloseCode, Opcode
 from framework.models.envelope import InboundEvent, decode_envelope, encode_envelope
+from framework.protocol.backoff import Backoff, BackoffCounter
 from framework.protocol.close_codes import MAX_PROTOCOL_ERRORS, CloseAction, decide_close
 
 __all__ = [
     "CLIENT_RECONNECT_CLOSE_CODE",
     "Action",
     "Authenticate",
-    "Backoff",
     "Connected",
     "DispatchEvent",
     "GatewayConfig",
@@ -76,10 +76,15 @@ class GatewayFatalError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SendFrame:
-    """Write ``data`` to the socket as a text frame."""
+    """Write ``data`` to the socket as a text frame. Identify and Resume carry the token: ``repr`` hides them."""
 
     data: bytes
     op: int
+
+    def __repr__(self) -> str:
+        if self.op in (Opcode.IDENTIFY, Opcode.RESUME):
+            return f"SendFrame(data=<{len(self.data)} bytes with the token, hidden>, op={self.op})"
+        return f"SendFrame(data={self.data!r}, op={self.op})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,25 +154,6 @@ class GatewayConfig:
     )
 
 
-class Backoff:
-    """Exponential backoff with jitter and a cap: attempt n waits ``min(cap, base·2ⁿ⁻¹)·U(0.5, 1)``."""
-
-    def __init__(self, base: float, cap: float, rng: random.Random) -> None:
-        self.base = base
-        self.cap = cap
-        self.failures = 0
-        self._rng = rng
-
-    def next_delay(self) -> float:
-        """Count one failure and return how long to wait."""
-        self.failures += 1
-        ceiling = min(self.cap, self.base * 2.0 ** min(self.failures - 1, 32))
-        return ceiling * (0.5 + 0.5 * self._rng.random())
-
-    def reset(self) -> None:
-        self.failures = 0
-
-
 class _Hello(msgspec.Struct):
     heartbeat_interval: int | float
 
@@ -199,7 +185,10 @@ class GatewayMachine:
         self.intents = int(intents)
         self.config = config or GatewayConfig()
         self._rng = rng or random.Random()
-        self.backoff = Backoff(self.config.backoff_base, self.config.backoff_cap, self._rng)
+        self.backoff = BackoffCounter(
+            Backoff(base=self.config.backoff_base, factor=2.0, cap=self.config.backoff_cap, jitter=0.5),
+            self._rng.random,
+        )
         self.state = ShardState.DISCONNECTED
         self.session_id: str | None = None
         self.seq: int | None = None

@@ -1,4 +1,4 @@
-"""Sans-IO rate-limit bookkeeping and backoff arithmetic (protocol.md §6.2).
+"""Sans-IO rate-limit bookkeeping (protocol.md §6.2); the backoff arithmetic is :mod:`framework.protocol.backoff`.
 
 The platform documents HTTP 429 and a set of body codes but no rate-limit headers, so the limiter
 *learns*: each 429 on a route blocks that route until the wait is over and widens the minimum spacing
@@ -12,40 +12,11 @@ from __future__ import annotations
 
 import email.utils
 import random as _random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Backoff", "RouteLimiter", "RouteState", "parse_retry_after", "route_key"]
+from framework.protocol.backoff import Backoff, RandomSource
 
-RandomSource = Callable[[], float]
-"""Returns a float in ``[0, 1)``; ``random.random`` by default, a constant in tests."""
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff with jitter: ``min(cap, base * factor**(attempt-1))`` minus up to ``jitter`` of it.
-
-    ``attempt`` counts from 1. With ``jitter=0.5`` the delay lies in ``[d/2, d]`` ("equal jitter"),
-    which spreads retries of many clients while keeping a floor.
-    """
-
-    base: float = 0.5
-    factor: float = 2.0
-    cap: float = 30.0
-    jitter: float = 0.5
-
-    def ceiling(self, attempt: int) -> float:
-        """The un-jittered delay before attempt ``attempt + 1``."""
-        exponent = max(0, attempt - 1)
-        # avoid float overflow for absurd attempt counts
-        if exponent > 64:
-            return self.cap
-        return float(min(self.cap, self.base * self.factor**exponent))
-
-    def delay(self, attempt: int, rand: RandomSource = _random.random) -> float:
-        """The jittered delay after the ``attempt``-th failure."""
-        ceiling = self.ceiling(attempt)
-        return ceiling * (1.0 - self.jitter * min(max(rand(), 0.0), 1.0))
+__all__ = ["RouteLimiter", "RouteState", "parse_retry_after", "route_key"]
 
 
 def parse_retry_after(value: str | None, now_unix: float) -> float | None:

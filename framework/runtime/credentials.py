@@ -21,6 +21,7 @@ import httpx
 import msgspec
 
 from framework.clock import Clock, SystemClock
+from framework.logs import REDACTED, scrub
 from framework.models import errorcodes as ec
 from framework.models.api import TokenRequest, TokenResponse
 from framework.models.constants import TOKEN_URL
@@ -32,7 +33,7 @@ from framework.protocol.auth import (
     parse_expires_in,
     refresh_deadline,
 )
-from framework.protocol.ratelimit import Backoff, RandomSource
+from framework.protocol.backoff import Backoff, RandomSource
 
 __all__ = ["AuthError", "AuthProvider", "Credentials", "LegacyToken", "TokenManager"]
 
@@ -75,7 +76,7 @@ class Credentials:
         return self._secret
 
     def __repr__(self) -> str:
-        return f"Credentials(app_id={self.app_id!r}, app_secret=<redacted>)"
+        return f"Credentials(app_id={self.app_id!r}, app_secret={REDACTED})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Credentials):
@@ -126,7 +127,7 @@ class LegacyToken:
         """A fixed token cannot be refreshed: nothing to do."""
 
     def __repr__(self) -> str:
-        return f"LegacyToken(app_id={self.app_id!r}, token=<redacted>)"
+        return f"LegacyToken(app_id={self.app_id!r}, token={REDACTED})"
 
 
 class TokenManager:
@@ -177,7 +178,7 @@ class TokenManager:
 
     def __repr__(self) -> str:
         state = "none" if self._times is None else f"expires_at={self._times.expires_at:.1f}"
-        return f"TokenManager(app_id={self.app_id!r}, token_url={self.token_url!r}, token=<redacted>, {state})"
+        return f"TokenManager(app_id={self.app_id!r}, token_url={self.token_url!r}, token={REDACTED}, {state})"
 
     @property
     def times(self) -> TokenTimes | None:
@@ -281,7 +282,7 @@ class TokenManager:
         if answer.code != 0 or not answer.access_token:
             code = answer.code
             retryable = code not in ec.TOKEN_CREDENTIAL_CODES
-            message = answer.message.replace(self.credentials.app_secret, "<redacted>")
+            message = scrub(answer.message, self.credentials.app_secret)
             what = "invalid app id or secret" if code in ec.TOKEN_CREDENTIAL_CODES else "token request failed"
             raise AuthError(
                 f"{what}: HTTP {status}, code {code}: {message!r} (app {self.app_id})",

@@ -11,6 +11,18 @@ import anyio
 import anyio.abc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from signing_vectors import (
+    V1_PUBLIC,
+    V1_SECRET,
+    V2_APPID,
+    V2_BODY,
+    V2_RESPONSE,
+    V2_SECRET,
+    V4_BODY,
+    V4_SECRET,
+    V4_SIGNATURE,
+    V4_TIMESTAMP,
+)
 
 from framework.clock import VirtualClock
 from framework.protocol.signing import public_key_bytes, validation_response
@@ -22,25 +34,6 @@ from framework.testing.emulator.webhook_sender import WebhookSender, is_ack, sig
 from framework.testing.emulator.world import EmittedEvent
 
 pytestmark = pytest.mark.anyio
-
-# protocol.md §4.3
-V1_SECRET = "naOC0ocQE3shWLAfffVLB1rhYPG7"
-V1_PUBLIC = "d7c362fe78aef81ff23287b493628b5db02a3c4fe30b215e4d19609b5d76673a"
-V2_APPID, V2_SECRET = "11111111", "DG5g3B4j9X2KOErG"
-V2_BODY = b'{"d":{"plain_token":"Arq0D5A61EgUu4OxUvOp","event_ts":"1725442341"},"op":13}'
-V2_RESPONSE = (
-    b'{"plain_token": "Arq0D5A61EgUu4OxUvOp","signature": "87befc99c42c651b3aac0278e71ada338433ae26fcb24307bd'
-    b'c5ad38c1adc2d01bcfcadc0842edac85e85205028a1132afe09280305f13aa6909ffc2d652c706"}'
-)
-V4_SECRET, V4_TS = "123456abcdef", "1728981195"
-V4_SIG = (
-    "e949b5b94ef4103df903fb031d1d16e358db3db83e79e117edd404c8508be3ce"
-    "8a76d7bad1bed353194c126a1a5915b4ad8b5288c1191cc53a12acffccd82004"
-)
-V4_BODY = (
-    '{"id":"ROBOT1.0_veoihSEXDc8Q.g-6eLpNIa11bH8MisOjn-m-LKxCPntMk6exUXgcWCGpVO7L2QKTNZzjZzFFDSbiOFcqAPWyVA!!",'
-    '"content":"哦一下","timestamp":"2024-10-15T16:33:15+08:00","author":{"id":"675860273","user_openid":"675860273"}}'
-).encode()
 
 
 @dataclass
@@ -82,9 +75,9 @@ def verify_request(req: HttpRequest, secret: str) -> None:
 
 def test_signing_vectors() -> None:
     assert public_key_bytes(V1_SECRET).hex() == V1_PUBLIC
-    headers = signature_headers("1", V4_SECRET, V4_TS, V4_BODY)
-    assert headers["X-Signature-Ed25519"] == V4_SIG
-    assert headers["X-Signature-Timestamp"] == V4_TS
+    headers = signature_headers("1", V4_SECRET, V4_TIMESTAMP, V4_BODY)
+    assert headers["X-Signature-Ed25519"] == V4_SIGNATURE
+    assert headers["X-Signature-Timestamp"] == V4_TIMESTAMP
     assert headers["User-Agent"] == "QQBot-Callback"
 
 

@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from framework.protocol.auth import TOKEN_BACKOFF, parse_expires_in, refresh_deadline
-from framework.protocol.ratelimit import Backoff, RouteLimiter, parse_retry_after, route_key
+from framework.protocol.backoff import Backoff, BackoffCounter
+from framework.protocol.ratelimit import RouteLimiter, parse_retry_after, route_key
 
 
 @pytest.mark.parametrize(("value", "seconds"), [("7200", 7200), (7200, 7200), (" 60 ", 60), (0, 0), (30.0, 30)])
@@ -46,6 +47,14 @@ def test_backoff_schedule() -> None:
     assert b.delay(3, lambda: 1.0) == 2.0
     assert b.ceiling(10_000) == 10.0
     assert TOKEN_BACKOFF.ceiling(100) == 60.0
+
+
+def test_backoff_counter_counts_failures_and_resets() -> None:
+    counter = BackoffCounter(Backoff(base=1.0, factor=2.0, cap=4.0, jitter=0.5), lambda: 0.0)
+    assert [counter.next_delay() for _ in range(4)] == [1.0, 2.0, 4.0, 4.0]
+    assert counter.failures == 4
+    counter.reset()
+    assert (counter.next_delay(), counter.failures) == (1.0, 1)
 
 
 @given(st.integers(1, 500), st.floats(0, 1))

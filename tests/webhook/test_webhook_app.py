@@ -14,7 +14,6 @@ from webhook_support import Recorder, call_asgi, envelope, header_list, signed_h
 from framework.clock import VirtualClock
 from framework.models import InboundEvent
 from framework.runtime.webhook import WebhookApp, WebhookBot
-from framework.runtime.webhook.recent_ids import RecentIds
 
 pytestmark = pytest.mark.anyio
 
@@ -214,23 +213,6 @@ async def test_max_in_flight_refuses_with_503_and_forgets_the_id() -> None:
         assert (await call_asgi(app, second, signed(second)))[0] == 200
     assert app.stats.dispatched == 2
     assert app.stats.duplicates == 0
-
-
-def test_recent_ids_window_is_bounded_by_size_and_age() -> None:
-    clock = VirtualClock()
-    recent = RecentIds(max_size=3, ttl=10, now=clock.monotonic)
-    assert all(recent.add(k) for k in "abc")
-    assert not recent.add("a")
-    assert recent.add("d")  # evicts the oldest ("a")
-    assert len(recent) == 3 and "a" not in recent
-    assert recent.add("a")
-    clock.advance(10)
-    assert "b" not in recent and len(recent) == 0
-    recent.add("x")
-    recent.discard("x")
-    assert recent.add("x")
-    with pytest.raises(ValueError):
-        RecentIds(max_size=0, ttl=1, now=clock.monotonic)
 
 
 async def test_dedupe_window_expires_with_the_clock() -> None:

@@ -9,11 +9,11 @@ from typing import Any
 
 import anyio
 import pytest
-from webhook_support import Recorder
+from webhook_support import Recorder, served
 
 from framework.clock import Clock, ScaledClock, VirtualClock
 from framework.models import InboundEvent
-from framework.runtime.webhook import WebhookApp, serve_webhook
+from framework.runtime.webhook import WebhookApp
 from framework.testing.emulator.config import EmulatorConfig
 from framework.testing.emulator.webhook_sender import WebhookSender
 from framework.testing.emulator.world import World
@@ -29,28 +29,6 @@ GROUP_D: dict[str, Any] = {
     "group_openid": "G_OPENID",
     "author": {"member_openid": "M_OPENID"},
 }
-
-
-@asynccontextmanager
-async def served(app: WebhookApp, **kwargs: Any) -> AsyncIterator[str]:
-    """Serve ``app`` on loopback (port 0 unless ``sock`` is given); yield its URL."""
-    stop = anyio.Event()
-    async with anyio.create_task_group() as tg:
-        host, port = await tg.start(
-            lambda task_status: serve_webhook(
-                app,
-                host="127.0.0.1",
-                port=0,
-                shutdown_trigger=stop.wait,
-                handle_signals=False,
-                task_status=task_status,
-                **kwargs,
-            )
-        )
-        try:
-            yield f"http://{host}:{port}/"
-        finally:
-            stop.set()
 
 
 @asynccontextmanager

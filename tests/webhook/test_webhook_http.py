@@ -11,6 +11,7 @@ import httpx
 import msgspec
 import pytest
 from webhook_support import Recorder, call_asgi, envelope, header_list, signed_headers
+from webhook_support import served as served_url
 
 from framework.clock import SystemClock, VirtualClock
 from framework.models import InboundEvent
@@ -27,24 +28,11 @@ ACK = {"op": 12, "d": 0}
 @asynccontextmanager
 async def served(app: WebhookApp) -> AsyncIterator[httpx.AsyncClient]:
     """Serve ``app`` with hypercorn on an ephemeral loopback port; yield a client pointed at it."""
-    stop = anyio.Event()
-    async with anyio.create_task_group() as tg:
-        host, port = await tg.start(
-            lambda task_status: serve_webhook(
-                app,
-                host="127.0.0.1",
-                port=0,
-                shutdown_trigger=stop.wait,
-                handle_signals=False,
-                graceful_timeout=2.0,
-                task_status=task_status,
-            )
-        )
-        try:
-            async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10.0) as client:
-                yield client
-        finally:
-            stop.set()
+    async with (
+        served_url(app, graceful_timeout=2.0) as url,
+        httpx.AsyncClient(base_url=url.rstrip("/"), timeout=10.0) as client,
+    ):
+        yield client
 
 
 async def wait_until(condition: Callable[[], bool], what: str) -> None:

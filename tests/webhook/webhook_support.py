@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
+from contextlib import asynccontextmanager
 from typing import Any
+
+import anyio
 
 from framework.models import InboundEvent
 from framework.protocol import signing
+from framework.runtime.webhook import WebhookApp, serve_webhook
 
 
 def envelope(
@@ -29,6 +33,28 @@ def signed_headers(secret: str, body: bytes, timestamp: str | int, app_id: str =
         "X-Signature-Method": "Ed25519",
         "Content-Type": "application/json",
     }
+
+
+@asynccontextmanager
+async def served(app: WebhookApp, **kwargs: Any) -> AsyncIterator[str]:
+    """Serve ``app`` on loopback (port 0 unless ``sock`` is given); yield its URL."""
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        host, port = await tg.start(
+            lambda task_status: serve_webhook(
+                app,
+                host="127.0.0.1",
+                port=0,
+                shutdown_trigger=stop.wait,
+                handle_signals=False,
+                task_status=task_status,
+                **kwargs,
+            )
+        )
+        try:
+            yield f"http://{host}:{port}/"
+        finally:
+            stop.set()
 
 
 class Recorder:

@@ -29,10 +29,12 @@ import httpx
 import msgspec
 
 from framework.clock import Clock, SystemClock
+from framework.logs import REDACTED, scrub
 from framework.models import errorcodes as ec
 from framework.models.api import ErrorBody
 from framework.models.constants import API_BASE
-from framework.protocol.ratelimit import Backoff, RandomSource, RouteLimiter, parse_retry_after, route_key
+from framework.protocol.backoff import Backoff, RandomSource
+from framework.protocol.ratelimit import RouteLimiter, parse_retry_after, route_key
 from framework.runtime.credentials import AuthProvider, LegacyToken
 from framework.runtime.openapi._group import EndpointGroup
 from framework.runtime.openapi.errors import (
@@ -295,7 +297,7 @@ class OpenAPICore(EndpointGroup):
             message = body.message if body is not None else _short_text(response)
             if body is not None and not trace_id:
                 trace_id = body.trace_id
-            message = _scrub(message, auth_value)
+            message = scrub(message, auth_value.split(" ", 1)[-1])
 
             if status in (201, 202) or code in _AUDIT_CODES:
                 self.limiter.on_success(key)
@@ -379,15 +381,8 @@ def _redact(headers: Mapping[str, str]) -> dict[str, str]:
     value = out.get("Authorization")
     if value is not None:
         scheme = value.split(" ", 1)[0]
-        out["Authorization"] = f"{scheme} <redacted>"
+        out["Authorization"] = f"{scheme} {REDACTED}"
     return out
-
-
-def _scrub(text: str, auth_value: str) -> str:
-    token = auth_value.split(" ", 1)[-1]
-    if token and token in text:
-        text = text.replace(token, "<redacted>")
-    return text
 
 
 def _parse_error(content: bytes) -> ErrorBody | None:

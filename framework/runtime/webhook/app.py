@@ -14,6 +14,7 @@ Handler errors are logged and never reach the HTTP response; no request is ever 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
@@ -25,11 +26,12 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup
 
-from framework.clock import Clock, SystemClock
+from framework.clock import Clock, SystemClock, fail_after
 from framework.logs import register_secret
-from framework.models.envelope import Envelope, InboundEvent, decode_envelope
+from framework.models.constants import Opcode
+from framework.models.envelope import Envelope, EventSink, InboundEvent, decode_envelope
 from framework.protocol import signing
-from framework.runtime.webhook.recent_ids import RecentIds
+from framework.protocol.recent_ids import RecentIds
 
 __all__ = [
     "ASGIReceive",
@@ -46,14 +48,6 @@ logger = logging.getLogger("framework.runtime.webhook")
 ASGIScope = MutableMapping[str, Any]
 ASGIReceive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 ASGISend = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-EventSink = Callable[[InboundEvent], Awaitable[None]]
-"""``async def sink(event: InboundEvent) -> None``: the Bot's dispatcher."""
-
-OP_DISPATCH: Final = 0
-OP_HEARTBEAT: Final = 1
-OP_HEARTBEAT_ACK: Final = 11
-OP_CALLBACK_ACK: Final = 12
-OP_VALIDATION: Final = 13
 
 HEADER_APP_ID: Final = b"x-bot-appid"
 HEADER_SIGNATURE: Final = b"x-signature-ed25519"
@@ -232,16 +226,8 @@ class WebhookApp:
         idle = self._idle
         if self._in_flight == 0 or idle is None:
             return
-        with anyio.CancelScope(shield=True):
-            async with anyio.create_task_group() as tg:
-
-                async def deadline() -> None:
-                    await self.clock.sleep(self.drain_timeout)
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(deadline)
-                await idle.wait()
-                tg.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True), contextlib.suppress(TimeoutError):
+            await fail_after(self.clock, self.drain_timeout, idle.wait)
 
     def _reserve(self) -> None:
         if self._in_flight == 0:
@@ -317,13 +303,13 @@ class WebhookApp:
         except (msgspec.DecodeError, msgspec.ValidationError):
             self.stats.rejected_malformed += 1
             raise _Reject(400, "malformed payload") from None
-        if envelope.op == OP_VALIDATION:
+        if envelope.op == Opcode.CALLBACK_VALIDATION:
             await self._validate(headers, bot, body, envelope, send)
             return
         self._authenticate(headers, bot, body)
-        if envelope.op == OP_DISPATCH:
+        if envelope.op == Opcode.DISPATCH:
             await self._dispatch(app_id, bot, envelope, send)
-        elif envelope.op == OP_HEARTBEAT:
+        elif envelope.op == Opcode.HEARTBEAT:
             # botgo answers op 1 this way; whether the platform sends it over webhook is UNCONFIRMED.
             await _respond(send, 200, b'{"op":11,"d":' + bytes(envelope.d) + b"}")
         else:

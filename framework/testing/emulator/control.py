@@ -32,7 +32,16 @@ from typing import Any
 from framework.testing.emulator.config import EmulatorConfig
 from framework.testing.emulator.http import ApiError, Code, HttpRequest, HttpResponse, Router, json_response
 from framework.testing.emulator.tokens import TokenService
-from framework.testing.emulator.world import ApiCall, EmittedEvent, RestFault, SentMessage, World, new_openid
+from framework.testing.emulator.world import (
+    ApiCall,
+    Channel,
+    EmittedEvent,
+    Group,
+    RestFault,
+    SentMessage,
+    World,
+    new_openid,
+)
 
 __all__ = ["Control", "escape_content", "register_control_routes", "sent_json"]
 
@@ -74,6 +83,18 @@ class Control:
     def _unix(self) -> int:
         return int(self.world.clock.time())
 
+    def _channel(self, channel_id: str) -> Channel:
+        channel = self.world.channels.get(channel_id)
+        if channel is None:
+            raise KeyError(f"no channel {channel_id!r}")
+        return channel
+
+    def _group(self, group_openid: str) -> Group:
+        group = self.world.groups.get(group_openid)
+        if group is None:
+            raise KeyError(f"no group {group_openid!r}")
+        return group
+
     def _guild_author(self, guild_id: str, user_id: str | None, username: str) -> dict[str, Any]:
         members = self.world.members.setdefault(guild_id, {})
         member = members.get(user_id) if user_id else None
@@ -100,9 +121,7 @@ class Control:
         is then written ``<@!bot_id>`` at its start (whether the real AT_MESSAGE_CREATE keeps it is
         UNCONFIRMED). Returns the events, AT_MESSAGE_CREATE first.
         """
-        channel = self.world.channels.get(channel_id)
-        if channel is None:
-            raise KeyError(f"no channel {channel_id!r}")
+        channel = self._channel(channel_id)
         author = self._guild_author(channel.guild_id, author_id, username)
         member = author.pop("_member")
         text = escape_content(content)
@@ -187,9 +206,7 @@ class Control:
         remove: bool = False,
     ) -> EmittedEvent:
         """A user reacts to a message: MESSAGE_REACTION_ADD (or _REMOVE)."""
-        channel = self.world.channels.get(channel_id)
-        if channel is None:
-            raise KeyError(f"no channel {channel_id!r}")
+        channel = self._channel(channel_id)
         uid = user_id or self._guild_author(channel.guild_id, None, "user")["id"]
         d = {
             "user_id": uid,
@@ -275,9 +292,7 @@ class Control:
 
     def group_del_robot(self, group_openid: str, *, op_member_openid: str | None = None) -> EmittedEvent:
         """The bot is removed from a group: GROUP_DEL_ROBOT (sends there then fail with 40034101)."""
-        group = self.world.groups.get(group_openid)
-        if group is None:
-            raise KeyError(f"no group {group_openid!r}")
+        group = self._group(group_openid)
         group.bot_member = False
         d = {
             "group_openid": group_openid,
@@ -290,9 +305,7 @@ class Control:
         self, group_openid: str, *, receive: bool, op_member_openid: str | None = None
     ) -> EmittedEvent:
         """A group turns the bot's active messages on (GROUP_MSG_RECEIVE) or off (GROUP_MSG_REJECT)."""
-        group = self.world.groups.get(group_openid)
-        if group is None:
-            raise KeyError(f"no group {group_openid!r}")
+        group = self._group(group_openid)
         group.accepts_active = receive
         d = {
             "group_openid": group_openid,
@@ -380,9 +393,7 @@ class Control:
             d.update(chat_type=2, user_openid=user.openid)
             resolved["user_id"] = user.openid
         elif scene == "guild":
-            channel = self.world.channels.get(target_id)
-            if channel is None:
-                raise KeyError(f"no channel {target_id!r}")
+            channel = self._channel(target_id)
             guild_id = channel.guild_id
             uid = user_id or self._guild_author(channel.guild_id, None, "user")["id"]
             d.update(chat_type=0, guild_id=channel.guild_id, channel_id=channel.id)

@@ -34,6 +34,10 @@ __all__ = [
     "error_response",
     "json_response",
     "new_trace_id",
+    "opt_int",
+    "opt_str",
+    "query_int",
+    "require_str",
 ]
 
 
@@ -168,6 +172,48 @@ def error_response(status: int, code: int, message: str, *, extra: dict[str, Any
     if extra:
         body.update(extra)
     return json_response(status, body, trace_id=trace)
+
+
+# -- request field validation (400 with the platform's body-invalid code) -----------------------------
+
+
+def require_str(body: dict[str, Any], name: str) -> str:
+    """A required non-empty string field, else 400/12002."""
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise ApiError(400, Code.BODY_INVALID, f"{name} is required and must be a string")
+    return value
+
+
+def opt_str(body: dict[str, Any], name: str) -> str | None:
+    """An optional string field (null and absent are None), else 400/12002."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, Code.BODY_INVALID, f"{name} must be a string")
+    return value
+
+
+def opt_int(body: dict[str, Any], name: str) -> int | None:
+    """An optional integer field (null and absent are None; a bool is not an integer), else 400/12002."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(400, Code.BODY_INVALID, f"{name} must be an integer")
+    return value
+
+
+def query_int(query: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    """An integer query parameter clamped to ``[lo, hi]`` (``default`` when absent or empty), else 400/12002."""
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return max(lo, min(int(raw), hi))
+    except ValueError:
+        raise ApiError(400, Code.BODY_INVALID, f"{name} must be an integer") from None
 
 
 Handler = Callable[[HttpRequest, dict[str, str]], Awaitable[HttpResponse]]

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from framework.testing.emulator.http import ApiError, Code
+from framework.testing.emulator.http import ApiError, Code, opt_int, opt_str
 from framework.testing.emulator.world import World
 
 __all__ = ["REPLYABLE_EVENTS", "ReplyRules", "ReplyTicket"]
@@ -66,24 +66,6 @@ class ReplyTicket:
     counted: bool
 
 
-def _int_or_none(body: dict[str, Any], name: str) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ApiError(400, Code.BODY_INVALID, f"{name} must be an integer")
-    return value
-
-
-def _str_or_none(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ApiError(400, Code.BODY_INVALID, f"{name} must be a string")
-    return value
-
-
 class ReplyRules:
     """Checks sends against the passive-reply rules and records what they use up."""
 
@@ -117,9 +99,9 @@ class ReplyRules:
 
     def check(self, scene: str, target_id: str, body: dict[str, Any]) -> ReplyTicket:
         """Raise :class:`ApiError` if the send breaks a rule; otherwise return what to :meth:`commit`."""
-        msg_id = _str_or_none(body, "msg_id")
-        event_id = _str_or_none(body, "event_id")
-        seq = _int_or_none(body, "msg_seq")
+        msg_id = opt_str(body, "msg_id") or None
+        event_id = opt_str(body, "event_id") or None
+        seq = opt_int(body, "msg_seq")
         seq = 1 if seq is None else seq
         open_scene = scene in ("c2c", "group")
         now = self.world.now()

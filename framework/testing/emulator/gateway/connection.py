@@ -19,7 +19,7 @@ import msgspec
 
 from framework.models.constants import CloseCode, Opcode
 from framework.models.envelope import encode_envelope
-from framework.models.intents import Intents
+from framework.models.intents import ALL_INTENTS
 from framework.testing.emulator.gateway.records import ConnectionRecord
 from framework.testing.emulator.gateway.transport import PeerClosed, ServerWebSocket
 
@@ -31,9 +31,6 @@ __all__ = ["GatewayConnection"]
 
 _log = logging.getLogger("framework.testing.emulator.gateway")
 _decoder = msgspec.json.Decoder()
-_ALL_INTENTS = 0
-for _flag in Intents:
-    _ALL_INTENTS |= int(_flag)
 _CLIENT_OPS = {int(Opcode.HEARTBEAT), int(Opcode.IDENTIFY), int(Opcode.RESUME)}
 _HEARTBEAT_ACK = encode_envelope(Opcode.HEARTBEAT_ACK, None).replace(b',"d":null', b"")
 _TRANSPORT_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
@@ -281,7 +278,7 @@ class GatewayConnection:
             self.request_close(CloseCode.INVALID_SHARD, "invalid shard")
             return
         intents: int = d["intents"]
-        if intents < 0 or intents & ~_ALL_INTENTS:
+        if intents < 0 or intents & ~ALL_INTENTS:
             self.request_close(CloseCode.INVALID_INTENT, "invalid intent")
             return
         allowed = self.hub.config.intents_allowed(app_id)

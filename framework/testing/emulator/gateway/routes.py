@@ -9,21 +9,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from framework.testing.emulator.gateway.hub import GatewayHub
-from framework.testing.emulator.http import ApiError, HttpRequest, HttpResponse, Router, json_response
+from framework.testing.emulator.http import ApiError, HttpRequest, HttpResponse, Router, json_response, opt_int
 
 __all__ = ["register_gateway_routes"]
-
-
-def _opt_int(body: dict[str, Any], key: str) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ApiError(400, 400, f"{key} must be an integer")
-    return value
 
 
 def register_gateway_routes(hub: GatewayHub, router: Router) -> None:
@@ -34,7 +23,7 @@ def register_gateway_routes(hub: GatewayHub, router: Router) -> None:
 
     async def fault(req: HttpRequest, params: dict[str, str]) -> HttpResponse:
         body = req.json_object()
-        shard = _opt_int(body, "shard")
+        shard = opt_int(body, "shard")
         app_id = body.get("app_id")
         if app_id is not None and not isinstance(app_id, str):
             raise ApiError(400, 400, "app_id must be a string")
@@ -47,7 +36,7 @@ def register_gateway_routes(hub: GatewayHub, router: Router) -> None:
         elif name == "invalid_session":
             affected = hub.invalid_session(shard, app_id=app_id, resumable=bool(body.get("resumable", False)))
         elif name == "close":
-            code = _opt_int(body, "code")
+            code = opt_int(body, "code")
             if code is None or not 1000 <= code <= 4999:
                 raise ApiError(400, 400, "code must be a close code (1000-4999)")
             affected = hub.close(code, str(body.get("reason", "")), shard, app_id=app_id)
@@ -58,7 +47,7 @@ def register_gateway_routes(hub: GatewayHub, router: Router) -> None:
         elif name == "expire_session":
             affected = hub.expire_session(shard, app_id=app_id)
         elif name == "resume_reject_code":
-            code = _opt_int(body, "code")
+            code = opt_int(body, "code")
             if code is None:
                 raise ApiError(400, 400, "code is required")
             hub.settings.resume_reject_code = code

@@ -8,8 +8,16 @@ API-permission demands, webhook sessions) answer 501 with the platform's error b
 from __future__ import annotations
 
 from framework.testing.emulator.config import EmulatorConfig
-from framework.testing.emulator.http import ApiError, Code, HttpRequest, HttpResponse, Router, json_response
-from framework.testing.emulator.rest.base import Call, RestContext, require_str
+from framework.testing.emulator.http import (
+    ApiError,
+    Code,
+    HttpRequest,
+    HttpResponse,
+    Router,
+    json_response,
+    require_str,
+)
+from framework.testing.emulator.rest.base import Call, RestContext
 from framework.testing.emulator.rest.guilds import register_guild_routes
 from framework.testing.emulator.rest.media import register_media_routes
 from framework.testing.emulator.rest.messages import register_message_routes

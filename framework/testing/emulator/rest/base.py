@@ -7,12 +7,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from framework.testing.emulator.config import EmulatorConfig
-from framework.testing.emulator.http import ApiError, Code, HttpRequest, HttpResponse, Router, error_response
+from framework.testing.emulator.http import (
+    ApiError,
+    Code,
+    HttpRequest,
+    HttpResponse,
+    Router,
+    error_response,
+)
 from framework.testing.emulator.replies import ReplyRules
 from framework.testing.emulator.tokens import TOKEN_PREFIX, TokenService
 from framework.testing.emulator.world import ApiCall, World
 
-__all__ = ["LEGACY_TOKEN_MESSAGE", "Call", "RestContext", "RestHandler", "opt_str", "require_str"]
+__all__ = ["LEGACY_TOKEN_MESSAGE", "Call", "RestContext", "RestHandler"]
 
 #: The platform's answer to the retired ``Authorization: Bot <appid>.<token>`` scheme (protocol.md §1.3).
 LEGACY_TOKEN_MESSAGE = (
@@ -37,24 +44,6 @@ class Call:
 
 
 RestHandler = Callable[[Call], Awaitable[HttpResponse]]
-
-
-def require_str(body: dict[str, Any], name: str) -> str:
-    """A required non-empty string field, else 400/12002."""
-    value = body.get(name)
-    if not isinstance(value, str) or not value:
-        raise ApiError(400, Code.BODY_INVALID, f"{name} is required and must be a string")
-    return value
-
-
-def opt_str(body: dict[str, Any], name: str) -> str | None:
-    """An optional string field (null and absent are None), else 400/12002."""
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ApiError(400, Code.BODY_INVALID, f"{name} must be a string")
-    return value
 
 
 class RestContext:

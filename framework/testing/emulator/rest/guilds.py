@@ -4,30 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from framework.testing.emulator.http import ApiError, Code, HttpResponse, json_response
-from framework.testing.emulator.rest.base import Call, RestContext, opt_str, require_str
+from framework.testing.emulator.http import (
+    ApiError,
+    Code,
+    HttpResponse,
+    json_response,
+    opt_int,
+    opt_str,
+    query_int,
+    require_str,
+)
+from framework.testing.emulator.rest.base import Call, RestContext
 from framework.testing.emulator.world import Channel, Guild, Member, Role
 
 __all__ = ["register_guild_routes"]
-
-
-def _int_query(call: Call, name: str, default: int, lo: int, hi: int) -> int:
-    raw = call.req.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return max(lo, min(int(raw), hi))
-    except ValueError:
-        raise ApiError(400, Code.BODY_INVALID, f"{name} must be an integer") from None
-
-
-def _opt_int(body: dict[str, Any], name: str) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ApiError(400, Code.BODY_INVALID, f"{name} must be an integer")
-    return value
 
 
 class _Guilds:
@@ -65,7 +55,7 @@ class _Guilds:
     # guilds ----------------------------------------------------------------------------------
 
     async def me_guilds(self, call: Call) -> HttpResponse:
-        limit = _int_query(call, "limit", 100, 1, 100)
+        limit = query_int(call.req.query, "limit", 100, 1, 100)
         ids = sorted(self.world.guilds, key=int)
         after, before = call.req.query.get("after"), call.req.query.get("before")
         if after:
@@ -93,7 +83,7 @@ class _Guilds:
         if name is not None:
             channel.name = name
         for field in ("type", "sub_type", "position", "private_type", "speak_permission"):
-            value = _opt_int(body, field)
+            value = opt_int(body, field)
             if value is not None:
                 setattr(channel, field, value)
         parent = opt_str(body, "parent_id")
@@ -130,7 +120,7 @@ class _Guilds:
 
     async def list_members(self, call: Call) -> HttpResponse:
         gid = self._guild(call.params["guild_id"]).id
-        limit = _int_query(call, "limit", 1, 1, 1000)
+        limit = query_int(call.req.query, "limit", 1, 1, 1000)
         after = call.req.query.get("after", "0") or "0"
         members = sorted(self.world.members[gid].values(), key=lambda m: int(m.user.id) if m.user.id.isdigit() else 0)
         if after.isdigit():
@@ -149,8 +139,8 @@ class _Guilds:
 
     async def role_members(self, call: Call) -> HttpResponse:
         role = self._role(call.params["guild_id"], call.params["role_id"])
-        start = _int_query(call, "start_index", 0, 0, 1 << 31)
-        limit = _int_query(call, "limit", 100, 1, 400)
+        start = query_int(call.req.query, "start_index", 0, 0, 1 << 31)
+        limit = query_int(call.req.query, "limit", 100, 1, 400)
         members = [m for m in self.world.members[role.guild_id].values() if role.id in m.roles]
         page = members[start : start + limit]
         nxt = str(start + limit) if start + limit < len(members) else ""
@@ -170,10 +160,10 @@ class _Guilds:
         name = opt_str(info, "name")
         if name is not None:
             role.name = name
-        color = _opt_int(info, "color")
+        color = opt_int(info, "color")
         if color is not None:
             role.color = color
-        hoist = _opt_int(info, "hoist")
+        hoist = opt_int(info, "hoist")
         if hoist is not None:
             role.hoist = hoist
 

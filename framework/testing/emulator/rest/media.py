@@ -6,8 +6,8 @@ import base64
 import secrets
 from typing import Any
 
-from framework.testing.emulator.http import ApiError, Code, HttpResponse, json_response
-from framework.testing.emulator.rest.base import Call, RestContext, opt_str
+from framework.testing.emulator.http import ApiError, Code, HttpResponse, json_response, opt_str
+from framework.testing.emulator.rest.base import Call, RestContext
 from framework.testing.emulator.rest.messages import decode_file_data
 from framework.testing.emulator.world import SentMessage, Upload
 

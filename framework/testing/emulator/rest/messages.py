@@ -8,8 +8,8 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
-from framework.testing.emulator.http import ApiError, Code, HttpResponse, json_response
-from framework.testing.emulator.rest.base import Call, RestContext, opt_str
+from framework.testing.emulator.http import ApiError, Code, HttpResponse, json_response, opt_str, query_int
+from framework.testing.emulator.rest.base import Call, RestContext
 from framework.testing.emulator.world import DmSession, SentMessage, World
 
 __all__ = ["register_message_routes"]
@@ -175,7 +175,7 @@ class _Messages:
 
     async def list_channel_messages(self, call: Call) -> HttpResponse:
         msgs = list(self.world.channel_messages.get(call.params["channel_id"], {}).values())
-        limit = _limit(call.req.query.get("limit"), 20, 20)
+        limit = query_int(call.req.query, "limit", 20, 1, 20)
         return json_response(200, msgs[-limit:])
 
     def _guild_recall(self, key: str, message_id: str) -> HttpResponse:
@@ -245,16 +245,6 @@ class _Messages:
 
     async def delete_c2c_message(self, call: Call) -> HttpResponse:
         return self._open_recall("c2c", call.params["openid"], call.params["message_id"])
-
-
-def _limit(raw: str | None, default: int, maximum: int) -> int:
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, Code.BODY_INVALID, "limit must be an integer") from None
-    return max(1, min(value, maximum))
 
 
 def decode_file_data(data: str) -> bytes:
