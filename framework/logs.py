@@ -12,22 +12,35 @@ import logging
 import re
 import sys
 import threading
+from collections import OrderedDict
 from typing import Any, Literal, TextIO
 
 __all__ = ["REDACTED", "JsonFormatter", "RedactingFilter", "configure_logging", "redact", "register_secret", "scrub"]
 
 _secrets: set[str] = set()
+_tokens: OrderedDict[str, None] = OrderedDict()  # recent access tokens, bounded
+_MAX_TOKENS = 64
 _lock = threading.Lock()
 _AUTH_RE = re.compile(r"\b(QQBot|Bot|Bearer)\s+[A-Za-z0-9._\-+/=]{6,}")
 REDACTED = "<redacted>"
 """What a secret is replaced with, in log lines, exception messages and reprs."""
 
 
-def register_secret(value: str | None) -> None:
-    """Make ``value`` (a secret or token, at least 4 characters) disappear from every log line."""
+def register_secret(value: str | None, *, temporary: bool = False) -> None:
+    """Make ``value`` (a secret or token, at least 4 characters) disappear from every log line.
+
+    ``temporary=True`` is for short-lived values such as access tokens: only the most recent 64 are
+    kept, so a long-running process does not accumulate every token it ever held.
+    """
     if value and len(value) >= 4:
         with _lock:
-            _secrets.add(value)
+            if temporary:
+                _tokens[value] = None
+                _tokens.move_to_end(value)
+                while len(_tokens) > _MAX_TOKENS:
+                    _tokens.popitem(last=False)
+            else:
+                _secrets.add(value)
 
 
 def scrub(text: str, *secrets: str | None) -> str:
@@ -44,7 +57,9 @@ def scrub(text: str, *secrets: str | None) -> str:
 def redact(text: str) -> str:
     """Return ``text`` with registered secrets and authorization values replaced."""
     text = _AUTH_RE.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    for secret in sorted(_secrets, key=len, reverse=True):
+    with _lock:
+        known = sorted([*_secrets, *_tokens], key=len, reverse=True)
+    for secret in known:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text

@@ -37,3 +37,16 @@ def test_handlers_redact_messages_args_and_tracebacks() -> None:
     lines = [json.loads(line) for line in text.splitlines()]
     assert lines[0]["msg"] == "sending token <redacted>"
     assert lines[1]["level"] == "ERROR" and "<redacted>" in lines[1]["exc"]
+
+
+def test_credentials_and_tokens_are_registered_for_redaction() -> None:
+    from framework.logs import _tokens, register_secret
+    from framework.runtime.credentials import Credentials
+
+    Credentials("123", "app-secret-registered-by-credentials")
+    assert redact("x app-secret-registered-by-credentials y") == "x <redacted> y"
+    for i in range(100):
+        register_secret(f"short-lived-token-{i:03d}", temporary=True)
+    assert len(_tokens) == 64  # bounded: old tokens are forgotten ...
+    assert redact("short-lived-token-099") == "<redacted>"
+    assert redact("app-secret-registered-by-credentials") == "<redacted>"  # ... secrets never

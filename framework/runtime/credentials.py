@@ -21,7 +21,7 @@ import httpx
 import msgspec
 
 from framework.clock import Clock, SystemClock
-from framework.logs import REDACTED, scrub
+from framework.logs import REDACTED, register_secret, scrub
 from framework.models import errorcodes as ec
 from framework.models.api import TokenRequest, TokenResponse
 from framework.models.constants import TOKEN_URL
@@ -69,6 +69,7 @@ class Credentials:
             raise ValueError("app_secret must not be empty")
         self.app_id = str(app_id)
         self._secret = app_secret
+        register_secret(app_secret)
 
     @property
     def app_secret(self) -> str:
@@ -114,6 +115,7 @@ class LegacyToken:
     def __init__(self, app_id: str, token: str) -> None:
         self.app_id = str(app_id)
         self._token = token
+        register_secret(token)
 
     async def get_token(self) -> str:
         """The fixed token."""
@@ -296,6 +298,7 @@ class TokenManager:
             raise AuthError(f"token answer has an unusable expires_in: {exc}", status=status) from None
         now = self._clock.monotonic()
         self._token = answer.access_token
+        register_secret(answer.access_token, temporary=True)
         self._times = refresh_deadline(now, expires_in, margin=self._margin, jitter=self._jitter, rand=self._rand)
         self._failures = 0
         self._retry_at = 0.0
