@@ -10,7 +10,9 @@ It builds the :class:`~framework.runtime.credentials.TokenManager` and the
 :class:`~framework.runtime.openapi.OpenAPI` client (on ``http_transport`` when given, e.g. the
 emulator's in-process transport), binds the client into the bot, starts the bot (plugins,
 ``on_startup``), and runs a :class:`~framework.runtime.sessions.LocalSessionManager` with
-``bot.intents`` whose events are handled by ``bot.process`` in a bounded pool of tasks owned by the runner.
+``bot.intents``. Its dispatcher is the only event path: the shard readers put events on one bounded
+queue and ``concurrency`` worker tasks run ``bot.process`` on them inline, in arrival order (no task per
+event; the bot's own ``dispatch`` queue is not used).
 On exit it stops the shards (queued events are still delivered), gives running handlers
 ``handler_deadline`` seconds, cancels what is left, runs the bot's shutdown hooks and closes the HTTP client.
 
@@ -23,7 +25,7 @@ remembers which envelope ids were handled; the test client uses it to wait until
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -56,17 +58,17 @@ class EventTracker:
 
     ``received`` / ``handled`` are totals; :meth:`state` says whether an id is ``"handled"``,
     ``"running"`` or ``"unseen"``; :meth:`changed` waits for the next event to start or finish.
-    At most ``remember`` handled ids are kept (oldest forgotten first).
+    About ``remember`` ids are kept (the oldest forgotten first; an id still running is never forgotten).
     """
 
     def __init__(self, remember: int = 10_000) -> None:
         self.remember = remember
         self.received = 0
         self.handled = 0
-        self._running: dict[str, int] = {}
         self._in_flight = 0
-        self._done: OrderedDict[str, None] = OrderedDict()
-        self._changed = anyio.Event()
+        self._runs: dict[str, int] = {}  # id -> handlers of it running now (0: handled)
+        self._order: deque[str] = deque()  # the ids in _runs, oldest first
+        self._changed: anyio.Event | None = None  # created only when someone waits
 
     @property
     def in_flight(self) -> int:
@@ -77,93 +79,84 @@ class EventTracker:
         """Record that ``event`` was handed to the bot."""
         self.received += 1
         self._in_flight += 1
-        if event.id:
-            self._running[event.id] = self._running.get(event.id, 0) + 1
-        self._notify()
+        event_id = event.id
+        if event_id:
+            runs = self._runs
+            count = runs.get(event_id)
+            if count is None:
+                runs[event_id] = 1
+                order = self._order
+                order.append(event_id)
+                while len(order) > self.remember and not runs[order[0]]:
+                    del runs[order.popleft()]
+            else:
+                runs[event_id] = count + 1
+        if self._changed is not None:
+            self._notify()
 
     def finished(self, event: InboundEvent) -> None:
         """Record that the bot finished ``event`` (successfully or not)."""
         self.handled += 1
         self._in_flight -= 1
-        if event.id:
-            left = self._running.get(event.id, 0) - 1
-            if left > 0:
-                self._running[event.id] = left
-            else:
-                self._running.pop(event.id, None)
-            self._done[event.id] = None
-            self._done.move_to_end(event.id)
-            while len(self._done) > self.remember:
-                self._done.popitem(last=False)
-        self._notify()
+        event_id = event.id
+        if event_id:
+            runs = self._runs
+            count = runs.get(event_id)
+            if count:
+                runs[event_id] = count - 1
+            order = self._order
+            while len(order) > self.remember and not runs[order[0]]:
+                del runs[order.popleft()]
+        if self._changed is not None:
+            self._notify()
 
     def state(self, event_id: str) -> str:
         """``"running"`` (being handled), ``"handled"`` (finished) or ``"unseen"``."""
-        if event_id in self._running:
-            return "running"
-        return "handled" if event_id in self._done else "unseen"
+        count = self._runs.get(event_id)
+        if count is None:
+            return "unseen"
+        return "running" if count else "handled"
 
     async def changed(self) -> None:
         """Return after the next :meth:`started` or :meth:`finished`."""
+        if self._changed is None:
+            self._changed = anyio.Event()
         await self._changed.wait()
 
     async def wait_idle(self) -> None:
         """Return when no event is being handled."""
         while self._in_flight:
-            await self._changed.wait()
+            await self.changed()
 
     def _notify(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
 
     def __repr__(self) -> str:
         return f"EventTracker(received={self.received}, handled={self.handled}, in_flight={self._in_flight})"
 
 
-class _HandlerPool:
-    """The sink given to the transport: each event runs ``bot.process`` in its own task, at most
-    ``concurrency`` at once (the transport waits for a free slot: backpressure)."""
+class _TrackedSink:
+    """The sink given to the session manager's dispatcher workers: ``bot.process`` inline, reported to the
+    tracker. Concurrency and backpressure come from the dispatcher (``concurrency`` workers on a bounded
+    queue), so there is no task and no semaphore per event."""
 
-    def __init__(self, bot: Bot, tracker: EventTracker, concurrency: int) -> None:
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-        self.bot = bot
+    __slots__ = ("process", "tracker")
+
+    def __init__(self, bot: Bot, tracker: EventTracker) -> None:
+        self.process = bot.process
         self.tracker = tracker
-        self._slots = anyio.Semaphore(concurrency)
-        self._tg: anyio.abc.TaskGroup | None = None
-
-    @asynccontextmanager
-    async def open(self, deadline: float) -> AsyncIterator[_HandlerPool]:
-        """Run handlers while inside; on exit wait up to ``deadline`` seconds for them, then cancel the rest."""
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            try:
-                yield self
-            finally:
-                self._tg = None
-                with anyio.CancelScope(shield=True), anyio.move_on_after(deadline):
-                    await self.tracker.wait_idle()
-                if self.tracker.in_flight:
-                    log.warning("shutdown: cancelling %d handler(s) still running", self.tracker.in_flight)
-                tg.cancel_scope.cancel()
 
     async def __call__(self, event: InboundEvent) -> None:
-        tg = self._tg
-        if tg is None:
-            log.warning("runner stopped; dropping %s event", event.type)
-            return
-        await self._slots.acquire()
-        self.tracker.started(event)
-        tg.start_soon(self._handle, event)
-
-    async def _handle(self, event: InboundEvent) -> None:
+        tracker = self.tracker
+        tracker.started(event)
         try:
-            await self.bot.process(event)
+            await self.process(event)
         except Exception:  # process() reports handler errors itself; this is a bug in the app layer
             log.exception("processing %s failed", event.type)
         finally:
-            self.tracker.finished(event)
-            self._slots.release()
+            tracker.finished(event)
 
 
 def sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
@@ -269,10 +262,13 @@ class BotRunner:
         self.shard_options = shard_options
         self.handler_deadline = handler_deadline
         self.drain_timeout = drain_timeout
-        self.close_deadline = drain_timeout + (shard_options or ShardOptions()).close_timeout + 5.0
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        self.concurrency = concurrency
+        self.close_deadline = drain_timeout + handler_deadline + (shard_options or ShardOptions()).close_timeout + 5.0
         """Real seconds the shards get to close and drain before they are cancelled."""
         self.tracker = tracker or EventTracker()
-        self._pool = _HandlerPool(bot, self.tracker, concurrency)
+        self._sink = _TrackedSink(bot, self.tracker)
         self.api: OpenAPI | None = None
         """The OpenAPI client while running."""
         self.manager: LocalSessionManager | None = None
@@ -334,7 +330,7 @@ class BotRunner:
                 self.connector,
                 tokens.get_token,
                 gateway,
-                self._pool,
+                self._sink,
                 self.bot.intents,
                 shard_ids=self.shard_ids,
                 shard_count=self.shard_count,
@@ -342,10 +338,12 @@ class BotRunner:
                 token_invalidate=tokens.invalidate,
                 options=self.shard_options,
                 drain_timeout=self.drain_timeout,
+                workers=self.concurrency,
+                handler_deadline=self.handler_deadline,
             )
             self.manager = manager
             try:
-                async with self._pool.open(self.handler_deadline), anyio.create_task_group() as tg:
+                async with anyio.create_task_group() as tg:
                     await tg.start(self._run_manager, manager)
                     if self._fatal is not None:
                         raise self._fatal

@@ -15,7 +15,9 @@ from typing import Any, TypeVar, Unpack, overload
 from urllib.parse import urlsplit
 
 import anyio
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+import anyio.abc
+from anyio.abc import ObjectReceiveStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from framework.app._decorators import EventDecorators
 from framework.app.api import ApiClient, ApiRequest
@@ -87,7 +89,8 @@ class Bot(EventDecorators):
         self._owner: str | None = None
         self._dispatcher: Dispatcher | None = None
         self._plugins_loaded = False
-        self._send: ObjectSendStream[InboundEvent] | None = None
+        self._send: MemoryObjectSendStream[InboundEvent] | None = None
+        self._workers_tg: anyio.abc.TaskGroup | None = None
         plugin_section = self.config.get("plugins") or {}
         self.plugins = PluginManager(
             self, strict=bool(plugin_section.get("strict", False)) if strict is None else strict
@@ -393,11 +396,13 @@ class Bot(EventDecorators):
 
     @asynccontextmanager
     async def running(self, api: ApiClient | None = None) -> AsyncIterator[Bot]:
-        """Start the bot (plugins, ``on_startup``, dispatch workers); stop it on exit.
+        """Start the bot (plugins, ``on_startup``); stop it on exit.
 
         While running, :meth:`dispatch` hands events to a bounded queue served by worker tasks, so a
-        transport's reader never waits for a slow handler (only for queue space). On exit queued
-        events are finished, then ``on_shutdown`` and the plugins' shutdown hooks run (shielded).
+        transport's reader never waits for a slow handler (only for queue space). The queue and its
+        workers are created by the first :meth:`dispatch`: a transport with its own workers that calls
+        :meth:`process` (``BotRunner``) starts none. On exit queued events are finished, then
+        ``on_shutdown`` and the plugins' shutdown hooks run (shielded).
         """
         if api is not None:
             self.bind(api)
@@ -405,21 +410,27 @@ class Bot(EventDecorators):
         await self._run_lifecycle(self._startup)
         await self.plugins.startup()
         try:
-            send, receive = anyio.create_memory_object_stream[InboundEvent](self._queue_size)
             async with anyio.create_task_group() as tg:
-                for _ in range(self._workers):
-                    tg.start_soon(self._worker, receive.clone())
-                receive.close()
-                self._send = send
+                self._workers_tg = tg
                 try:
                     yield self
                 finally:
-                    self._send = None
-                    send.close()
+                    self._workers_tg = None
+                    send, self._send = self._send, None
+                    if send is not None:
+                        send.close()
         finally:
             with anyio.CancelScope(shield=True):
                 await self._run_lifecycle(self._shutdown)
                 await self.plugins.shutdown()
+
+    def _start_workers(self, tg: anyio.abc.TaskGroup) -> MemoryObjectSendStream[InboundEvent]:
+        send, receive = anyio.create_memory_object_stream[InboundEvent](self._queue_size)
+        with receive:
+            for _ in range(self._workers):
+                tg.start_soon(self._worker, receive.clone())
+        self._send = send
+        return send
 
     async def _worker(self, receive: ObjectReceiveStream[InboundEvent]) -> None:
         async with receive:
@@ -444,6 +455,8 @@ class Bot(EventDecorators):
         Never raises because of a handler; errors go to ``on_error`` and the plugins' error hook.
         """
         send = self._send
+        if send is None and self._workers_tg is not None:
+            send = self._start_workers(self._workers_tg)
         if send is not None:
             try:
                 await send.send(event)

@@ -61,7 +61,8 @@ class Dispatcher:
         self._routes = dict(routes)
         self._catch_all = catch_all
         self._report = report
-        self._chain = compose(middleware, self._run_handlers)
+        # Without middleware the chain is just the handlers: call them directly (no closure, no state entry).
+        self._chain = compose(middleware, self._run_handlers) if middleware else None
 
     @property
     def event_types(self) -> frozenset[str]:
@@ -76,8 +77,11 @@ class Dispatcher:
         try:
             decoded = event.decode()
             ctx = Context(self._bot, event, decoded, reply_target(event, decoded))
-            ctx.state["route"] = route
-            await self._chain(ctx)
+            if self._chain is None:
+                await self._run_route(route, ctx)
+            else:
+                ctx.state["route"] = route
+                await self._chain(ctx)
         except Exception as exc:
             await self._report(exc, ctx, None)
         finally:
@@ -88,9 +92,12 @@ class Dispatcher:
                     await self._report(exc, ctx, "interaction acknowledgement")
 
     async def _run_handlers(self, ctx: Context) -> None:
-        route: Route = ctx.state["route"]
+        await self._run_route(ctx.state["route"], ctx)
+
+    async def _run_route(self, route: Route, ctx: Context) -> None:
+        bot = self._bot
         for handler in route.handlers:
             try:
-                await handler.run(self._bot, ctx)
+                await handler.run(bot, ctx)
             except Exception as exc:
                 await self._report(exc, ctx, handler.name)

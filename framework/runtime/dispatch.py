@@ -1,23 +1,25 @@
-"""From shard readers to the event sink: a bounded stream, a dedupe window and handler isolation.
+"""From shard readers to the event sink: one bounded queue, a dedupe window, a fixed set of workers.
 
-Shard readers call :meth:`EventDispatcher.put`, which only waits when the stream is full
-(backpressure; heartbeats run in their own task and are never held up). One dispatcher task takes
-events off the stream in order and awaits the sink; an exception from the sink is logged and counted,
-never propagated to a shard. An event the platform pushes twice (same envelope ``id``, or, without
-one, the same ``d.id``) is delivered once, within a bounded window of recent keys.
+Shard readers call :meth:`EventDispatcher.put`: it drops duplicates (an event the platform pushes twice,
+same envelope ``id`` or, without one, the same ``d.id``, within a bounded window of recent keys) and
+appends the event to a bounded FIFO queue without a checkpoint; it only waits when the queue is full
+(backpressure; heartbeats run in their own task and are never held up). ``workers`` tasks take events
+off the queue in arrival order and await the sink, so events start in the order the shards received
+them and at most ``workers`` run at once (one worker: strictly one after the other). A worker takes
+queued events back to back and only waits when the queue is empty, which keeps the per-event cost to a
+deque operation. An exception from the sink is logged and counted, never propagated to a shard.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
 import msgspec
 from anyio.abc import TaskStatus
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from framework.models.envelope import InboundEvent
 
@@ -43,14 +45,18 @@ class DedupeWindow:
 
     def __init__(self, size: int = 10_000) -> None:
         self.size = size
-        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._keys: set[str] = set()
+        self._order: deque[str] = deque()  # oldest first
 
     def seen(self, key: str) -> bool:
-        if key in self._keys:
+        keys = self._keys
+        if key in keys:
             return True
-        self._keys[key] = None
-        if len(self._keys) > self.size:
-            self._keys.popitem(last=False)
+        keys.add(key)
+        order = self._order
+        order.append(key)
+        if len(order) > self.size:
+            keys.discard(order.popleft())
         return False
 
     def __len__(self) -> int:
@@ -81,68 +87,134 @@ class DispatchStats:
 
 
 class EventDispatcher:
-    """A bounded stream into ``sink`` with dedupe and failure isolation. Run :meth:`run` in a task group."""
+    """A bounded queue into ``sink`` served by ``workers`` tasks, with dedupe and failure isolation.
 
-    def __init__(self, sink: EventSink, *, buffer: int = 1024, dedupe_window: int = 10_000) -> None:
+    Run :meth:`run` in a task group; :meth:`close` ends it once the queue is drained.
+    """
+
+    def __init__(self, sink: EventSink, *, buffer: int = 1024, dedupe_window: int = 10_000, workers: int = 1) -> None:
+        if buffer < 1:
+            raise ValueError(f"buffer must be at least 1, got {buffer}")
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
         self.sink = sink
+        self.buffer = buffer
+        self.workers = workers
         self.stats = DispatchStats()
         self.dedupe = DedupeWindow(dedupe_window)
-        self._send: MemoryObjectSendStream[InboundEvent]
-        self._receive: MemoryObjectReceiveStream[InboundEvent]
-        self._send, self._receive = anyio.create_memory_object_stream[InboundEvent](max_buffer_size=buffer)
+        self._queue: deque[InboundEvent] = deque()
+        self._idle: deque[anyio.Event] = deque()  # one per worker waiting for an event
+        self._waking = False  # an idle worker was woken and has not taken an event yet
+        self._full: deque[anyio.Event] = deque()  # one per put() waiting for space
+        self._busy = 0
         self._closed = False
+        self.drained = anyio.Event()
+        """Set after :meth:`close` once every queued event has been handed to the sink."""
         self.done = anyio.Event()
-        """Set when :meth:`run` has delivered everything after :meth:`close`."""
+        """Set after :meth:`close` once every event has been delivered and the workers have ended."""
+
+    @property
+    def running(self) -> int:
+        """Events being handled by the sink now."""
+        return self._busy
 
     async def put(self, event: InboundEvent) -> None:
-        """Queue an event; waits while the stream is full. Dropped (and logged) after :meth:`close`."""
-        try:
-            self._send.send_nowait(event)
-        except anyio.WouldBlock:
-            await self._send.send(event)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+        """Queue an event (duplicates are dropped); waits while the queue is full. Dropped (and logged)
+        after :meth:`close`."""
+        queue = self._queue
+        while len(queue) >= self.buffer and not self._closed:
+            space = anyio.Event()
+            self._full.append(space)
+            try:
+                await space.wait()
+            except BaseException:  # cancelled: pass a wake-up meant for us on, or withdraw
+                if space.is_set():
+                    if self._full:
+                        self._full.popleft().set()
+                else:
+                    self._full.remove(space)
+                raise
+        # from here on no checkpoint: a put() cancelled while waiting has recorded nothing
+        if self._closed:
             log.warning("dispatcher closed; dropping %s event", event.type)
+            return
+        stats = self.stats
+        stats.received += 1
+        key = dedupe_key(event)
+        if key is not None and self.dedupe.seen(key):
+            stats.duplicates += 1
+            return
+        queue.append(event)
+        if self._idle and not self._waking:
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        # One waking worker at a time: it wakes the next one when it finds more queued (see _worker),
+        # so a burst does not wake every idle worker only for most of them to find the queue empty.
+        self._waking = True
+        self._idle.popleft().set()
 
     def pending(self) -> int:
         """Events queued but not yet handed to the sink."""
-        return self._send.statistics().current_buffer_used
+        return len(self._queue)
 
     def close(self) -> None:
         """Accept no more events; :meth:`run` returns once the queued ones are delivered."""
-        if not self._closed:
-            self._closed = True
-            self._send.close()
+        if self._closed:
+            return
+        self._closed = True
+        for waiters in (self._idle, self._full):
+            while waiters:
+                waiters.popleft().set()
+        if not self._queue:
+            self.drained.set()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Deliver events until :meth:`close` has been called and the stream is drained."""
-        task_status.started()
-        receive = self._receive
-        deliver = self._deliver
-        async with receive:
-            while True:
-                # take what is queued without a checkpoint per event; yield once per batch
-                try:
-                    event = receive.receive_nowait()
-                except anyio.WouldBlock:
-                    try:
-                        event = await receive.receive()
-                    except anyio.EndOfStream:
-                        break
-                except anyio.EndOfStream:
-                    break
-                await deliver(event)
-        self.done.set()
-
-    async def _deliver(self, event: InboundEvent) -> None:
-        self.stats.received += 1
-        key = dedupe_key(event)
-        if key is not None and self.dedupe.seen(key):
-            self.stats.duplicates += 1
-            return
+        """Serve the queue with the workers until :meth:`close` has been called and it is drained."""
         try:
-            await self.sink(event)
-        except Exception:
-            self.stats.failures += 1
-            log.exception("event sink failed on %s (shard %s, seq %s)", event.type, event.shard_id, event.seq)
-        else:
-            self.stats.delivered += 1
+            async with anyio.create_task_group() as tg:
+                for _ in range(self.workers):
+                    tg.start_soon(self._worker)
+                task_status.started()
+        finally:
+            if self._closed and not self._queue:
+                self.drained.set()
+                self.done.set()
+
+    async def _worker(self) -> None:
+        queue = self._queue
+        full = self._full
+        sink = self.sink
+        stats = self.stats
+        while True:
+            if queue:
+                # no checkpoint between queued events: the sink's own awaits are the only ones
+                event = queue.popleft()
+                if full:
+                    full.popleft().set()
+                elif not queue and self._closed:
+                    self.drained.set()
+                self._busy += 1
+                try:
+                    await sink(event)
+                except Exception:
+                    stats.failures += 1
+                    log.exception("event sink failed on %s (shard %s, seq %s)", event.type, event.shard_id, event.seq)
+                else:
+                    stats.delivered += 1
+                finally:
+                    self._busy -= 1
+            elif self._closed:
+                return
+            else:
+                wake = anyio.Event()
+                self._idle.append(wake)
+                try:
+                    await wake.wait()
+                finally:
+                    if wake.is_set():
+                        self._waking = False
+                    else:  # cancelled while idle: nobody may count on this worker any more
+                        self._idle.remove(wake)
+                if len(queue) > 1 and self._idle and not self._waking:
+                    self._wake_one()  # more than this worker can take now: bring in another

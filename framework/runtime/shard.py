@@ -301,22 +301,24 @@ class Shard:
 
     async def _reader(self, ws: WebSocketConnection) -> None:
         machine = self.machine
-        clock = self.clock
+        monotonic = self.clock.monotonic
+        receive = ws.receive
+        emit = self.emit
         while self._outcome is None:
             try:
-                data = await ws.receive()
+                data = await receive()
             except WebSocketClosed as exc:
-                await self._handle(machine.connection_closed(exc.code, exc.reason, clock.monotonic()))
+                await self._handle(machine.connection_closed(exc.code, exc.reason, monotonic()))
                 return
             except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream) as exc:
-                await self._handle(machine.connection_closed(1006, repr(exc), clock.monotonic()))
+                await self._handle(machine.connection_closed(1006, repr(exc), monotonic()))
                 return
-            actions = machine.receive(data, clock.monotonic())
-            for action in actions:
-                if isinstance(action, DispatchEvent):
+            for action in machine.receive(data, monotonic()):
+                if type(action) is DispatchEvent:
+                    # the flag tells the timer that a missing ACK may just be stuck behind backpressure
                     self._blocked = True
                     try:
-                        await self.emit(action.event)
+                        await emit(action.event)
                     except BaseException:
                         machine.undelivered(action.event.seq)  # a resume will replay it
                         raise

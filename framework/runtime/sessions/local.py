@@ -29,7 +29,8 @@ GatewaySource = GatewayBot | Callable[[], Awaitable[GatewayBot]]
 
 class LocalSessionManager(SessionManager):
     """Runs shards ``[0, n)`` (``n`` from ``/gateway/bot`` unless ``shard_count`` is given) or the subset
-    ``shard_ids``, one identify queue for all of them, and one dispatcher into ``sink``.
+    ``shard_ids``, one identify queue for all of them, and one dispatcher into ``sink`` (a bounded queue
+    of ``buffer`` events served by ``workers`` tasks, see :class:`~framework.runtime.dispatch.EventDispatcher`).
 
     Use :meth:`run` in your own task group, or ``async with manager: await manager.start()``.
     A fatal gateway error on any shard stops every shard and is raised from :meth:`run`.
@@ -51,6 +52,8 @@ class LocalSessionManager(SessionManager):
         buffer: int = 1024,
         dedupe_window: int = 10_000,
         drain_timeout: float = 10.0,
+        workers: int = 1,
+        handler_deadline: float | None = None,
         max_start_wait: float = 0.0,
         identify_window: float = IDENTIFY_WINDOW,
         watchdog_threshold: float | None = None,
@@ -67,11 +70,14 @@ class LocalSessionManager(SessionManager):
         self.options = options or ShardOptions()
         self.drain_timeout = drain_timeout
         """Real seconds to deliver queued events after the shards closed."""
+        self.handler_deadline = handler_deadline
+        """When set, ``drain_timeout`` only covers handing queued events to the sink, and the sink calls
+        still running then get this many more real seconds before they are cancelled."""
         self.max_start_wait = max_start_wait
         """Seconds we may wait at start for the session start budget to reset before refusing."""
         self.identify_window = identify_window
         self.watchdog = LoopWatchdog(watchdog_threshold) if watchdog_threshold else None
-        self.dispatcher = EventDispatcher(sink, buffer=buffer, dedupe_window=dedupe_window)
+        self.dispatcher = EventDispatcher(sink, buffer=buffer, dedupe_window=dedupe_window, workers=workers)
         self.shards: list[Shard] = []
         self.identify_queue: IdentifyQueue | None = None
         self._rng = rng or random.Random()
@@ -187,9 +193,16 @@ class LocalSessionManager(SessionManager):
                     await shard.stop()
             self.dispatcher.close()
             with anyio.move_on_after(self.drain_timeout):
-                await self.dispatcher.done.wait()
+                await (self.dispatcher.done if self.handler_deadline is None else self.dispatcher.drained).wait()
+            if self.handler_deadline is not None:
+                with anyio.move_on_after(self.handler_deadline):
+                    await self.dispatcher.done.wait()
             if not self.dispatcher.done.is_set():
-                log.warning("drain deadline passed with %d events undelivered", self.dispatcher.pending())
+                log.warning(
+                    "drain deadline passed: %d queued event(s) undelivered, cancelling %d running",
+                    self.dispatcher.pending(),
+                    self.dispatcher.running,
+                )
             outer.cancel_scope.cancel()
 
     async def _sleep_unless_stopped(self, seconds: float) -> None:
