@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from framework.app.api import ApiClient
 from framework.app.errors import BotError, NoReplyTargetError, NotBoundError
-from framework.app.scenes import ReplyTarget, Scene
+from framework.app.scenes import ReplyTarget, Scene, reply_target
 from framework.models import Ark, Embed, InboundEvent
 from framework.models.api import Keyboard, Markdown, Media, MediaInfo, MessageToCreate, MsgType
 
@@ -65,6 +65,9 @@ def unescape_guild(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+_LAZY: Any = object()
+
+
 class Context:
     """What a handler gets with ``ctx: Context``: the decoded event, its envelope, the bot and replies.
 
@@ -73,27 +76,53 @@ class Context:
     ``msg_seq`` per source message so that several replies are never de-duplicated by the platform.
     """
 
-    __slots__ = ("_acked", "args", "bot", "command", "event", "inbound", "state", "target", "text")
+    __slots__ = ("_acked", "_state", "_target", "_text", "args", "bot", "command", "event", "inbound")
 
-    def __init__(self, bot: Bot, inbound: InboundEvent, event: Any, target: ReplyTarget | None) -> None:
+    def __init__(self, bot: Bot, inbound: InboundEvent, event: Any, target: Any = _LAZY) -> None:
         self.bot = bot
         self.inbound = inbound
         self.event = event
         """The decoded payload (the event table's Struct, or a ``RawEvent``)."""
-        self.target = target
-        """Where replies go, or ``None`` if the event cannot be answered."""
-        content = getattr(event, "content", None)
-        text = normalize_text(content, bot.bot_id) if isinstance(content, str) else ""
-        self.text: str = unescape_guild(text) if inbound.type in GUILD_ESCAPED_EVENTS else text
-        """The message text with the @bot prefix, leading spaces and a leading ``/`` removed (guild
-        messages also unescaped: ``&lt;`` -> ``<``)."""
+        self._target = target  # computed on first use unless given
+        self._text: str | None = None
         self.command: str | None = None
         """The command name when a command is running."""
         self.args: str = ""
         """The raw argument text after the command name."""
-        self.state: dict[str, Any] = {}
-        """Scratch space shared by middleware and handlers of one event."""
+        self._state: dict[str, Any] | None = None
         self._acked = False
+
+    @property
+    def target(self) -> ReplyTarget | None:
+        """Where replies go, or ``None`` if the event cannot be answered."""
+        t = self._target
+        if t is _LAZY:
+            t = self._target = reply_target(self.inbound, self.event)
+        result: ReplyTarget | None = t
+        return result
+
+    @property
+    def text(self) -> str:
+        """The message text with the @bot prefix, leading spaces and a leading ``/`` removed (guild
+        messages also unescaped: ``&lt;`` -> ``<``)."""
+        text = self._text
+        if text is None:
+            content = getattr(self.event, "content", None)
+            text = normalize_text(content, self.bot.bot_id) if isinstance(content, str) else ""
+            text = self._text = unescape_guild(text) if self.inbound.type in GUILD_ESCAPED_EVENTS else text
+        return text
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self._text = value
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """Scratch space shared by middleware and handlers of one event."""
+        st = self._state
+        if st is None:
+            st = self._state = {}
+        return st
 
     @property
     def type(self) -> str:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Protocol
 
 from framework.app.context import Context
 from framework.app.middleware import Middleware, compose
-from framework.app.scenes import reply_target
 from framework.models import InboundEvent
 
 if TYPE_CHECKING:
@@ -76,7 +75,7 @@ class Dispatcher:
         ctx: Context | None = None
         try:
             decoded = event.decode()
-            ctx = Context(self._bot, event, decoded, reply_target(event, decoded))
+            ctx = Context(self._bot, event, decoded)  # reply target and text computed on first use
             if self._chain is None:
                 await self._run_route(route, ctx)
             else:

@@ -95,6 +95,7 @@ class Handler:
     internal: bool = False
     """Framework plumbing (command router, READY bookkeeping): not counted for intents."""
     _limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
+    _positional: Any = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -103,10 +104,19 @@ class Handler:
     def prepare(self) -> None:
         """Create the concurrency limiter (inside the event loop that will use it)."""
         self._limiter = anyio.CapacityLimiter(self.concurrency) if self.concurrency else None
+        keyword = any(p.kind is inspect.Parameter.KEYWORD_ONLY for p in self.params)
+        self._positional = None if keyword else tuple(p.source for p in self.params)
 
     async def run(self, bot: Bot, ctx: Context) -> None:
         """Check the rule, then call the function under the concurrency limit."""
         if self.rule is not None and not await self.rule(ctx):
+            return
+        pos = self._positional
+        if pos is not None and self._limiter is None:
+            if len(pos) == 1:
+                await self.func(pos[0](bot, ctx))
+            else:
+                await self.func(*[src(bot, ctx) for src in pos])
             return
         args, kwargs = call_with(self.params, bot, ctx)
         if self._limiter is None:
