@@ -247,7 +247,7 @@ def load_settings(
         )
     merged: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in file_data.items()}
     for name, (section, key) in _ENV.items():
-        if name in env:
+        if env.get(name, "").strip():  # an empty variable (an unfilled .env line) counts as unset
             merged.setdefault(section, {})[key] = _env_value(name, key, env[name])
     settings = _convert(merged, source)
     bot = settings.bot

@@ -79,3 +79,11 @@ def test_invalid_secret_type_is_not_echoed(tmp_path: Path) -> None:
         load_settings(cfg, environ={})
     assert "123456789" not in str(info.value)
     assert "bot.app_secret" in str(info.value)
+
+
+def test_empty_variables_count_as_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unfilled ``.env`` (``QQBOT_APP_ID=``) means "no credentials", i.e. the emulator."""
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(environ={"QQBOT_APP_ID": "", "QQBOT_APP_SECRET": "", "QQBOT_SHARD_COUNT": " "})
+    assert not s.bot.has_credentials
+    assert s.gateway.shard_count is None
