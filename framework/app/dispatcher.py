@@ -10,11 +10,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
 
 from framework.app.context import Context
+from framework.app.handlers import Handler
+from framework.app.injection import direct_argument
 from framework.app.middleware import Middleware, compose
-from framework.models import InboundEvent
+from framework.models import EVENT_TABLE, InboundEvent
+from framework.models.envelope import event_decoder
+from framework.models.replying import Replyable, bind_reply, unbind_reply
 
 if TYPE_CHECKING:
     from framework.app.bot import Bot
@@ -41,6 +48,11 @@ class Route:
     handlers: tuple[Runnable, ...]
 
 
+#: A handler the dispatcher may call without a Context: ``(function, argument codes, handler)``, the codes
+#: from :func:`~framework.app.injection.direct_argument` (0: the decoded event, 1: the InboundEvent, 2: the bot);
+#: ``None`` for the commonest signature, the decoded event alone.
+_Direct = tuple[Callable[..., Awaitable[object]], tuple[int, ...] | None, Handler]
+
 ErrorReporter = Callable[[BaseException, Context | None, str | None], Awaitable[None]]
 
 
@@ -62,6 +74,15 @@ class Dispatcher:
         self._report = report
         # Without middleware the chain is just the handlers: call them directly (no closure, no state entry).
         self._chain = compose(middleware, self._run_handlers) if middleware else None
+        # Routes whose handlers need no Context at all are run without building one (see _direct_route).
+        self._direct: dict[str, tuple[Callable[[msgspec.Raw], Any], bool, tuple[_Direct, ...]]] = {}
+        if not middleware:
+            for event_type, route in self._routes.items():
+                direct = _direct_route(route)
+                if direct is not None:
+                    spec = EVENT_TABLE.get(event_type)
+                    replyable = event_type != "RESUMED" and spec is not None and issubclass(spec.model, Replyable)
+                    self._direct[event_type] = (event_decoder(event_type), replyable, direct)
 
     @property
     def event_types(self) -> frozenset[str]:
@@ -69,13 +90,40 @@ class Dispatcher:
 
     async def dispatch(self, event: InboundEvent) -> None:
         """Run every handler registered for ``event.type``; never raises for handler failures."""
+        direct = self._direct.get(event.type)
+        if direct is not None:  # plain handlers only: no Context unless one fails (inlined: this runs per event)
+            decode, replyable, handlers = direct
+            try:
+                decoded = decode(event.data)
+            except Exception as exc:
+                await self._report(exc, None, None)
+                return
+            bot = self._bot
+            # ``await message.reply(...)`` in a handler (a Context is made only when it replies)
+            token = bind_reply(decoded, partial(_reply, bot, event, decoded)) if replyable else None
+            try:
+                for func, codes, handler in handlers:
+                    try:
+                        if codes is None:
+                            await func(decoded)
+                        else:
+                            await func(*[decoded if c == 0 else event if c == 1 else bot for c in codes])
+                    except Exception as exc:
+                        await self._report(exc, Context(bot, event, decoded), handler.name)
+            finally:
+                if token is not None:
+                    unbind_reply(token)
+            return
         route = self._routes.get(event.type) or self._catch_all
         if route is None:
             return
         ctx: Context | None = None
+        token = None
         try:
             decoded = event.decode()
             ctx = Context(self._bot, event, decoded)  # reply target and text computed on first use
+            if isinstance(decoded, Replyable):  # ``await message.reply(...)`` in middleware and handlers
+                token = bind_reply(decoded, ctx.reply)
             if self._chain is None:
                 await self._run_route(route, ctx)
             else:
@@ -89,6 +137,8 @@ class Dispatcher:
                     await ctx.ack(0)
                 except Exception as exc:
                     await self._report(exc, ctx, "interaction acknowledgement")
+            if token is not None:
+                unbind_reply(token)
 
     async def _run_handlers(self, ctx: Context) -> None:
         await self._run_route(ctx.state["route"], ctx)
@@ -100,3 +150,33 @@ class Dispatcher:
                 await handler.run(bot, ctx)
             except Exception as exc:
                 await self._report(exc, ctx, handler.name)
+
+
+async def _reply(
+    bot: Bot, inbound: InboundEvent, decoded: object, content: str | None = None, /, **options: Any
+) -> Any:
+    """``await message.reply(...)`` on the direct path: ``Context.reply`` (msg_seq comes from the bot's ledger, so
+    a Context per reply numbers replies as one Context would)."""
+    return await Context(bot, inbound, decoded).reply(content, **options)
+
+
+_NEEDS_CONTEXT = frozenset({"INTERACTION_CREATE"})  # acknowledged through the Context after the handlers
+
+
+def _direct_route(route: Route) -> tuple[_Direct, ...] | None:
+    """The route's handlers as direct calls, or None unless every one is a plain :class:`Handler`: no rule,
+    no concurrency limit, positional parameters filled from the event, the InboundEvent or the bot only."""
+    if route.event_type in _NEEDS_CONTEXT or not route.handlers:
+        return None
+    direct: list[_Direct] = []
+    for handler in route.handlers:
+        if type(handler) is not Handler or handler.rule is not None or handler.concurrency is not None:
+            return None
+        codes: list[int] = []
+        for param in handler.params:
+            code = direct_argument(param)
+            if code is None:
+                return None
+            codes.append(code)
+        direct.append((handler.func, None if codes == [0] else tuple(codes), handler))
+    return tuple(direct)

@@ -19,7 +19,7 @@ from framework.models import InboundEvent
 if TYPE_CHECKING:
     from framework.app.bot import Bot
 
-__all__ = ["ParamSource", "Source", "describe", "resolve_parameter"]
+__all__ = ["ParamSource", "Source", "describe", "direct_argument", "resolve_parameter"]
 
 Source = Callable[["Bot", "Context | None"], Any]
 
@@ -63,6 +63,15 @@ def _api(bot: Bot, ctx: Context | None) -> ApiClient:
 
 _BY_NAME: dict[str, Source] = {"ctx": _ctx, "context": _ctx, "event": _event, "bot": _bot, "api": _api}
 _NEEDS_EVENT = frozenset({_ctx, _event, _inbound})
+_DIRECT: dict[Source, int] = {_event: 0, _inbound: 1, _bot: 2}
+
+
+def direct_argument(param: ParamSource) -> int | None:
+    """How the dispatcher can fill ``param`` without a Context: 0 the decoded event, 1 the
+    :class:`InboundEvent`, 2 the bot; ``None`` when it needs one (or is keyword-only)."""
+    if param.kind is inspect.Parameter.KEYWORD_ONLY:
+        return None
+    return _DIRECT.get(param.source)
 
 
 def _framework_names() -> dict[str, Any]:

@@ -12,6 +12,8 @@ from framework.models.events import *  # noqa: F403
 from framework.models.events import __all__ as _events_all
 from framework.models.intents import *  # noqa: F403
 from framework.models.intents import __all__ as _intents_all
+from framework.models.replying import *  # noqa: F403
+from framework.models.replying import __all__ as _replying_all
 from framework.models.transport import *  # noqa: F403
 from framework.models.transport import __all__ as _transport_all
 
@@ -22,5 +24,6 @@ __all__ = [
     *_table_all,
     *_events_all,
     *_intents_all,
+    *_replying_all,
     *_transport_all,
 ]

@@ -22,6 +22,7 @@ __all__ = [
     "decode_event",
     "encode",
     "encode_envelope",
+    "event_decoder",
 ]
 
 _NULL = msgspec.Raw(b"null")
@@ -91,6 +92,19 @@ def _decoder_for(event_type: str) -> msgspec.json.Decoder[Any] | None:
             return None
         dec = _decoders[event_type] = msgspec.json.Decoder(spec.model)
     return dec
+
+
+def event_decoder(event_type: str) -> Callable[[msgspec.Raw | bytes], Any]:
+    """The fastest way to :func:`decode_event` one type: its Struct decoder's ``decode`` when the type is in the
+    event table (and not RESUMED), else a function calling :func:`decode_event`. Same results either way."""
+    dec = None if event_type == "RESUMED" else _decoder_for(event_type)
+    if dec is None:
+
+        def decode(data: msgspec.Raw | bytes) -> Any:
+            return decode_event(event_type, data)
+
+        return decode
+    return dec.decode
 
 
 def decode_event(event_type: str, data: msgspec.Raw | bytes) -> Any:

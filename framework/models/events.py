@@ -22,6 +22,7 @@ from framework.models.common import (
     Timestamp,
     User,
 )
+from framework.models.replying import Replyable
 
 __all__ = [
     "AudioEvent",
@@ -109,7 +110,7 @@ class Channel(Base):
     op_user_id: str = ""
 
 
-class GuildMemberEvent(Base):
+class GuildMemberEvent(Base, Replyable):
     """GUILD_MEMBER_ADD / GUILD_MEMBER_UPDATE / GUILD_MEMBER_REMOVE."""
 
     guild_id: str = ""
@@ -120,7 +121,7 @@ class GuildMemberEvent(Base):
     op_user_id: str = ""
 
 
-class Message(Base):
+class Message(Base, Replyable):
     """A guild channel message: AT_MESSAGE_CREATE and MESSAGE_CREATE (and the REST answers)."""
 
     id: str = ""
@@ -154,7 +155,7 @@ class MessageDeleteEvent(Base):
     op_user: User = msgspec.field(default_factory=User)
 
 
-class GroupMessage(Base):
+class GroupMessage(Base, Replyable):
     """GROUP_AT_MESSAGE_CREATE / GROUP_MESSAGE_CREATE. ``content`` has the @bot prefix removed."""
 
     id: str = ""
@@ -169,7 +170,7 @@ class GroupMessage(Base):
     message_type: int = 0
 
 
-class C2CMessage(Base):
+class C2CMessage(Base, Replyable):
     """C2C_MESSAGE_CREATE: a one-to-one message; ``author.user_openid`` identifies the user."""
 
     id: str = ""
@@ -181,7 +182,7 @@ class C2CMessage(Base):
     message_type: int = 0
 
 
-class FriendEvent(Base):
+class FriendEvent(Base, Replyable):
     """FRIEND_ADD / FRIEND_DEL."""
 
     openid: str = ""
@@ -193,7 +194,7 @@ class FriendEvent(Base):
     scene_param: str = ""
 
 
-class C2CMessageSwitchEvent(Base):
+class C2CMessageSwitchEvent(Base, Replyable):
     """C2C_MSG_REJECT / C2C_MSG_RECEIVE: a user turned the bot's active messages off or on."""
 
     openid: str = ""
@@ -201,7 +202,7 @@ class C2CMessageSwitchEvent(Base):
     author: User | None = None
 
 
-class GroupRobotEvent(Base):
+class GroupRobotEvent(Base, Replyable):
     """GROUP_ADD_ROBOT / GROUP_DEL_ROBOT / GROUP_MSG_REJECT / GROUP_MSG_RECEIVE."""
 
     group_openid: str = ""
@@ -218,7 +219,7 @@ class GroupMemberEvent(Base):
     timestamp: Timestamp = 0
 
 
-class ReactionEvent(Base):
+class ReactionEvent(Base, Replyable):
     """MESSAGE_REACTION_ADD / MESSAGE_REACTION_REMOVE."""
 
     user_id: str = ""
@@ -247,7 +248,7 @@ class InteractionData(Base):
     resolved: InteractionResolved = msgspec.field(default_factory=InteractionResolved)
 
 
-class Interaction(Base):
+class Interaction(Base, Replyable):
     """INTERACTION_CREATE. Answer it with ``PUT /interactions/{id}`` (the Bot does this for you).
 
     ``chat_type``: 0 guild, 1 group, 2 c2c.
@@ -302,7 +303,7 @@ class ReplyInfo(Base):
     date_time: Timestamp = ""
 
 
-class ForumThreadEvent(Base):
+class ForumThreadEvent(Base, Replyable):
     """FORUM_THREAD_CREATE / UPDATE / DELETE."""
 
     guild_id: str = ""
@@ -311,7 +312,7 @@ class ForumThreadEvent(Base):
     thread_info: ThreadInfo = msgspec.field(default_factory=ThreadInfo)
 
 
-class ForumPostEvent(Base):
+class ForumPostEvent(Base, Replyable):
     """FORUM_POST_CREATE / DELETE."""
 
     guild_id: str = ""
@@ -320,7 +321,7 @@ class ForumPostEvent(Base):
     post_info: PostInfo = msgspec.field(default_factory=PostInfo)
 
 
-class ForumReplyEvent(Base):
+class ForumReplyEvent(Base, Replyable):
     """FORUM_REPLY_CREATE / DELETE."""
 
     guild_id: str = ""
@@ -371,7 +372,7 @@ class AudioOrLiveChannelMemberEvent(Base):
     user_id: str = ""
 
 
-class EnterAIOEvent(Base):
+class EnterAIOEvent(Base, Replyable):
     """ENTER_AIO (botgo only; unconfirmed): a user opened the chat window with the bot."""
 
     user_openid: str = ""

@@ -4,7 +4,10 @@
 (:meth:`~GatewayMachine.connection_opened`, :meth:`~GatewayMachine.connection_closed`,
 :meth:`~GatewayMachine.connect_failed`), received frames (:meth:`~GatewayMachine.receive`) and the
 passage of time (:meth:`~GatewayMachine.tick`, with :meth:`~GatewayMachine.next_deadline` telling when
-to call it next). Each call returns a list of actions:
+to call it next). :meth:`~GatewayMachine.feed` is the hot path for the commonest frame, an ordinary
+dispatch while READY: it returns the :class:`~framework.models.envelope.InboundEvent` itself, or ``None``
+for any other frame, which then goes to :meth:`~GatewayMachine.receive`. Each other call returns a list
+of actions:
 
 - :class:`SendFrame`: write these bytes to the socket;
 - :class:`DispatchEvent`: hand this event to the sink;
@@ -29,7 +32,7 @@ from typing import Any
 import msgspec
 
 from framework.models.constants import CloseCode, Opcode
-from framework.models.envelope import InboundEvent, decode_envelope, encode_envelope
+from framework.models.envelope import Envelope, InboundEvent, decode_envelope, encode_envelope
 from framework.protocol.backoff import Backoff, BackoffCounter
 from framework.protocol.close_codes import MAX_PROTOCOL_ERRORS, CloseAction, decide_close
 
@@ -165,6 +168,7 @@ class _Ready(msgspec.Struct):
 _hello_decoder = msgspec.json.Decoder(_Hello)
 _ready_decoder = msgspec.json.Decoder(_Ready)
 _bool_decoder = msgspec.json.Decoder(Any)
+_envelope_decoder = msgspec.json.Decoder(Envelope)
 _ACTIVE = (ShardState.AUTHENTICATING, ShardState.IDENTIFYING, ShardState.RESUMING, ShardState.READY)
 
 
@@ -298,6 +302,29 @@ class GatewayMachine:
         except Exception:  # a hostile or broken peer must not crash the shard
             self.malformed_frames += 1
             return []
+
+    def feed(self, data: bytes | str) -> InboundEvent | None:
+        """The fast path for the common frame: an ordinary dispatch (op 0) while READY.
+
+        Returns its :class:`InboundEvent` (and advances :attr:`seq`), exactly what :meth:`receive` would
+        have wrapped in a :class:`DispatchEvent`; returns ``None`` for every other frame (any other op or
+        state, malformed input), which the caller then passes to :meth:`receive`. Never raises.
+        """
+        if self.state is not ShardState.READY:
+            return None
+        try:
+            env = _envelope_decoder.decode(data)
+        except Exception:
+            return None  # receive() decodes it again and counts it as malformed
+        t = env.t
+        if env.op != 0 or t is None:
+            return None
+        s = env.s
+        if s is not None:
+            seq = self.seq
+            if seq is None or s > seq:
+                self.seq = s
+        return InboundEvent(type=t, data=env.d, id=env.id, seq=s, shard_id=self.shard_id)
 
     def _receive(self, data: bytes | str, now: float) -> list[Action]:
         try:

@@ -138,15 +138,36 @@ class EventDispatcher:
         if self._closed:
             log.warning("dispatcher closed; dropping %s event", event.type)
             return
+        self.offer(event)  # there is room (no checkpoint since the check): always queued or deduplicated
+
+    def offer(self, event: InboundEvent) -> bool:
+        """:meth:`put` without waiting, for the shard readers' hot path: queue ``event`` (or drop it as a
+        duplicate) and return True; return False, doing nothing, when the queue is full or closed (then
+        await :meth:`put`, which waits for space or logs the drop)."""
+        queue = self._queue
+        if len(queue) >= self.buffer or self._closed:
+            return False
         stats = self.stats
         stats.received += 1
-        key = dedupe_key(event)
-        if key is not None and self.dedupe.seen(key):
-            stats.duplicates += 1
-            return
+        key = event.id
+        if not key or event.type in _NO_DEDUPE:
+            key = dedupe_key(event)
+        if key is not None:
+            # DedupeWindow.seen, inlined
+            window = self.dedupe
+            keys = window._keys
+            if key in keys:
+                stats.duplicates += 1
+                return True
+            keys.add(key)
+            order = window._order
+            order.append(key)
+            if len(order) > window.size:
+                keys.discard(order.popleft())
         queue.append(event)
         if self._idle and not self._waking:
             self._wake_one()
+        return True
 
     def _wake_one(self) -> None:
         # One waking worker at a time: it wakes the next one when it finds more queued (see _worker),
@@ -184,7 +205,6 @@ class EventDispatcher:
     async def _worker(self) -> None:
         queue = self._queue
         full = self._full
-        sink = self.sink
         stats = self.stats
         while True:
             if queue:
@@ -196,7 +216,7 @@ class EventDispatcher:
                     self.drained.set()
                 self._busy += 1
                 try:
-                    await sink(event)
+                    await self.sink(event)  # read per event: the owner may swap the sink while running
                 except Exception:
                     stats.failures += 1
                     log.exception("event sink failed on %s (shard %s, seq %s)", event.type, event.shard_id, event.seq)

@@ -37,6 +37,7 @@ from framework.protocol.gateway import (
     ShardState,
     Stop,
 )
+from framework.runtime.dispatch import EventDispatcher
 from framework.runtime.identify import IdentifyQueue, IdentifyTicket
 
 __all__ = ["OutboundLimiter", "Shard", "ShardOptions", "ShardStatus", "TokenProvider"]
@@ -76,6 +77,14 @@ class ShardOptions:
     outbound_limit: tuple[int, float] = (100, 60.0)
     """User sends: at most N per window seconds (UNCONFIRMED platform limit; the emulator closes 4008 at
     120/60 s, so heartbeats keep headroom)."""
+
+
+def _offer_of(emit: EventEmitter) -> Callable[[InboundEvent], bool] | None:
+    """``EventDispatcher.offer`` when ``emit`` is that dispatcher's ``put`` (how the session manager wires it)."""
+    owner = getattr(emit, "__self__", None)
+    if isinstance(owner, EventDispatcher) and getattr(emit, "__func__", None) is EventDispatcher.put:
+        return owner.offer
+    return None
 
 
 class OutboundLimiter:
@@ -118,6 +127,7 @@ class Shard:
         token_invalidate: Callable[[], None] | None = None,
         options: ShardOptions | None = None,
         rng: random.Random | None = None,
+        offer: Callable[[InboundEvent], bool] | None = None,
     ) -> None:
         self.shard_id = shard_id
         self.shard_count = shard_count
@@ -126,6 +136,9 @@ class Shard:
         self.token_provider = token_provider
         self.token_invalidate = token_invalidate
         self.emit = emit
+        self.offer = offer if offer is not None else _offer_of(emit)
+        """``emit`` without waiting: queues the event and returns True, or returns False (queue full: await
+        ``emit``). Taken from the dispatcher when ``emit`` is an :meth:`EventDispatcher.put`."""
         self.identify_queue = identify_queue
         self.clock = clock or SystemClock()
         self.options = options or ShardOptions()
@@ -303,7 +316,8 @@ class Shard:
         machine = self.machine
         monotonic = self.clock.monotonic
         receive = ws.receive
-        emit = self.emit
+        feed = machine.feed
+        offer = self.offer
         while self._outcome is None:
             try:
                 data = await receive()
@@ -313,20 +327,30 @@ class Shard:
             except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream) as exc:
                 await self._handle(machine.connection_closed(1006, repr(exc), monotonic()))
                 return
+            # Fast path: an ordinary dispatch while READY becomes an InboundEvent directly, and is queued
+            # without an await unless the queue is full.
+            event = feed(data)
+            if event is not None:
+                if offer is None or not offer(event):
+                    await self._emit(event)
+                continue
             for action in machine.receive(data, monotonic()):
                 if type(action) is DispatchEvent:
-                    # the flag tells the timer that a missing ACK may just be stuck behind backpressure
-                    self._blocked = True
-                    try:
-                        await emit(action.event)
-                    except BaseException:
-                        machine.undelivered(action.event.seq)  # a resume will replay it
-                        raise
-                    finally:
-                        self._blocked = False
+                    await self._emit(action.event)
                 else:
                     await self._handle([action])
                     self._maybe_wake()
+
+    async def _emit(self, event: InboundEvent) -> None:
+        # the flag tells the timer that a missing ACK may just be stuck behind backpressure
+        self._blocked = True
+        try:
+            await self.emit(event)
+        except BaseException:
+            self.machine.undelivered(event.seq)  # a resume will replay it
+            raise
+        finally:
+            self._blocked = False
 
     def _maybe_wake(self) -> None:
         deadline = self.machine.next_deadline()

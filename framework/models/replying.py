@@ -1,0 +1,49 @@
+"""``await event.reply(...)``: answer an event from inside the handler that received it.
+
+The models stay plain data: the app layer binds, for the duration of a handler call, the event
+object to the function that replies to it (``Context.reply``) in a context variable. Outside a
+handler, or for another event than the one being handled, ``reply`` raises a clear error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar, Token
+from typing import Any
+
+__all__ = ["ReplyFunc", "Replyable", "bind_reply", "unbind_reply"]
+
+#: What the app layer binds: ``async def reply(content=None, **options)``.
+ReplyFunc = Callable[..., Awaitable[Any]]
+
+_current: ContextVar[tuple[object, ReplyFunc] | None] = ContextVar("qqbot_event_reply", default=None)
+
+
+class Replyable:
+    """Mixin of the event models that can be answered (messages, interactions, passive-reply events)."""
+
+    __slots__ = ()
+
+    async def reply(self, content: str | None = None, /, **options: Any) -> Any:
+        """Reply in the event's scene, exactly like ``ctx.reply(content, **options)``.
+
+        Works inside the handler (or middleware) that received this event; the reply picks the
+        endpoint and fills ``msg_id``/``event_id`` and ``msg_seq``.
+        """
+        current = _current.get()
+        if current is None or current[0] is not self:
+            raise RuntimeError(
+                f"{type(self).__name__}.reply() works only while a handler is processing this event; "
+                "elsewhere, keep the Context (ctx.reply) or send with the API client"
+            )
+        return await current[1](content, **options)
+
+
+def bind_reply(event: object, reply: ReplyFunc) -> Token[tuple[object, ReplyFunc] | None]:
+    """Make ``event.reply`` call ``reply`` until :func:`unbind_reply` (used by the dispatcher)."""
+    return _current.set((event, reply))
+
+
+def unbind_reply(token: Token[tuple[object, ReplyFunc] | None]) -> None:
+    """Undo :func:`bind_reply`."""
+    _current.reset(token)

@@ -1,0 +1,169 @@
+"""Routes of plain handlers (event / InboundEvent / bot parameters, no rule, no limit, no middleware) run
+without a Context; everything else takes the general path. Both behave the same to the handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from framework.app import Bot, Context
+from framework.app.recording import RecordingApi, c2c, event
+from framework.app.rules import in_groups
+from framework.models import C2CMessage, InboundEvent, RawEvent, Resumed
+
+pytestmark = pytest.mark.anyio
+
+
+def direct_types(bot: Bot) -> set[str]:
+    bot.prepare()
+    assert bot._dispatcher is not None
+    return set(bot._dispatcher._direct)
+
+
+async def test_plain_handlers_get_the_event_the_inbound_event_and_the_bot() -> None:
+    bot = Bot(help=False)
+    seen: list[Any] = []
+
+    @bot.on_c2c_message
+    async def first(message: C2CMessage) -> None:
+        seen.append(message.content)
+
+    @bot.on_c2c_message
+    async def second(inbound: InboundEvent, b: Bot, message: C2CMessage) -> None:
+        seen.append((inbound.id, b is bot, message.id))
+
+    assert "C2C_MESSAGE_CREATE" in direct_types(bot)
+    inbound = c2c("hello", msg_id="m1")
+    await bot.process(inbound)
+    assert seen == ["hello", (inbound.id, True, "m1")]
+
+
+async def test_a_failing_plain_handler_is_reported_with_a_context_and_the_next_one_runs() -> None:
+    bot = Bot(help=False)
+    bot.bind(RecordingApi())
+    reported: list[tuple[str, str | None, str]] = []
+    ran: list[str] = []
+
+    @bot.on_c2c_message
+    async def broken(message: C2CMessage) -> None:
+        raise ValueError(message.content)
+
+    @bot.on_c2c_message
+    async def healthy(message: C2CMessage) -> None:
+        ran.append(message.content)
+
+    @bot.on_error
+    async def report(error: BaseException, ctx: Context | None) -> None:
+        assert ctx is not None and isinstance(ctx.event, C2CMessage)
+        reported.append((str(error), ctx.inbound.id, ctx.text))
+
+    assert "C2C_MESSAGE_CREATE" in direct_types(bot)
+    inbound = c2c("boom", msg_id="m2")
+    await bot.process(inbound)
+    assert reported == [("boom", inbound.id, "boom")] and ran == ["boom"]
+
+
+async def test_an_undecodable_payload_is_reported_without_a_context() -> None:
+    bot = Bot(help=False)
+    errors: list[tuple[str, object]] = []
+
+    @bot.on_c2c_message
+    async def never(message: C2CMessage) -> None:
+        raise AssertionError("not reached")
+
+    @bot.on_error
+    async def report(error: BaseException, ctx: Context | None) -> None:
+        errors.append((type(error).__name__, ctx))
+
+    await bot.process(event("C2C_MESSAGE_CREATE", {"id": 5}))  # id must be a string
+    assert errors == [("ValidationError", None)]
+
+
+async def test_routes_needing_a_context_take_the_general_path() -> None:
+    bot = Bot(help=False)
+    texts: list[str] = []
+
+    @bot.on_c2c_message
+    async def plain(message: C2CMessage) -> None:
+        texts.append("plain " + message.content)
+
+    @bot.on_c2c_message
+    async def with_ctx(ctx: Context) -> None:
+        texts.append("ctx " + ctx.text)
+
+    @bot.on_group_at_message(rule=in_groups("G1"))
+    async def ruled(message: Any) -> None:
+        pass
+
+    @bot.on("GROUP_MSG_RECEIVE", concurrency=1)
+    async def limited(event: Any) -> None:
+        pass
+
+    @bot.on("INTERACTION_CREATE")
+    async def interaction(event: Any) -> None:
+        pass
+
+    assert direct_types(bot) == set()
+    await bot.process(c2c("hi"))
+    assert texts == ["plain hi", "ctx hi"]
+
+
+async def test_middleware_disables_the_direct_path() -> None:
+    bot = Bot(help=False)
+    order: list[str] = []
+
+    @bot.middleware
+    async def outer(ctx: Context, call_next: Any) -> None:
+        order.append("before")
+        await call_next()
+
+    @bot.on_c2c_message
+    async def plain(message: C2CMessage) -> None:
+        order.append(message.content)
+
+    assert direct_types(bot) == set()
+    await bot.process(c2c("x"))
+    assert order == ["before", "x"]
+
+
+async def test_unknown_and_resumed_events_decode_as_on_the_general_path() -> None:
+    bot = Bot(help=False)
+    got: list[Any] = []
+
+    @bot.on("SOMETHING_NEW")
+    async def new(event: Any) -> None:
+        got.append(event)
+
+    @bot.on("RESUMED")
+    async def resumed(event: Any) -> None:
+        got.append(event)
+
+    assert {"SOMETHING_NEW", "RESUMED"} <= direct_types(bot)
+    await bot.process(event("SOMETHING_NEW", {"a": 1}))
+    await bot.process(InboundEvent(type="RESUMED", data=msgspec.Raw(b'""')))
+    assert got == [RawEvent("SOMETHING_NEW", msgspec.Raw(b'{"a":1}')), Resumed()]
+
+
+async def test_event_reply_works_on_the_direct_path_and_only_inside_the_handler() -> None:
+    bot = Bot(help=False)
+    api = RecordingApi()
+    bot.bind(api)
+    kept: list[C2CMessage] = []
+
+    @bot.on_c2c_message
+    async def answer(message: C2CMessage) -> None:
+        kept.append(message)
+        await message.reply("one")
+        await message.reply("two")
+
+    assert "C2C_MESSAGE_CREATE" in direct_types(bot)
+    await bot.process(c2c("hi", msg_id="m9", user="U7"))
+    sent = [(c.method, c.target, c.message) for c in api.calls]
+    assert [(m, t, b.content, b.msg_id, b.msg_seq) for m, t, b in sent if b is not None] == [
+        ("post_c2c_message", "U7", "one", "m9", 1),
+        ("post_c2c_message", "U7", "two", "m9", 2),
+    ]
+    with pytest.raises(RuntimeError, match="only while a handler"):
+        await kept[0].reply("late")
