@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         PendingEventsError,
         Transport,
         connect,
+        inprocess_runner,
     )
     from framework.testing.emulator import Emulator, EmulatorConfig
 
@@ -34,6 +35,7 @@ _EXPORTS = {
     "PendingEventsError": "framework.testing.client",
     "Transport": "framework.testing.client",
     "connect": "framework.testing.client",
+    "inprocess_runner": "framework.testing.client",
 }
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "PendingEventsError",
     "Transport",
     "connect",
+    "inprocess_runner",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -21,7 +21,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
 import httpx
@@ -37,7 +37,15 @@ from framework.testing.emulator import Emulator, EmulatorConfig
 from framework.testing.emulator.control import Control
 from framework.testing.emulator.world import EmittedEvent, SentMessage, World
 
-__all__ = ["BotErrorsNotChecked", "Chat", "HandlerFailure", "PendingEventsError", "Transport", "connect"]
+__all__ = [
+    "BotErrorsNotChecked",
+    "Chat",
+    "HandlerFailure",
+    "PendingEventsError",
+    "Transport",
+    "connect",
+    "inprocess_runner",
+]
 
 log = logging.getLogger("framework.testing")
 
@@ -201,6 +209,28 @@ class Chat:
         return f"Chat(bot={self.bot.name!r}, pending={len(self._emitted)}, emulator={self.emulator!r})"
 
 
+def inprocess_runner(bot: Bot, emulator: Emulator, *, app_id: str | None = None, **options: Any) -> BotRunner:
+    """A :class:`BotRunner` for ``bot`` wired to ``emulator``'s in-process transports (no sockets).
+
+    ``app_id`` picks one of the emulator's apps (default: the first); ``options`` go to ``BotRunner``.
+    The emulator must be running (``async with emulator:``) when the runner starts.
+    """
+    app = app_id if app_id is not None else next(iter(emulator.config.apps))
+    secret = emulator.config.secret_for(app)
+    if secret is None:
+        raise ValueError(f"the emulator has no app {app!r}")
+    return BotRunner(
+        bot,
+        app_id=app,
+        app_secret=secret,
+        api_base="http://emulator",
+        token_url="http://emulator/app/getAppAccessToken",
+        connector=emulator.connect_websocket,
+        http_transport=emulator.http_transport(),
+        **options,
+    )
+
+
 @asynccontextmanager
 async def connect(
     bot: Bot,
@@ -273,16 +303,7 @@ async def _started(
         if transport == "inprocess":
             if not emu.running:
                 await stack.enter_async_context(emu)
-            runner = BotRunner(
-                bot,
-                app_id=app,
-                app_secret=secret,
-                api_base="http://emulator",
-                token_url="http://emulator/app/getAppAccessToken",
-                connector=emu.connect_websocket,
-                http_transport=emu.http_transport(),
-                clock=clock,
-            )
+            runner = inprocess_runner(bot, emu, app_id=app, clock=clock)
         elif transport == "loopback":
             served = emu.url
             base = served if served is not None else await stack.enter_async_context(emu.serve("127.0.0.1", 0))

@@ -10,8 +10,9 @@ import pytest
 
 from framework.app import Bot, Context
 from framework.models.envelope import InboundEvent
-from framework.runner import BotRunner, EventTracker
+from framework.runner import EventTracker
 from framework.runtime.dispatch import DedupeWindow, EventDispatcher
+from framework.testing import inprocess_runner
 from framework.testing.emulator import Emulator
 
 pytestmark = pytest.mark.anyio
@@ -200,20 +201,7 @@ async def test_runner_handles_a_burst_in_order_with_its_workers_and_starts_no_bo
         running -= 1
 
     emulator = Emulator()
-    app_id, secret = next(iter(emulator.config.apps.items()))
-    async with (
-        emulator,
-        BotRunner(
-            bot,
-            app_id=app_id,
-            app_secret=secret,
-            api_base="http://emulator",
-            token_url="http://emulator/app/getAppAccessToken",
-            connector=emulator.connect_websocket,
-            http_transport=emulator.http_transport(),
-            concurrency=concurrency,
-        ) as runner,
-    ):
+    async with emulator, inprocess_runner(bot, emulator, concurrency=concurrency) as runner:
         with anyio.fail_after(10):
             await runner.wait_ready()
             ids = [emulator.control.c2c_message(f"m{i}", openid="u1").id for i in range(200)]

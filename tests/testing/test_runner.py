@@ -15,26 +15,14 @@ from framework.clock import ScaledClock
 from framework.models import InboundEvent, Intents
 from framework.protocol.gateway import GatewayFatalError
 from framework.runner import BotRunner, EventTracker
+from framework.testing import inprocess_runner
 from framework.testing.emulator import Emulator, EmulatorConfig
 
 
 @asynccontextmanager
 async def running(bot: Bot, emulator: Emulator, **options: Any) -> AsyncIterator[BotRunner]:
     """``bot`` under a BotRunner wired to ``emulator``'s in-process transports."""
-    app_id, secret = next(iter(emulator.config.apps.items()))
-    async with (
-        emulator,
-        BotRunner(
-            bot,
-            app_id=app_id,
-            app_secret=secret,
-            api_base="http://emulator",
-            token_url="http://emulator/app/getAppAccessToken",
-            connector=emulator.connect_websocket,
-            http_transport=emulator.http_transport(),
-            **options,
-        ) as runner,
-    ):
+    async with emulator, inprocess_runner(bot, emulator, **options) as runner:
         yield runner
 
 
@@ -182,17 +170,7 @@ async def test_a_fatal_gateway_error_is_raised_from_wait_ready() -> None:
 async def test_stop_ends_the_sessions_and_the_runner_can_start_again() -> None:
     clock = ScaledClock(100.0)  # the second identify must wait out the 5 s identify window: 50 ms here
     emulator = Emulator(clock=clock)
-    app_id, secret = next(iter(emulator.config.apps.items()))
-    runner = BotRunner(
-        Bot("stoppable"),
-        app_id=app_id,
-        app_secret=secret,
-        api_base="http://emulator",
-        token_url="http://emulator/app/getAppAccessToken",
-        connector=emulator.connect_websocket,
-        http_transport=emulator.http_transport(),
-        clock=clock,
-    )
+    runner = inprocess_runner(Bot("stoppable"), emulator, clock=clock)
     async with emulator:
         async with runner:
             await runner.wait_ready()

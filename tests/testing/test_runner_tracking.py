@@ -14,6 +14,7 @@ import pytest
 from framework.app import Bot
 from framework.models import C2CMessage
 from framework.runner import BotRunner, EventTracker, _TrackedSink
+from framework.testing import inprocess_runner
 from framework.testing.emulator import Emulator
 
 pytestmark = pytest.mark.anyio
@@ -21,17 +22,7 @@ pytestmark = pytest.mark.anyio
 
 @asynccontextmanager
 async def running(bot: Bot, emulator: Emulator, **kw: Any) -> AsyncIterator[BotRunner]:
-    app_id, secret = next(iter(emulator.config.apps.items()))
-    runner = BotRunner(
-        bot,
-        app_id=app_id,
-        app_secret=secret,
-        api_base="http://emulator",
-        token_url="http://emulator/app/getAppAccessToken",
-        connector=emulator.connect_websocket,
-        http_transport=emulator.http_transport(),
-        **kw,
-    )
+    runner = inprocess_runner(bot, emulator, **kw)
     async with emulator, runner:
         with anyio.fail_after(10):
             await runner.wait_ready()
