@@ -127,9 +127,17 @@ def run(args: argparse.Namespace) -> int:
         def main() -> Any:
             return _run_webhook(bot, settings)
     else:
+        assert settings.bot.app_id and settings.bot.app_secret
 
         def main() -> Any:
-            return _run_gateway(bot, settings)
+            return _run_gateway(
+                bot,
+                settings,
+                app_id=settings.bot.app_id or "",
+                app_secret=settings.bot.app_secret or "",
+                api_base=settings.bot.resolved_api_base,
+                token_url=settings.bot.token_url,
+            )
 
     try:
         result = anyio.run(main)
@@ -149,24 +157,25 @@ async def _until_signal(stop: Callable[[], None]) -> None:
             return
 
 
-async def _run_gateway(bot: Bot, settings: Settings) -> int:
+async def _run_gateway(
+    bot: Bot, settings: Settings, *, app_id: str, app_secret: str, api_base: str, token_url: str
+) -> int:
+    """Run ``bot`` over the gateway until SIGINT/SIGTERM (or a fatal gateway error)."""
     from framework.runner import BotRunner
 
-    assert settings.bot.app_id and settings.bot.app_secret
     runner = BotRunner(
         bot,
-        app_id=settings.bot.app_id,
-        app_secret=settings.bot.app_secret,
-        api_base=settings.bot.resolved_api_base,
-        token_url=settings.bot.token_url,
+        app_id=app_id,
+        app_secret=app_secret,
+        api_base=api_base,
+        token_url=token_url,
         shard_ids=settings.gateway.shard_ids,
         shard_count=settings.gateway.shard_count,
     )
     async with anyio.create_task_group() as tg, runner:
         tg.start_soon(_until_signal, runner.stop)
-        await runner.wait_ready()
-        for shard in runner.status().shards:
-            log.info("shard %s ready (session %s)", shard.shard_id, shard.session_id)
+        await runner.wait_ready()  # each shard logs its own "ready" line
+        print(f"bot {bot.name!r} is ready; press Ctrl-C to stop", flush=True)
         await runner.wait_closed()
         tg.cancel_scope.cancel()
     return 0
@@ -192,7 +201,6 @@ async def _run_webhook(bot: Bot, settings: Settings) -> int:
 
 async def _serve_with_emulator(bot: Bot, settings: Settings, port: int) -> int:
     """Serve the embedded emulator on ``port`` and run the bot against it (no console)."""
-    from framework.runner import BotRunner
     from framework.testing.emulator import Emulator
 
     emu = Emulator()
@@ -201,19 +209,6 @@ async def _serve_with_emulator(bot: Bot, settings: Settings, port: int) -> int:
     assert secret is not None
     async with emu.serve("127.0.0.1", port) as url:
         print(f"emulator serving on {url} (control API: {url}/_emulator/)", flush=True)
-        runner = BotRunner(
-            bot,
-            app_id=app_id,
-            app_secret=secret,
-            api_base=url,
-            token_url=f"{url}/app/getAppAccessToken",
-            shard_ids=settings.gateway.shard_ids,
-            shard_count=settings.gateway.shard_count,
+        return await _run_gateway(
+            bot, settings, app_id=app_id, app_secret=secret, api_base=url, token_url=f"{url}/app/getAppAccessToken"
         )
-        async with anyio.create_task_group() as tg, runner:
-            tg.start_soon(_until_signal, runner.stop)
-            await runner.wait_ready()
-            print(f"bot {bot.name!r} is ready; press Ctrl-C to stop", flush=True)
-            await runner.wait_closed()
-            tg.cancel_scope.cancel()
-    return 0

@@ -224,3 +224,43 @@ async def test_run_webhook_transport_end_to_end(tmp_path: Path) -> None:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+
+
+@pytest.mark.anyio
+async def test_run_on_the_emulator_without_console_driven_through_the_control_api(tmp_path: Path) -> None:
+    """``qqbot run --no-console``: the embedded emulator serves on a port; a user acts through its
+    HTTP control API and reads the bot's reply there; SIGTERM stops everything cleanly."""
+    import httpx
+
+    port = _free_port()
+    proc = await anyio.open_process(
+        [sys.executable, "-m", "framework", "run", EXAMPLE, "--no-console", "--emulator-port", str(port)],
+        env=_env(),
+        cwd=str(tmp_path),
+    )
+    try:
+        assert proc.stdout is not None
+        out = b""
+        with anyio.fail_after(30):
+            async for chunk in proc.stdout:
+                out += chunk
+                if b"is ready" in out:
+                    break
+        assert f"emulator serving on http://127.0.0.1:{port}".encode() in out
+        base = f"http://127.0.0.1:{port}/_emulator"
+        async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport()) as http:
+            act = await http.post(
+                f"{base}/act/group_at_message", json={"content": "/ping", "group_openid": "G7", "member_openid": "M7"}
+            )
+            assert act.status_code == 200, act.text
+            with anyio.fail_after(30):
+                while not (sent := (await http.get(f"{base}/sent/group/G7")).json()):  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
+        assert [m["body"]["content"] for m in sent] == ["pong"]
+        proc.send_signal(signal.SIGTERM)
+        with anyio.fail_after(30):
+            assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
