@@ -9,7 +9,8 @@ dispatch while READY: it returns the :class:`~framework.models.envelope.InboundE
 for any other frame, which then goes to :meth:`~GatewayMachine.receive`. Each other call returns a list
 of actions:
 
-- :class:`SendFrame`: write these bytes to the socket;
+- :class:`SendFrame`: write this JSON text to the socket as a WebSocket *text* frame (opcode 0x1), as
+  every official SDK does (protocol.md §0);
 - :class:`DispatchEvent`: hand this event to the sink;
 - :class:`Authenticate`: fetch a fresh token (and, for identify, an identify-queue slot), then call
   :meth:`~GatewayMachine.identify` or :meth:`~GatewayMachine.resume`;
@@ -79,14 +80,15 @@ class GatewayFatalError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SendFrame:
-    """Write ``data`` to the socket as a text frame. Identify and Resume carry the token: ``repr`` hides them."""
+    """Write ``data`` (JSON text) to the socket as a text frame. Identify and Resume carry the token: ``repr``
+    hides them."""
 
-    data: bytes
+    data: str
     op: int
 
     def __repr__(self) -> str:
         if self.op in (Opcode.IDENTIFY, Opcode.RESUME):
-            return f"SendFrame(data=<{len(self.data)} bytes with the token, hidden>, op={self.op})"
+            return f"SendFrame(data=<{len(self.data)} chars with the token, hidden>, op={self.op})"
         return f"SendFrame(data={self.data!r}, op={self.op})"
 
 
@@ -276,7 +278,7 @@ class GatewayMachine:
             "shard": [self.shard_id, self.shard_count],
             "properties": self.config.properties,
         }
-        return [SendFrame(encode_envelope(Opcode.IDENTIFY, payload), Opcode.IDENTIFY)]
+        return [_send(Opcode.IDENTIFY, payload)]
 
     def resume(self, token: str, now: float) -> list[Action]:
         """Send Resume with a fresh token; without a session this asks for an identify instead."""
@@ -289,7 +291,7 @@ class GatewayMachine:
         self._ready_deadline = now + self.config.ready_timeout
         self._schedule_first_beat(now)
         payload = {"token": _authorization(token), "session_id": self.session_id, "seq": self.seq or 0}
-        return [SendFrame(encode_envelope(Opcode.RESUME, payload), Opcode.RESUME)]
+        return [_send(Opcode.RESUME, payload)]
 
     # -- frames --------------------------------------------------------------------------------
 
@@ -456,7 +458,7 @@ class GatewayMachine:
         self._awaiting_ack = True
         self._beat_sent_at = now
         self._next_beat = now + (self._interval or 0.0)
-        return SendFrame(encode_envelope(Opcode.HEARTBEAT, self.seq), Opcode.HEARTBEAT)
+        return _send(Opcode.HEARTBEAT, self.seq)
 
     # -- outcomes ------------------------------------------------------------------------------
 
@@ -506,6 +508,11 @@ class GatewayMachine:
             f"GatewayMachine(shard={self.shard_id}/{self.shard_count}, state={self.state.value}, "
             f"session={self.session_id!r}, seq={self.seq})"
         )
+
+
+def _send(op: Opcode, d: Any) -> SendFrame:
+    """A client frame as JSON text (msgspec writes UTF-8, so decoding cannot fail)."""
+    return SendFrame(encode_envelope(op, d).decode(), int(op))
 
 
 def _is_true(d: msgspec.Raw) -> bool:

@@ -195,7 +195,10 @@ class Shard:
             await self._ready.wait()
 
     async def send(self, data: bytes | str) -> None:
-        """Send a user frame: waits for READY and for the outbound limiter."""
+        """Send a user frame (JSON) as a text frame, as the platform expects; ``bytes`` must be UTF-8.
+        Waits for READY and for the outbound limiter."""
+        if not isinstance(data, str):
+            data = bytes(data).decode()
         await self.wait_ready()
         await self.limiter.acquire()
         await self.wait_ready()
@@ -422,7 +425,7 @@ class Shard:
                     continue
                 try:
                     async with self._send_lock:
-                        await ws.send(action.data)
+                        await ws.send(action.data)  # str: a text frame (opcode 0x1)
                 except (WebSocketClosed, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
                     log.debug("shard %d: send failed; the reader will see the close", self.shard_id)
             elif isinstance(action, DispatchEvent):
