@@ -7,6 +7,9 @@
   the same token with a shorter ``expires_in``. The default margin of 50 s plus up to 5 s of jitter
   therefore lands inside that window, and the lead is capped at half the lifetime so a short
   ``expires_in`` can never cause a refresh loop.
+- :data:`MIN_TOKEN_LIFETIME`: a token is used for at least this long, whatever ``expires_in`` says
+  (``"0"`` would otherwise mean a fetch before every call); a server that rejects it earlier gets it
+  replaced on the first 401.
 - :data:`TOKEN_BACKOFF`: spacing of failed token fetches (1 s doubling to 60 s, with jitter).
 """
 
@@ -20,6 +23,7 @@ from framework.protocol.backoff import Backoff, RandomSource
 __all__ = [
     "DEFAULT_REFRESH_JITTER",
     "DEFAULT_REFRESH_MARGIN",
+    "MIN_TOKEN_LIFETIME",
     "TOKEN_BACKOFF",
     "TokenTimes",
     "parse_expires_in",
@@ -30,6 +34,8 @@ DEFAULT_REFRESH_MARGIN = 50.0
 """Seconds before expiry at which a token is refreshed (before jitter)."""
 DEFAULT_REFRESH_JITTER = 5.0
 """Up to this many extra seconds earlier, so that many processes do not refresh in lockstep."""
+MIN_TOKEN_LIFETIME = 30.0
+"""Seconds a token is kept at least, even when the answer says it expires sooner."""
 TOKEN_BACKOFF = Backoff(base=1.0, factor=2.0, cap=60.0, jitter=0.5)
 """Delay between failed token fetches."""
 
@@ -79,7 +85,11 @@ def refresh_deadline(
     jitter: float = DEFAULT_REFRESH_JITTER,
     rand: RandomSource = _random.random,
 ) -> TokenTimes:
-    """Compute the refresh and expiry times of a token obtained at ``now`` with ``expires_in`` seconds."""
+    """Compute the refresh and expiry times of a token obtained at ``now`` with ``expires_in`` seconds.
+
+    ``expires_in`` below :data:`MIN_TOKEN_LIFETIME` counts as that minimum.
+    """
+    expires_in = max(float(expires_in), MIN_TOKEN_LIFETIME)
     lead = margin + jitter * min(max(rand(), 0.0), 1.0)
     lead = min(lead, expires_in / 2.0)
     return TokenTimes(obtained_at=now, refresh_at=now + expires_in - lead, expires_at=now + expires_in)

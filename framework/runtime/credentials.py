@@ -28,6 +28,7 @@ from framework.models.constants import TOKEN_URL
 from framework.protocol.auth import (
     DEFAULT_REFRESH_JITTER,
     DEFAULT_REFRESH_MARGIN,
+    MIN_TOKEN_LIFETIME,
     TOKEN_BACKOFF,
     TokenTimes,
     parse_expires_in,
@@ -98,8 +99,12 @@ class AuthProvider(Protocol):
         """The ``Authorization`` header value."""
         ...
 
-    def invalidate(self) -> None:
-        """Forget the current token (the server rejected it)."""
+    def invalidate(self, rejected: str | None = None) -> None:
+        """Forget the current token (the server rejected it).
+
+        ``rejected`` is the token (or ``Authorization`` value) the rejected request carried: when the
+        provider already holds a newer one, nothing is forgotten, so many concurrent 401s cause one refresh.
+        """
         ...
 
 
@@ -125,7 +130,7 @@ class LegacyToken:
         """``Bot {appid}.{token}``."""
         return f"Bot {self.app_id}.{self._token}"
 
-    def invalidate(self) -> None:
+    def invalidate(self, rejected: str | None = None) -> None:
         """A fixed token cannot be refreshed: nothing to do."""
 
     def __repr__(self) -> str:
@@ -232,8 +237,15 @@ class TokenManager:
         """``QQBot {access_token}``."""
         return f"QQBot {await self.get_token()}"
 
-    def invalidate(self) -> None:
-        """Drop the cached token (e.g. after HTTP 401 or code 11244); the next call fetches a new one."""
+    def invalidate(self, rejected: str | None = None) -> None:
+        """Drop the cached token (e.g. after HTTP 401 or code 11244); the next call fetches a new one.
+
+        With ``rejected`` (the token, or the ``QQBot …`` header value, that the server refused), a token
+        fetched since that request was sent is kept: concurrent 401s of one expiry cause one refresh.
+        """
+        if rejected is not None and self._token is not None:
+            if rejected.removeprefix("QQBot ") != self._token:
+                return  # another caller already replaced the token the server refused
         if self._token is not None:
             logger.info("access token invalidated")
         self._token = None
@@ -296,6 +308,12 @@ class TokenManager:
             expires_in = parse_expires_in(answer.expires_in)
         except ValueError as exc:
             raise AuthError(f"token answer has an unusable expires_in: {exc}", status=status) from None
+        if expires_in < MIN_TOKEN_LIFETIME:
+            logger.warning(
+                "token endpoint says the new token expires in %ss; using it for %ss unless the API rejects it",
+                expires_in,
+                int(MIN_TOKEN_LIFETIME),
+            )
         now = self._clock.monotonic()
         self._token = answer.access_token
         register_secret(answer.access_token, temporary=True)

@@ -313,7 +313,7 @@ class OpenAPICore(EndpointGroup):
             if (status == 401 or code == ec.TOKEN_EXPIRED) and not reauthed and not isinstance(self._auth, LegacyToken):
                 reauthed = True
                 logger.info("%s %s answered %d/code %d: refreshing the access token", method, template, status, code)
-                self._auth.invalidate()
+                self._auth.invalidate(auth_value)
                 continue
 
             cls = error_class_for(status, code)
