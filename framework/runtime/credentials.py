@@ -243,9 +243,8 @@ class TokenManager:
         With ``rejected`` (the token, or the ``QQBot …`` header value, that the server refused), a token
         fetched since that request was sent is kept: concurrent 401s of one expiry cause one refresh.
         """
-        if rejected is not None and self._token is not None:
-            if rejected.removeprefix("QQBot ") != self._token:
-                return  # another caller already replaced the token the server refused
+        if rejected is not None and self._token is not None and rejected.removeprefix("QQBot ") != self._token:
+            return  # another caller already replaced the token the server refused
         if self._token is not None:
             logger.info("access token invalidated")
         self._token = None
