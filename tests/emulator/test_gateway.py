@@ -5,6 +5,7 @@ Driven by a raw WebSocket client (tests/emulator/_gateway_client.py), never by f
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from _gateway_client import RawWebSocket, expect_close, recv_json, send_json
 
 from framework.clock import Clock
 from framework.models import CloseCode, Intents, WebSocketClosed, WebSocketConnection
+from framework.models.intents import ALL_INTENTS
 from framework.testing.emulator import Emulator, EmulatorConfig, GatewaySettings
 from framework.testing.emulator.config import SessionStartLimitConfig
 
@@ -65,6 +67,9 @@ async def gateway_env(
     clock: Clock | None = None,
     settings: GatewaySettings | None = None,
 ) -> AsyncIterator[Env]:
+    config = config or EmulatorConfig()
+    for app in config.apps:  # a new bot is granted only DEFAULT_PERMITTED: these tests grant every intent
+        config.allowed_intents.setdefault(app, ALL_INTENTS)
     emu = Emulator(config, clock=clock, gateway_settings=settings)
     app_id, secret = next(iter(emu.config.apps.items()))
     token = emu.tokens.issue(app_id, secret)["access_token"]
@@ -122,10 +127,11 @@ async def test_hello_identify_ready_heartbeat(transport: str) -> None:
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_bare_token_and_no_shard_no_properties(transport: str) -> None:
+async def test_no_shard_no_properties(transport: str) -> None:
+    # botpy omits properties; whether the platform requires shard is UNCONFIRMED, so its absence means [0, 1]
     async with gateway_env(transport) as env:
         ws, _ = await env.hello()
-        await send_json(ws, {"op": 2, "d": {"token": env.token, "intents": GROUP}})
+        await send_json(ws, {"op": 2, "d": {"token": f"QQBot {env.token}", "intents": GROUP}})
         ready = await recv_json(ws)
         assert ready["t"] == "READY" and ready["d"]["shard"] == [0, 1]
 
@@ -407,9 +413,19 @@ async def test_faults_through_control_routes() -> None:
         ('{"op": 11}', CloseCode.INVALID_OPCODE),
         ('{"op": 0, "d": {}}', CloseCode.INVALID_OPCODE),
         ('{"op": 1, "d": null}', CloseCode.NOT_AUTHENTICATED),
+        ('{"op": 1, "d": "1"}', CloseCode.INVALID_PAYLOAD),
         ('{"op": 2, "d": "token"}', CloseCode.INVALID_PAYLOAD),
+        ('{"op": 2, "d": {"intents": 1}}', CloseCode.INVALID_PAYLOAD),
+        ('{"op": 2, "d": {"token": 5, "intents": 1}}', CloseCode.INVALID_PAYLOAD),
+        ('{"op": 2, "d": {"token": "QQBot t"}}', CloseCode.INVALID_PAYLOAD),
+        ('{"op": 2, "d": {"token": "QQBot t", "intents": "1"}}', CloseCode.INVALID_PAYLOAD),
+        ('{"op": 2, "d": {"token": "QQBot t", "intents": true}}', CloseCode.INVALID_PAYLOAD),
         ('{"op": 2, "d": {"token": "QQBot nope", "intents": 1}}', CloseCode.AUTHENTICATION_FAILED),
         ('{"op": 6, "d": {"token": "t"}}', CloseCode.INVALID_PAYLOAD),
+        ('{"op": 6, "d": {"token": "t", "session_id": "s", "seq": "1"}}', CloseCode.INVALID_PAYLOAD),
+        ('{"op": 6, "d": {"token": "t", "session_id": 1, "seq": 1}}', CloseCode.INVALID_PAYLOAD),
+        ('{"op": 6, "d": {"session_id": "s", "seq": 1}}', CloseCode.INVALID_PAYLOAD),
+        ('{"op": 6, "d": [1]}', CloseCode.INVALID_PAYLOAD),
     ],
 )
 async def test_bad_frames_before_identify(
@@ -423,6 +439,50 @@ async def test_bad_frames_before_identify(
         _, ready = await env.identify()  # the gateway still serves
         assert ready["t"] == "READY"
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert_one_warning(caplog, code)
+
+
+def assert_one_warning(caplog: pytest.LogCaptureFixture, code: int) -> None:
+    """The emulator logged exactly one WARNING about the rejection, naming the close code."""
+    warnings = [r for r in caplog.records if r.name.endswith("emulator.gateway") and r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and f"closing with {code}: " in warnings[0].getMessage(), warnings
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_binary_frame_is_closed_4002(transport: str, caplog: pytest.LogCaptureFixture) -> None:
+    # clients send JSON as text frames (protocol.md §0); the live answer to a binary one is UNCONFIRMED
+    async with gateway_env(transport) as env:
+        ws, _ = await env.hello()
+        await ws.send(json.dumps({"op": 2, "d": {"token": f"QQBot {env.token}", "intents": GROUP}}).encode())
+        code, frames = await expect_close(ws)
+        assert code == CloseCode.INVALID_PAYLOAD and frames == []
+        assert env.emu.gateway.recorder.sessions == []
+    assert_one_warning(caplog, CloseCode.INVALID_PAYLOAD)
+    assert "binary frame" in caplog.text
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("d", ["1", True, 1.5, {}, [1]])
+async def test_heartbeat_d_must_be_an_int_or_null(transport: str, d: Any, caplog: pytest.LogCaptureFixture) -> None:
+    async with gateway_env(transport) as env:
+        ws, ready = await env.identify()
+        await send_json(ws, {"op": 1, "d": None})
+        assert await recv_json(ws) == {"op": 11}
+        await send_json(ws, {"op": 1, "d": ready["s"]})
+        assert await recv_json(ws) == {"op": 11}
+        await send_json(ws, {"op": 1, "d": d})
+        assert (await expect_close(ws))[0] == CloseCode.INVALID_PAYLOAD
+    assert_one_warning(caplog, CloseCode.INVALID_PAYLOAD)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_identify_token_needs_the_qqbot_prefix(transport: str, caplog: pytest.LogCaptureFixture) -> None:
+    async with gateway_env(transport) as env:
+        ws, _ = await env.hello()
+        await send_json(ws, {"op": 2, "d": {"token": env.token, "intents": GROUP, "shard": [0, 1]}})
+        assert (await expect_close(ws))[0] == CloseCode.AUTHENTICATION_FAILED
+    assert_one_warning(caplog, CloseCode.AUTHENTICATION_FAILED)
+    assert '"QQBot <access_token>"' in caplog.text
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -433,17 +493,28 @@ async def test_bad_frames_before_identify(
         ({"intents": GROUP, "shard": [0, 0]}, CloseCode.INVALID_SHARD),
         ({"intents": GROUP, "shard": "0,1"}, CloseCode.INVALID_SHARD),
         ({"intents": 1 << 3}, CloseCode.INVALID_INTENT),
+        ({"intents": GROUP, "shard": [0, 1, 2]}, CloseCode.INVALID_SHARD),
+        ({"intents": GROUP, "shard": [-1, 2]}, CloseCode.INVALID_SHARD),
+        ({"intents": GROUP, "shard": [False, 1]}, CloseCode.INVALID_SHARD),
+        ({"intents": GROUP, "shard": [0.0, 1]}, CloseCode.INVALID_SHARD),
+        ({"intents": GROUP, "shard": None}, CloseCode.INVALID_SHARD),
+        ({"intents": 1 << 3}, CloseCode.INVALID_INTENT),
         ({"intents": -1}, CloseCode.INVALID_INTENT),
+        ({"intents": 0}, CloseCode.INVALID_INTENT),
         ({"intents": int(Intents.GUILD_MESSAGES)}, CloseCode.DISALLOWED_INTENT),
     ],
 )
-async def test_identify_rejections(transport: str, d: dict[str, Any], code: int) -> None:
+async def test_identify_rejections(
+    transport: str, d: dict[str, Any], code: int, caplog: pytest.LogCaptureFixture
+) -> None:
     config = EmulatorConfig()
     config.allowed_intents = {next(iter(config.apps)): GROUP | GUILDS}
     async with gateway_env(transport, config) as env:
         ws, _ = await env.hello()
-        await send_json(ws, {"op": 2, "d": {"token": env.token, **d}})
+        await send_json(ws, {"op": 2, "d": {"token": f"QQBot {env.token}", **d}})
         assert (await expect_close(ws))[0] == code
+        assert env.emu.gateway.recorder.sessions == []
+    assert_one_warning(caplog, code)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -453,7 +524,7 @@ async def test_disallowed_intent_as_op9(transport: str) -> None:
     settings = GatewaySettings(disallowed_intent_response="op9")
     async with gateway_env(transport, config, settings=settings) as env:
         ws, _ = await env.hello()
-        await send_json(ws, {"op": 2, "d": {"token": env.token, "intents": GUILDS}})
+        await send_json(ws, {"op": 2, "d": {"token": f"QQBot {env.token}", "intents": GUILDS}})
         code, frames = await expect_close(ws)
         assert frames == [{"op": 9, "d": False}] and code == CloseCode.INVALID_SESSION
 
@@ -498,7 +569,7 @@ async def test_identify_window_limits_and_records() -> None:
         await env.identify(shard=[0, 3])
         await env.identify(shard=[1, 3])
         ws, _ = await env.hello()
-        await send_json(ws, {"op": 2, "d": {"token": env.token, "intents": GROUP, "shard": [2, 3]}})
+        await send_json(ws, {"op": 2, "d": {"token": f"QQBot {env.token}", "intents": GROUP, "shard": [2, 3]}})
         assert (await expect_close(ws))[0] == CloseCode.RATE_LIMITED
         clock.advance(5.0)
         _, ready = await env.identify(shard=[2, 3])
@@ -516,7 +587,7 @@ async def test_session_start_limit_exhausted_as_op9() -> None:
     async with gateway_env("pipe", config, settings=GatewaySettings(identify_refusal="op9")) as env:
         await env.identify()
         ws, _ = await env.hello()
-        await send_json(ws, {"op": 2, "d": {"token": env.token, "intents": GROUP}})
+        await send_json(ws, {"op": 2, "d": {"token": f"QQBot {env.token}", "intents": GROUP}})
         code, frames = await expect_close(ws)
         assert frames == [{"op": 9, "d": False}] and code == CloseCode.INVALID_SESSION
         assert env.emu.gateway.recorder.identifies[-1].reason == "session_start_limit exhausted"
@@ -534,7 +605,7 @@ async def test_heartbeat_timeout_closes_4009(transport: str) -> None:
         ws, _ = await env.identify()
         code, _ = await expect_close(ws)  # 1.5 x 41.25 s of emulator time = ~62 ms
         assert code == CloseCode.SESSION_TIMED_OUT
-        assert env.emu.gateway.recorder.connections[0].close_reason_sent == "heartbeat timeout"
+        assert env.emu.gateway.recorder.connections[0].close_reason_sent.startswith("heartbeat timeout")
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -3,6 +3,22 @@
 The code is transport-agnostic: it reads and writes through a :class:`ServerWebSocket`, so the loopback
 socket server and the in-memory pipe run exactly the same logic. Frames to the client go through one
 unbounded queue drained by a single writer task (batched), so dispatches, ACKs and closes keep their order.
+
+Every client frame is validated as the platform would (protocol.md §0, §2.3, §2.4); a rejected frame closes
+the connection with the platform's close code and logs one WARNING saying why:
+
+- 4002 invalid payload: a binary frame (SDKs send JSON text; the live answer is UNCONFIRMED), malformed
+  JSON, not an object, ``op`` not an integer, heartbeat ``d`` neither an integer nor null, identify/resume
+  ``d`` not an object or a required field missing or of the wrong type;
+- 4001 invalid opcode: an opcode a client never sends;
+- 4003 not authenticated: a heartbeat before identify/resume;
+- 4004 authentication failed: an identify token without the ``"QQBot "`` prefix, an unknown or expired
+  token (resume also takes the bare token, as botgo sends it);
+- 4005 already authenticated: identify or resume on an authenticated connection;
+- 4010 invalid shard: ``shard`` not ``[i, n]`` with ``0 <= i < n``;
+- 4013 invalid intent: ``intents`` zero, negative or with unknown bits;
+- 4014 intent not permitted: bits the app is not granted (or op 9, ``disallowed_intent_response``);
+- 4006 (``resume_reject_code``) / 4007: resume of an unknown session / a seq ahead of the session.
 """
 
 from __future__ import annotations
@@ -22,6 +38,7 @@ from framework.models.envelope import encode_envelope
 from framework.models.intents import ALL_INTENTS
 from framework.testing.emulator.gateway.records import ConnectionRecord
 from framework.testing.emulator.gateway.transport import PeerClosed, ServerWebSocket
+from framework.testing.emulator.tokens import TOKEN_PREFIX
 
 if TYPE_CHECKING:
     from framework.testing.emulator.gateway.hub import GatewayHub
@@ -202,7 +219,7 @@ class GatewayConnection:
         while not self.closing:
             remaining = self._last_beat + silence - self._clock.monotonic()
             if remaining <= 0:
-                self.request_close(CloseCode.SESSION_TIMED_OUT, "heartbeat timeout")
+                self._reject(CloseCode.SESSION_TIMED_OUT, f"heartbeat timeout: no heartbeat for {silence:g} s")
                 return
             await self._clock.sleep(remaining)
 
@@ -212,8 +229,19 @@ class GatewayConnection:
 
     # -- protocol ---------------------------------------------------------------------------------
 
+    def _reject(self, code: int, reason: str) -> None:
+        """Close with the platform's ``code`` for a frame it would refuse, and log why (one WARNING)."""
+        if self.closing:
+            return
+        _log.warning("gateway connection #%d: closing with %d: %s", self.record.number, code, reason)
+        self.request_close(code, reason)
+
     def _handle(self, data: str | bytes) -> None:
         now = self._clock.monotonic()
+        if not isinstance(data, str):
+            # Every SDK sends text frames; the live gateway's answer to a binary frame is UNCONFIRMED.
+            self._reject(CloseCode.INVALID_PAYLOAD, "invalid payload: binary frame (send JSON as a text frame)")
+            return
         limit = self.hub.settings.client_rate_limit
         if limit is not None:
             count, window = limit
@@ -222,32 +250,35 @@ class GatewayConnection:
             while times and now - times[0] >= window:
                 times.popleft()
             if len(times) > count:
-                self.request_close(CloseCode.RATE_LIMITED, "payloads sent too fast")
+                self._reject(CloseCode.RATE_LIMITED, f"payloads sent too fast: more than {count} in {window:g} s")
                 return
         try:
             msg = _decoder.decode(data)
         except (msgspec.DecodeError, UnicodeDecodeError):
-            self.request_close(CloseCode.INVALID_PAYLOAD, "invalid payload: malformed JSON")
+            self._reject(CloseCode.INVALID_PAYLOAD, "invalid payload: malformed JSON")
             return
         if not isinstance(msg, dict) or not _is_int(msg.get("op")):
-            self.request_close(CloseCode.INVALID_PAYLOAD, "invalid payload: expected an object with an integer op")
+            self._reject(CloseCode.INVALID_PAYLOAD, "invalid payload: expected an object with an integer op")
             return
         op: int = msg["op"]
         d = msg.get("d")
         if op not in _CLIENT_OPS:
-            self.request_close(CloseCode.INVALID_OPCODE, f"invalid opcode {op}")
+            self._reject(CloseCode.INVALID_OPCODE, f"invalid opcode {op} (a client sends 1, 2 or 6)")
         elif op == Opcode.HEARTBEAT:
-            self._on_heartbeat(now)
+            self._on_heartbeat(d, now)
         elif self.session is not None:
-            self.request_close(CloseCode.ALREADY_AUTHENTICATED, "already authenticated")
+            self._reject(CloseCode.ALREADY_AUTHENTICATED, f"already authenticated (op {op} sent twice)")
         elif op == Opcode.IDENTIFY:
             self._on_identify(d)
         else:
             self._on_resume(d)
 
-    def _on_heartbeat(self, now: float) -> None:
+    def _on_heartbeat(self, d: Any, now: float) -> None:
+        if d is not None and not _is_int(d):
+            self._reject(CloseCode.INVALID_PAYLOAD, f"invalid heartbeat: d must be the last seq or null, not {d!r}")
+            return
         if self.session is None:
-            self.request_close(CloseCode.NOT_AUTHENTICATED, "not authenticated: identify first")
+            self._reject(CloseCode.NOT_AUTHENTICATED, "not authenticated: heartbeat before identify/resume")
             return
         self._last_beat = now
         self.record.heartbeats += 1
@@ -260,13 +291,24 @@ class GatewayConnection:
         self.request_close(CloseCode.INVALID_SESSION, reason, before_op=Opcode.INVALID_SESSION, d=False)
 
     def _on_identify(self, d: Any) -> None:
-        if not isinstance(d, dict) or not isinstance(d.get("token"), str) or not _is_int(d.get("intents")):
-            self.request_close(CloseCode.INVALID_PAYLOAD, "invalid identify payload")
+        if not isinstance(d, dict):
+            self._reject(CloseCode.INVALID_PAYLOAD, "invalid identify: d must be an object")
             return
-        app_id = self.hub.tokens.validate(d["token"])
+        token = d.get("token")
+        if not isinstance(token, str):
+            self._reject(CloseCode.INVALID_PAYLOAD, "invalid identify: token (a string) is required")
+            return
+        if not _is_int(d.get("intents")):
+            self._reject(CloseCode.INVALID_PAYLOAD, "invalid identify: intents (an integer) is required")
+            return
+        if not token.startswith(TOKEN_PREFIX):
+            self._reject(CloseCode.AUTHENTICATION_FAILED, 'authentication failed: token must be "QQBot <access_token>"')
+            return
+        app_id = self.hub.tokens.validate(token)
         if app_id is None:
-            self.request_close(CloseCode.AUTHENTICATION_FAILED, "authentication failed")
+            self._reject(CloseCode.AUTHENTICATION_FAILED, "authentication failed: unknown or expired access token")
             return
+        # ``shard`` is sent by every SDK; whether the platform requires it is UNCONFIRMED: absent means [0, 1].
         shard = d.get("shard", [0, 1])
         if (
             not isinstance(shard, list)
@@ -275,18 +317,20 @@ class GatewayConnection:
             or shard[1] < 1
             or not 0 <= shard[0] < shard[1]
         ):
-            self.request_close(CloseCode.INVALID_SHARD, "invalid shard")
+            self._reject(CloseCode.INVALID_SHARD, f"invalid shard {shard!r}: expected [shard_id, shard_count]")
             return
         intents: int = d["intents"]
-        if intents < 0 or intents & ~ALL_INTENTS:
-            self.request_close(CloseCode.INVALID_INTENT, "invalid intent")
+        if intents <= 0 or intents & ~ALL_INTENTS:
+            self._reject(CloseCode.INVALID_INTENT, f"invalid intent {intents}: zero, negative or unknown bits")
             return
         allowed = self.hub.config.intents_allowed(app_id)
         if allowed is not None and intents & ~allowed:
+            reason = f"intent not permitted: {intents & ~allowed} is not granted to app {app_id}"
             if self.hub.settings.disallowed_intent_response == "op9":
-                self._invalid_session("intent not permitted")
+                _log.warning("gateway connection #%d: op 9: %s", self.record.number, reason)
+                self._invalid_session(reason)
             else:
-                self.request_close(CloseCode.DISALLOWED_INTENT, "intent not permitted")
+                self._reject(CloseCode.DISALLOWED_INTENT, reason)
             return
         shard_pair = (shard[0], shard[1])
         refusal = self.hub._take_identify(app_id, shard_pair)
@@ -315,24 +359,25 @@ class GatewayConnection:
             or not isinstance(d.get("session_id"), str)
             or not _is_int(d.get("seq"))
         ):
-            self.request_close(CloseCode.INVALID_PAYLOAD, "invalid resume payload")
+            self._reject(CloseCode.INVALID_PAYLOAD, "invalid resume: d must be {token: str, session_id: str, seq: int}")
             return
+        # botgo resumes with the bare token, botpy/nonebot with "QQBot <token>": both are accepted
         app_id = self.hub.tokens.validate(d["token"])
         if app_id is None:
-            self.request_close(CloseCode.AUTHENTICATION_FAILED, "authentication failed")
+            self._reject(CloseCode.AUTHENTICATION_FAILED, "authentication failed: unknown or expired access token")
             return
         reject = self.hub.settings.resume_reject_code
         session = self.hub.sessions.get(d["session_id"])
         if session is None or session.app_id != app_id:
-            self.request_close(reject, "invalid session id, cannot resume")
+            self._reject(reject, "invalid session id, cannot resume")
             return
         seq: int = d["seq"]
         if seq < 0 or seq > session.seq:
-            self.request_close(CloseCode.INVALID_SEQ, "seq error")
+            self._reject(CloseCode.INVALID_SEQ, f"seq error: {seq} is not in [0, {session.seq}]")
             return
         frames = session.frames_after(seq)
         if frames is None:
-            self.request_close(reject, "events after seq are no longer buffered")
+            self._reject(reject, "events after seq are no longer buffered")
             return
         old = session.connection
         if old is not None and old is not self:
