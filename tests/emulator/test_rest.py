@@ -224,7 +224,7 @@ async def test_group_reply_and_sent_log(env: Env) -> None:
     r = await env.post("/v2/groups/G1/messages", body)
     assert r.status_code == 200, r.text
     result = r.json()
-    assert set(result) == {"id", "timestamp"}
+    assert set(result) == {"id", "timestamp", "ext_info"} and result["ext_info"]["ref_idx"].startswith("REFIDX_")
     assert isinstance(result["timestamp"], str) and "T" in result["timestamp"]
     sent = env.control.sent("group", "G1")
     assert [m.content for m in sent] == ["pong"]
@@ -275,17 +275,18 @@ async def test_reply_window(env: Env, scene: str, window: int) -> None:
 
 @pytest.mark.anyio
 async def test_reply_count_cap_and_dedupe(env: Env) -> None:
+    """C2C: 4 passive replies per user message since 2026-01-10 (protocol.md §0, §5.3)."""
     ev = env.control.c2c_message("x", openid="U1")
-    for seq in range(1, 6):
+    for seq in range(1, 5):
         r = await env.post("/v2/users/U1/messages", {"content": f"r{seq}", "msg_id": ev.d["id"], "msg_seq": seq})
         assert r.status_code == 200, r.text
     assert_error(
         await env.post("/v2/users/U1/messages", {"content": "dup", "msg_id": ev.d["id"], "msg_seq": 3}), 400, 40054005
     )
     assert_error(
-        await env.post("/v2/users/U1/messages", {"content": "6", "msg_id": ev.d["id"], "msg_seq": 6}), 400, 40034128
+        await env.post("/v2/users/U1/messages", {"content": "5", "msg_id": ev.d["id"], "msg_seq": 5}), 400, 40034128
     )
-    assert len(env.control.sent("c2c", "U1")) == 5
+    assert len(env.control.sent("c2c", "U1")) == 4
 
 
 @pytest.mark.anyio
@@ -305,14 +306,14 @@ async def test_failed_send_does_not_use_up_reply(env: Env) -> None:
 
 @pytest.mark.anyio
 async def test_cap_is_configurable() -> None:
-    e = await make_env(c2c_replies_per_msg=4)
+    e = await make_env(c2c_replies_per_msg=5)
     ev = e.control.c2c_message("x", openid="U1")
-    for seq in range(1, 5):
+    for seq in range(1, 6):
         assert (
             await e.post("/v2/users/U1/messages", {"content": "r", "msg_id": ev.d["id"], "msg_seq": seq})
         ).status_code == 200
     assert_error(
-        await e.post("/v2/users/U1/messages", {"content": "r", "msg_id": ev.d["id"], "msg_seq": 5}), 400, 40034128
+        await e.post("/v2/users/U1/messages", {"content": "r", "msg_id": ev.d["id"], "msg_seq": 6}), 400, 40034128
     )
     await e.http.aclose()
 
@@ -588,12 +589,12 @@ async def test_guild_writes_emit_events(env: Env) -> None:
     assert seen == ["CHANNEL_CREATE", "CHANNEL_UPDATE", "CHANNEL_DELETE"]
     assert_error(await env.post(f"/guilds/{gid}/channels", {"type": 0}), 400, 12002)
     env.world.add_member(gid, "3001", "alice")
-    role = (await env.post(f"/guilds/{gid}/roles", {"filter": {"name": 1}, "info": {"name": "vip"}})).json()
+    role = (await env.post(f"/guilds/{gid}/roles", {"name": "vip"})).json()
     rid = role["role_id"]
     assert role["role"]["name"] == "vip"
     assert (await env.put(f"/guilds/{gid}/members/3001/roles/{rid}", {})).status_code == 204
     assert rid in env.world.members[gid]["3001"].roles
-    assert (await env.patch(f"/guilds/{gid}/roles/{rid}", {"info": {"name": "vvip"}})).json()["role"]["name"] == "vvip"
+    assert (await env.patch(f"/guilds/{gid}/roles/{rid}", {"name": "vvip"})).json()["role"]["name"] == "vvip"
     assert (await env.delete(f"/guilds/{gid}/members/3001/roles/{rid}")).status_code == 204
     assert (await env.delete(f"/guilds/{gid}/roles/{rid}")).status_code == 204
     assert (await env.patch(f"/guilds/{gid}/members/3001/mute", {"mute_seconds": "60"})).status_code == 204
@@ -612,7 +613,7 @@ async def test_guild_writes_emit_events(env: Env) -> None:
 @pytest.mark.anyio
 async def test_not_modelled_endpoints_answer_501(env: Env) -> None:
     await _guild(env)
-    r = await env.post("/channels/2001/announces", {"message_id": "x"})
+    r = await env.post("/gateway/webhook/sessions", {"intents": 1})
     assert_error(r, 501, 501)
     assert "not modelled" in r.json()["message"]
 

@@ -50,7 +50,7 @@ async def test_botpy_rest_calls(monkeypatch: pytest.MonkeyPatch) -> None:
 
             ev = emulator.control.group_at_message("ping", group_openid="G1")
             sent = await api.post_group_message(group_openid="G1", content="pong", msg_id=ev.d["id"], msg_seq=1)
-            assert set(sent) == {"id", "timestamp"}
+            assert set(sent) == {"id", "timestamp", "ext_info"}
             with pytest.raises(ServerError, match="deduplicated"):
                 await api.post_group_message(group_openid="G1", content="pong", msg_id=ev.d["id"], msg_seq=1)
 

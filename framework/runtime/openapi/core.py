@@ -12,7 +12,8 @@ Policy (protocol.md §6; the platform documents no retry policy, these are our c
   when present, else backoff — and retry, as long as the total wait of the call stays within
   ``max_rate_limit_wait``; then :class:`RateLimitedError` is raised. Quota codes (304045/304049/304050,
   40034100) are raised at once. A per-route limiter learns from 429s and delays later calls.
-- **Audit.** 201/202 (and codes 304023/304024) return :class:`PendingAudit` instead of raising.
+- **Audit.** 201/202, and a 200 whose body carries code 304023/304024 with ``data.message_audit``,
+  return :class:`PendingAudit` instead of raising (protocol.md §0 "Audit").
 """
 
 from __future__ import annotations
@@ -290,7 +291,8 @@ class OpenAPICore(EndpointGroup):
 
             if status in (200, 204):
                 self.limiter.on_success(key)
-                return Answer(status, response.content, None, trace_id)
+                held = _audit_notice(status, response.content, trace_id)
+                return Answer(status, response.content, held, trace_id)
 
             body = _parse_error(response.content)
             code = body.effective_code if body is not None else 0
@@ -383,6 +385,18 @@ def _redact(headers: Mapping[str, str]) -> dict[str, str]:
         scheme = value.split(" ", 1)[0]
         out["Authorization"] = f"{scheme} {REDACTED}"
     return out
+
+
+def _audit_notice(status: int, content: bytes, trace_id: str) -> PendingAudit | None:
+    """A 200 answer that is really an audit notice (``{"code": 304023, "data": {"message_audit": ...}}``)."""
+    if b"message_audit" not in content:  # cheap test first: success bodies almost never hold it
+        return None
+    body = _parse_error(content)
+    if body is None or body.effective_code not in _AUDIT_CODES or not body.audit_id:
+        return None
+    return PendingAudit(
+        audit_id=body.audit_id, status=status, code=body.effective_code, message=body.message, trace_id=trace_id
+    )
 
 
 def _parse_error(content: bytes) -> ErrorBody | None:

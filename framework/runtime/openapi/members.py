@@ -19,15 +19,16 @@ _UPDATED = msgspec.json.Decoder(UpdatedRole)
 
 
 def _role_body(name: str | None, color: int | None, hoist: bool | None) -> dict[str, object]:
-    info: dict[str, object] = {}
-    flt: dict[str, int] = {}
+    """The flat ``{name, color, hoist}`` body (BD ``post_guild_role.md``; botgo's ``filter``/``info`` wrapper
+    is not what the platform documents)."""
+    body: dict[str, object] = {}
     if name is not None:
-        info["name"], flt["name"] = name, 1
+        body["name"] = name
     if color is not None:
-        info["color"], flt["color"] = color, 1
+        body["color"] = color
     if hoist is not None:
-        info["hoist"], flt["hoist"] = int(hoist), 1
-    return {"filter": flt, "info": info}
+        body["hoist"] = int(hoist)
+    return body
 
 
 class MembersAPI(EndpointGroup):

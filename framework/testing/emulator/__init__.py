@@ -79,6 +79,7 @@ class Emulator:
         stack = AsyncExitStack()
         self._tg = await stack.enter_async_context(anyio.create_task_group())
         self._tg.start_soon(self.webhook.run)
+        self._tg.start_soon(self.world.run_timers)  # delayed platform work (audit results)
         self._stack = stack
         return self
 

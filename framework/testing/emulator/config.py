@@ -60,7 +60,8 @@ class EmulatorConfig:
     dm_reply_window: float = 300
     event_reply_window: float = 300
     """How long an ``event_id`` may be replied to (UNCONFIRMED: no published value; 5 min chosen)."""
-    c2c_replies_per_msg: int = 5
+    c2c_replies_per_msg: int = 4
+    """Passive replies per C2C user message: 4 since 2026-01-10 (protocol.md §0, §5.3; was 5)."""
     group_replies_per_msg: int = 5
     guild_replies_per_msg: int | None = None
     """None = unlimited (the platform publishes no per-message cap for guild channels and DMs)."""
@@ -72,6 +73,12 @@ class EmulatorConfig:
     """Seconds within which the bot may recall its group/C2C messages."""
     upload_ttl: int = 3600
     """``ttl`` of a rich-media upload in seconds (0 would mean long-lived)."""
+    audit_mode: str = "off"
+    """Proactive guild/DM sends: ``off`` (sent at once), ``pass``/``reject`` (answered 202 + 304023 and
+    followed by MESSAGE_AUDIT_PASS/REJECT after ``audit_delay`` seconds; protocol.md §0 "Audit")."""
+    audit_delay: float = 0.0
+    audit_status: int = 202
+    """HTTP status of the audit answer: 202 (BD) or 200 (also seen; nonebot accepts 200-202)."""
 
     webhook_url: str | None = None
     """Where the webhook sender POSTs events (None = webhook mode off)."""
@@ -86,6 +93,10 @@ class EmulatorConfig:
         windows = (self.c2c_reply_window, self.group_reply_window, self.guild_reply_window, self.dm_reply_window)
         if min(*windows, self.event_reply_window, self.recall_window) < 0:
             raise ValueError("reply and recall windows must be >= 0")
+        if self.audit_mode not in ("off", "pass", "reject") or self.audit_delay < 0:
+            raise ValueError("audit_mode must be off, pass or reject and audit_delay >= 0")
+        if self.audit_status not in (200, 201, 202):
+            raise ValueError("audit_status must be 200, 201 or 202")
         caps = (self.c2c_replies_per_msg, self.group_replies_per_msg, self.event_replies_per_event)
         if min(caps) < 0 or (self.guild_replies_per_msg is not None and self.guild_replies_per_msg < 0):
             raise ValueError("reply caps must be >= 0")

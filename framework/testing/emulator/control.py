@@ -254,7 +254,7 @@ class Control:
             "author": {"id": mid, "member_openid": mid, "union_openid": mid, "bot": False, "member_role": mrole},
             "group_id": gid,
             "group_openid": gid,
-            "message_scene": {"source": "default", "callback_data": ""},
+            "message_scene": self.world.message_scene("group", gid),
             "message_type": 0,
         }
         if attachments:
@@ -273,7 +273,7 @@ class Control:
             "content": content,
             "timestamp": self.world.timestamp(),
             "author": {"id": user.openid, "user_openid": user.openid, "union_openid": user.union_openid},
-            "message_scene": {"source": "default", "callback_data": ""},
+            "message_scene": self.world.message_scene("c2c", user.openid),
             "message_type": 0,
         }
         if attachments:

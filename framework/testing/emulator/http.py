@@ -77,6 +77,13 @@ class Code(IntEnum):
     RECALL_TOO_OLD = ec.RECALL_TOO_OLD
     UPLOAD_BAD_FORMAT = ec.UPLOAD_BAD_FORMAT
     UPLOAD_DOWNLOAD_FAILED = ec.UPLOAD_DOWNLOAD_FAILED
+    UPLOAD_TOO_LARGE = ec.UPLOAD_TOO_LARGE
+    APPID_MISMATCH = ec.APPID_INVALID_1
+    """11251 "bad appid": an ``X-Union-Appid``/``X-Callback-AppID`` naming another app (UNCONFIRMED)."""
+    PUSH_AWAITING_AUDIT = ec.PUSH_AWAITING_AUDIT
+    MARKDOWN_COMBINATION = 50037
+    """protocol.md §6.3 lists 50037/50055/50056/50057 as "markdown combination/content errors"; the
+    emulator answers 50037 for a keyboard off markdown and for raw+template markdown (UNCONFIRMED)."""
     NOT_FOUND = 404
     METHOD_NOT_ALLOWED = 405
     INTERNAL = 500
@@ -299,6 +306,7 @@ class Router:
             try:
                 resp = await route.handler(req, params)
             except ApiError as exc:
+                _log.info("rejected %s %s: %d/%d %s", req.method, path, exc.status, exc.code, exc.message)
                 resp = error_response(exc.status, exc.code, exc.message, extra=exc.extra)
             except Exception as exc:  # never leak a traceback to the client; log it for the developer
                 _log.exception("handler for %s %s failed", req.method, path)

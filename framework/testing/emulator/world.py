@@ -16,11 +16,14 @@ from datetime import datetime, timedelta, timezone
 from itertools import count
 from typing import Any
 
+import anyio
+
 from framework.clock import Clock
 from framework.testing.emulator.config import EmulatorConfig
 
 __all__ = [
     "ApiCall",
+    "AuditRecord",
     "C2CUser",
     "Channel",
     "DmSession",
@@ -35,7 +38,9 @@ __all__ = [
     "Role",
     "SentMessage",
     "SessionLimit",
+    "Timer",
     "Upload",
+    "UploadSession",
     "User",
     "UserMessage",
     "World",
@@ -261,6 +266,50 @@ class Upload:
 
 
 @dataclass
+class UploadSession:
+    """A chunked upload between ``upload_prepare`` and ``files {upload_id}`` (UNCONFIRMED shape, protocol.md §5.2)."""
+
+    upload_id: str
+    scene: str
+    target_id: str
+    file_type: int
+    file_name: str
+    file_size: int
+    part_size: int
+    parts: int
+    received: set[int] = field(default_factory=set)
+    """Parts PUT to their presigned URL."""
+    finished: set[int] = field(default_factory=set)
+    """Parts confirmed with ``upload_part_finish``."""
+    created_at: float = 0.0
+
+
+@dataclass
+class AuditRecord:
+    """A proactive guild/DM send held for audit (protocol.md §0 "Audit")."""
+
+    audit_id: str
+    scene: str
+    target_id: str
+    channel_id: str
+    guild_id: str
+    body: dict[str, Any]
+    outcome: str
+    """``pass`` or ``reject``; ``state`` becomes ``passed``/``rejected`` when the event is pushed."""
+    created_at: float
+    state: str = "pending"
+    message_id: str = ""
+
+
+@dataclass
+class Timer:
+    """Work the world does later (an audit result): ``fn()`` runs when the clock reaches ``due``."""
+
+    due: float
+    fn: Callable[[], None]
+
+
+@dataclass
 class RestFault:
     """Answer the next ``remaining`` REST calls (whose path starts with ``path_prefix``) with ``status``/``code``."""
 
@@ -370,6 +419,14 @@ class World:
         self.reply_counts: dict[str, int] = {}  # msg_id / event_id -> replies so far
         self.reply_seqs: set[tuple[str, int]] = set()  # (msg_id or event_id, msg_seq) already used
         self.rest_faults: list[RestFault] = []
+        self.ref_indexes: dict[str, tuple[str, str]] = {}  # REFIDX_... -> (scene, target_id)
+        self.audits: dict[str, AuditRecord] = {}
+        self.upload_sessions: dict[str, UploadSession] = {}
+        self.announces: dict[tuple[str, str], dict[str, Any]] = {}  # ("channel"|"guild", id) -> announce
+        self.schedules: dict[str, dict[str, dict[str, Any]]] = {}  # channel_id -> schedule id -> schedule
+        self.threads: dict[str, dict[str, dict[str, Any]]] = {}  # forum channel_id -> thread id -> thread
+        self.timers: list[Timer] = []
+        self._timer_scope: anyio.CancelScope | None = None
         self.session_limit = SessionLimit(config, clock)
         self.listener_errors: list[BaseException] = []
         self._listeners: list[EventListener] = []
@@ -539,6 +596,53 @@ class World:
 
     def store_channel_message(self, key: str, message: dict[str, Any]) -> None:
         self.channel_messages.setdefault(key, {})[str(message["id"])] = message
+
+    def new_ref_idx(self, scene: str, target_id: str) -> str:
+        """A fresh ``REFIDX_...`` quote index for a group/C2C message, quotable in that chat only."""
+        idx = "REFIDX_" + secrets.token_urlsafe(12)
+        self.ref_indexes[idx] = (scene, target_id)
+        return idx
+
+    def message_scene(self, scene: str, target_id: str) -> dict[str, Any]:
+        """``message_scene`` of a pushed group/C2C message: ``ext`` carries ``msg_idx=REFIDX_...``
+        (protocol.md §0 and §3.1, CRAWL-E §3.1); quote it with ``message_reference.message_id``."""
+        return {"source": "default", "callback_data": "", "ext": [f"msg_idx={self.new_ref_idx(scene, target_id)}"]}
+
+    # timers --------------------------------------------------------------------------------------
+
+    def schedule(self, delay: float, fn: Callable[[], None]) -> Timer:
+        """Run ``fn()`` ``delay`` seconds from now (by the world's clock) while the emulator runs
+        (:meth:`run_timers`), or at the next :meth:`fire_due_timers`."""
+        timer = Timer(self.now() + max(0.0, delay), fn)
+        self.timers.append(timer)
+        if self._timer_scope is not None:
+            self._timer_scope.cancel()  # wake run_timers: the new timer may be due first
+        return timer
+
+    def fire_due_timers(self) -> int:
+        """Run every timer that is due now; returns how many ran. A failing timer is logged and recorded."""
+        now = self.now()
+        due = sorted((t for t in self.timers if t.due <= now), key=lambda t: t.due)
+        for timer in due:
+            self.timers.remove(timer)
+            try:
+                timer.fn()
+            except Exception as exc:
+                _log.exception("emulator timer failed")
+                self.listener_errors.append(exc)
+        return len(due)
+
+    async def run_timers(self) -> None:
+        """Fire timers when due, until cancelled (the :class:`Emulator` runs this in its task group)."""
+        while True:
+            self.fire_due_timers()
+            with anyio.CancelScope() as scope:
+                self._timer_scope = scope
+                if self.timers:
+                    await self.clock.sleep(min(t.due for t in self.timers) - self.now())
+                else:
+                    await anyio.sleep_forever()
+            self._timer_scope = None
 
     # events --------------------------------------------------------------------------------------
 

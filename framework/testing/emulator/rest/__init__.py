@@ -1,8 +1,8 @@
 """The emulator's OpenAPI: token endpoint, identity, gateway discovery, messages, media and guild routes.
 
 :func:`build_rest` registers every route on a :class:`~framework.testing.emulator.http.Router`.
-Endpoints the emulator does not model (announces, schedules, audio, forum threads, setting guides,
-API-permission demands, webhook sessions) answer 501 with the platform's error body.
+The deprecated HTTP-gateway session endpoints are not modelled and answer 501 with the platform's
+error body; everything else is (the less-used endpoints minimally, in ``rest/extra.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from framework.testing.emulator.http import (
     json_response,
     require_str,
 )
+from framework.testing.emulator.rest.audit import register_audit_control
 from framework.testing.emulator.rest.base import Call, RestContext
+from framework.testing.emulator.rest.extra import register_extra_routes
 from framework.testing.emulator.rest.guilds import register_guild_routes
 from framework.testing.emulator.rest.media import register_media_routes
 from framework.testing.emulator.rest.messages import register_message_routes
@@ -26,37 +28,13 @@ from framework.testing.emulator.world import World
 
 __all__ = ["NOT_MODELLED", "RestContext", "build_rest"]
 
-#: (method, pattern) of platform endpoints the emulator answers with 501.
+#: (method, pattern) of platform endpoints the emulator answers with 501: the deprecated (2022)
+#: HTTP-gateway sessions only (protocol.md §9.2).
 NOT_MODELLED: tuple[tuple[str, str], ...] = (
-    ("PATCH", "/channels/{channel_id}/messages/{message_id}"),
-    ("POST", "/channels/{channel_id}/settingguide"),
-    ("POST", "/dms/{guild_id}/settingguide"),
-    ("POST", "/channels/{channel_id}/announces"),
-    ("DELETE", "/channels/{channel_id}/announces/{message_id}"),
-    ("POST", "/guilds/{guild_id}/announces"),
-    ("DELETE", "/guilds/{guild_id}/announces/{message_id}"),
-    ("GET", "/channels/{channel_id}/schedules"),
-    ("POST", "/channels/{channel_id}/schedules"),
-    ("GET", "/channels/{channel_id}/schedules/{schedule_id}"),
-    ("PATCH", "/channels/{channel_id}/schedules/{schedule_id}"),
-    ("DELETE", "/channels/{channel_id}/schedules/{schedule_id}"),
-    ("POST", "/channels/{channel_id}/audio"),
-    ("PUT", "/channels/{channel_id}/mic"),
-    ("DELETE", "/channels/{channel_id}/mic"),
-    ("GET", "/channels/{channel_id}/voice/members"),
-    ("POST", "/guilds/{guild_id}/api_permission/demand"),
-    ("GET", "/channels/{channel_id}/threads"),
-    ("PUT", "/channels/{channel_id}/threads"),
-    ("GET", "/channels/{channel_id}/threads/{thread_id}"),
-    ("DELETE", "/channels/{channel_id}/threads/{thread_id}"),
     ("POST", "/gateway/webhook/sessions"),
     ("GET", "/gateway/webhook/sessions"),
     ("PATCH", "/gateway/webhook/sessions"),
     ("DELETE", "/gateway/webhook/sessions/{session_id}"),
-    ("POST", "/v2/users/{openid}/upload_prepare"),
-    ("POST", "/v2/groups/{group_openid}/upload_prepare"),
-    ("POST", "/v2/users/{openid}/upload_part_finish"),
-    ("POST", "/v2/groups/{group_openid}/upload_part_finish"),
 )
 
 
@@ -108,6 +86,8 @@ def build_rest(world: World, tokens: TokenService, config: EmulatorConfig, route
     register_message_routes(ctx)
     register_media_routes(ctx)
     register_guild_routes(ctx)
+    register_extra_routes(ctx)
+    register_audit_control(world, config, router)
 
     async def not_modelled(call: Call) -> HttpResponse:
         raise ApiError(501, Code.NOT_MODELLED, f"{call.req.method} {call.req.path} is not modelled by the emulator")

@@ -73,6 +73,15 @@ class RestContext:
             raise ApiError(401, Code.TOKEN_EXPIRED, "token expired or not exist")
         return app_id
 
+    def check_app_headers(self, req: HttpRequest, app_id: str) -> None:
+        """``X-Union-Appid`` (every SDK sends it) and ``X-Callback-AppID`` (botgo, on ``PUT /interactions``)
+        may be absent (botpy and nonebot send no ``X-Callback-AppID``; protocol.md §1.3 calls the
+        requirement UNCONFIRMED) but must name the token's app when present: else 401/11251."""
+        for header in ("x-union-appid", "x-callback-appid"):
+            value = req.headers.get(header)
+            if value is not None and value.strip() != app_id:
+                raise ApiError(401, Code.APPID_MISMATCH, f"{header} names another app than the access token's")
+
     def route(self, method: str, pattern: str, handler: RestHandler) -> None:
         """Register an authenticated OpenAPI route."""
 
@@ -81,6 +90,7 @@ class RestContext:
             if fault is not None:
                 return error_response(fault.status, fault.code, fault.message)
             app_id = self.authenticate(req)
+            self.check_app_headers(req, app_id)
             return await handler(Call(req, params, app_id))
 
         self.router.add(method, pattern, wrapped)

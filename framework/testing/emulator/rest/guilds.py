@@ -19,6 +19,8 @@ from framework.testing.emulator.world import Channel, Guild, Member, Role
 
 __all__ = ["register_guild_routes"]
 
+_ROLE_FIELDS = frozenset({"name", "color", "hoist"})
+
 
 class _Guilds:
     def __init__(self, ctx: RestContext) -> None:
@@ -154,18 +156,26 @@ class _Guilds:
         return json_response(200, {"guild_id": gid, "roles": roles, "role_num_limit": "32"})
 
     def _apply_role(self, role: Role, body: dict[str, Any]) -> None:
-        info = body.get("info", body)
-        if not isinstance(info, dict):
-            raise ApiError(400, Code.BODY_INVALID, "info must be an object")
-        name = opt_str(info, "name")
+        # BD channel/role-group/post_guild_role.md: a flat {name, color, hoist}; botgo's
+        # {guild_id, filter, info} wrapper is refused (protocol.md §0 "Role create/patch")
+        unknown = sorted(set(body) - _ROLE_FIELDS)
+        if unknown:
+            raise ApiError(
+                400, Code.BODY_INVALID, f"role body takes only name, color and hoist (flat), not {', '.join(unknown)}"
+            )
+        name = opt_str(body, "name")
         if name is not None:
             role.name = name
-        color = opt_int(info, "color")
+        color = opt_int(body, "color")
         if color is not None:
+            if not 0 <= color < 1 << 32:
+                raise ApiError(400, Code.BODY_INVALID, "color must be an ARGB value in 0..0xFFFFFFFF")
             role.color = color
-        hoist = opt_int(info, "hoist")
+        hoist = body.get("hoist")
         if hoist is not None:
-            role.hoist = hoist
+            if hoist not in (0, 1):  # True/False compare equal to 1/0
+                raise ApiError(400, Code.BODY_INVALID, "hoist must be 0 or 1")
+            role.hoist = int(hoist)
 
     async def create_role(self, call: Call) -> HttpResponse:
         guild = self._guild(call.params["guild_id"])

@@ -8,7 +8,9 @@ from typing import Any
 
 from framework.testing.emulator.http import ApiError, Code, HttpResponse, json_response, opt_str
 from framework.testing.emulator.rest.base import Call, RestContext
+from framework.testing.emulator.rest.extra import finish_chunked_upload
 from framework.testing.emulator.rest.messages import decode_file_data
+from framework.testing.emulator.rest.validate import check_fields
 from framework.testing.emulator.world import SentMessage, Upload
 
 __all__ = ["register_media_routes"]
@@ -23,6 +25,9 @@ class _Media:
 
     def _upload(self, call: Call, scene: str, target: str) -> HttpResponse:
         body = call.body()
+        check_fields(body, {"url": str, "file_data": str, "file_name": str, "upload_id": str, "srv_send_msg": bool})
+        if body.get("upload_id") is not None:  # last step of the chunked flow (UNCONFIRMED shape)
+            return json_response(200, finish_chunked_upload(self.ctx, scene, target, body["upload_id"]))
         file_type = body.get("file_type")
         if isinstance(file_type, bool) or not isinstance(file_type, int):
             raise ApiError(400, Code.BODY_INVALID, "file_type must be an integer (1 image, 2 video, 3 voice, 4 file)")

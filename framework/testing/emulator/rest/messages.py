@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -10,28 +11,41 @@ from typing import Any
 
 from framework.testing.emulator.http import ApiError, Code, HttpResponse, json_response, opt_str, query_int
 from framework.testing.emulator.rest.base import Call, RestContext
-from framework.testing.emulator.world import DmSession, SentMessage, World
+from framework.testing.emulator.rest.validate import (
+    MESSAGE_FIELDS,
+    MSG_TYPE_NEEDS,
+    check_fields,
+    check_keyboard_rule,
+    check_markdown,
+    present,
+)
+from framework.testing.emulator.world import AuditRecord, DmSession, SentMessage, World
 
 __all__ = ["register_message_routes"]
 
 _GUILD_PARTS = ("content", "embed", "ark", "image", "markdown", "file_image")
-_OBJECT_FIELDS = ("embed", "ark", "markdown", "keyboard", "message_reference", "media", "input_notify")
-# msg_type -> field that must be present (0 text needs content; 6 input_notify is C2C only)
-_MSG_TYPE_NEEDS = {0: "content", 2: "markdown", 3: "ark", 4: "embed", 6: "input_notify", 7: "media"}
 
 
-def _check_types(body: dict[str, Any]) -> None:
-    opt_str(body, "content")
-    opt_str(body, "image")
-    for name in _OBJECT_FIELDS:
-        value = body.get(name)
-        if value is not None and not isinstance(value, dict):
-            raise ApiError(400, Code.BODY_INVALID, f"{name} must be an object")
-
-
-def _present(body: dict[str, Any], name: str) -> bool:
-    value = body.get(name)
-    return value is not None and value != "" and value != {}
+def _check_message(body: dict[str, Any], *, multipart: bool = False) -> None:
+    """Field types of a message body (nulls accepted), nested markdown/reference/media shapes."""
+    fields = MESSAGE_FIELDS if not multipart else {**MESSAGE_FIELDS, "file_image": dict}
+    check_fields(body, fields)
+    if not multipart and body.get("file_image") is not None:
+        raise ApiError(400, Code.BODY_INVALID, "file_image must be sent as a multipart/form-data file part")
+    markdown = body.get("markdown")
+    if isinstance(markdown, dict):
+        check_markdown(markdown)
+    ref = body.get("message_reference")
+    if isinstance(ref, dict):
+        check_fields(ref, {"message_id": str, "ignore_get_message_error": bool}, where="message_reference.")
+        if not present(ref, "message_id"):
+            raise ApiError(400, Code.BODY_INVALID, "message_reference.message_id is required")
+    media = body.get("media")
+    if isinstance(media, dict):
+        check_fields(media, {"file_info": str}, where="media.")
+    seq = body.get("msg_seq")
+    if isinstance(seq, int) and not 0 <= seq < 1 << 32:
+        raise ApiError(400, Code.BODY_INVALID, "msg_seq must be an unsigned 32-bit integer")
 
 
 def parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
@@ -53,7 +67,7 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
             out[name] = {"filename": filename or name, "size": len(data), "content_type": part.get_content_type()}
         else:
             text = data.decode("utf-8", "replace")
-            out[name] = int(text) if name == "msg_seq" and text.isdigit() else text
+            out[name] = int(text) if name in ("msg_seq", "msg_type") and text.isdigit() else text
     return out
 
 
@@ -107,14 +121,22 @@ class _Messages:
 
     def _guild_send(self, call: Call, scene: str, target: str, guild_id: str, channel_id: str) -> HttpResponse:
         content_type = call.req.headers.get("content-type", "")
-        if content_type.lower().startswith("multipart/form-data"):
-            body = parse_multipart(content_type, call.req.body)
-        else:
-            body = call.body()
-        _check_types(body)
-        if not any(_present(body, p) for p in _GUILD_PARTS):
+        multipart = content_type.lower().startswith("multipart/form-data")
+        body = parse_multipart(content_type, call.req.body) if multipart else call.body()
+        _check_message(body, multipart=multipart)
+        check_keyboard_rule(body, None if body.get("msg_type") is None else int(body["msg_type"]))
+        if not any(present(body, p) for p in _GUILD_PARTS):
             raise ApiError(400, Code.EMPTY_MESSAGE, "message is empty: give content, embed, ark, image or markdown")
         ticket = self.ctx.rules.check(scene, target, body)
+        if ticket.key is None and self.ctx.config.audit_mode != "off":
+            return self._hold_for_audit(scene, target, guild_id, channel_id, body)
+        msg = self._store_guild_message(scene, target, guild_id, channel_id, body)
+        self.ctx.rules.commit(ticket)
+        return json_response(200, msg)
+
+    def _store_guild_message(
+        self, scene: str, target: str, guild_id: str, channel_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
         bot = self.world.bot.to_json()
         member = {"roles": ["2"], "joined_at": self.world.timestamp()} if scene == "guild" else None
         extra: dict[str, Any] = {}
@@ -132,10 +154,48 @@ class _Messages:
             seq=self.world.next_channel_seq(target),
             extra=extra,
         )
-        self.ctx.rules.commit(ticket)
         self.world.store_channel_message(target, msg)
         self.world.record_sent(SentMessage(msg["id"], scene, target, body, msg, self.world.now()))
-        return json_response(200, msg)
+        return msg
+
+    def _hold_for_audit(
+        self, scene: str, target: str, guild_id: str, channel_id: str, body: dict[str, Any]
+    ) -> HttpResponse:
+        """A proactive send under ``audit_mode``: answer 202 (or 200) + 304023 with an audit id, then push
+        MESSAGE_AUDIT_PASS (the message is posted) or MESSAGE_AUDIT_REJECT after ``audit_delay``
+        (protocol.md §0 "Audit", §3.1, §5.1)."""
+        config = self.ctx.config
+        record = AuditRecord(
+            str(uuid.uuid4()), scene, target, channel_id, guild_id, body, config.audit_mode, self.world.now()
+        )
+        self.world.audits[record.audit_id] = record
+        created = self.world.timestamp()
+
+        def finish() -> None:
+            d: dict[str, Any] = {
+                "audit_id": record.audit_id,
+                "audit_time": self.world.timestamp(),
+                "channel_id": channel_id,
+                "create_time": created,
+                "guild_id": guild_id,
+            }
+            if record.outcome == "pass":
+                msg = self._store_guild_message(scene, target, guild_id, channel_id, body)
+                record.message_id = d["message_id"] = msg["id"]
+                d["seq_in_channel"] = msg["seq_in_channel"]
+                record.state = "passed"
+                self.world.emit("MESSAGE_AUDIT_PASS", d, guild_id)
+            else:
+                record.state = "rejected"
+                self.world.emit("MESSAGE_AUDIT_REJECT", d, guild_id)
+
+        self.world.schedule(config.audit_delay, finish)
+        answer = {
+            "code": Code.PUSH_AWAITING_AUDIT,
+            "message": "push message is waiting for audit now",
+            "data": {"message_audit": {"audit_id": record.audit_id}},
+        }
+        return json_response(config.audit_status, answer)
 
     async def post_channel_message(self, call: Call) -> HttpResponse:
         channel = self.world.channels.get(call.params["channel_id"])
@@ -199,24 +259,37 @@ class _Messages:
 
     def _open_send(self, call: Call, scene: str, target: str) -> HttpResponse:
         body = call.body()
-        _check_types(body)
+        _check_message(body)
         msg_type = body.get("msg_type")
         msg_type = 0 if msg_type is None else msg_type
-        if isinstance(msg_type, bool) or not isinstance(msg_type, int):
-            raise ApiError(400, Code.BODY_INVALID, "msg_type must be an integer")
-        needs = _MSG_TYPE_NEEDS.get(msg_type)
+        needs = MSG_TYPE_NEEDS.get(msg_type)
         if needs is None or (msg_type == 6 and scene != "c2c"):
             raise ApiError(400, Code.BODY_INVALID, f"msg_type {msg_type} is not supported here")
+        check_keyboard_rule(body, msg_type)
         # markdown messages may carry only a keyboard (nonebot sends msg_type 2 for a bare keyboard)
-        if not (_present(body, needs) or (msg_type == 2 and _present(body, "keyboard"))):
+        if not (present(body, needs) or (msg_type == 2 and present(body, "keyboard"))):
             raise ApiError(400, Code.EMPTY_MESSAGE, f"msg_type {msg_type} needs {needs}")
         if msg_type == 7:
             self.ctx.check_media(scene, body["media"])
+        ref = body.get("message_reference")
+        if isinstance(ref, dict):
+            self._check_ref_idx(scene, target, ref["message_id"])
         ticket = self.ctx.rules.check(scene, target, body)
-        result = {"id": self.world.next_msg_id(), "timestamp": self.world.timestamp()}
+        ref_idx = self.world.new_ref_idx(scene, target)
+        msg_id = self.world.next_msg_id()
+        result: dict[str, Any] = {"id": msg_id, "timestamp": self.world.timestamp(), "ext_info": {"ref_idx": ref_idx}}
         self.ctx.rules.commit(ticket)
-        self.world.record_sent(SentMessage(result["id"], scene, target, body, result, self.world.now()))
+        self.world.record_sent(SentMessage(msg_id, scene, target, body, result, self.world.now()))
         return json_response(200, result)
+
+    def _check_ref_idx(self, scene: str, target: str, message_id: str) -> None:
+        """Group/C2C quotes name a ``REFIDX_...`` from ``message_scene.ext`` (``msg_idx=``) or a send's
+        ``ext_info.ref_idx``, from this very chat (protocol.md §0, §5.1; the error code is UNCONFIRMED)."""
+        where = self.world.ref_indexes.get(message_id)
+        if where is None:
+            raise ApiError(400, Code.BODY_INVALID, "message_reference.message_id must be a known REFIDX_... index")
+        if where != (scene, target):
+            raise ApiError(400, Code.BODY_INVALID, "message_reference.message_id belongs to another chat")
 
     async def post_group_message(self, call: Call) -> HttpResponse:
         group_openid = call.params["group_openid"]
