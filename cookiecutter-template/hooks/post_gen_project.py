@@ -1,4 +1,4 @@
-"""Remove the generated files that belong to options the user switched off."""
+"""Remove the generated files that belong to options the user switched off; vendor a framework wheel."""
 
 from __future__ import annotations
 
@@ -22,6 +22,14 @@ def unwanted(ctx: dict[str, Any]) -> list[Path]:
     return paths
 
 
+def vendor_wheel(ctx: dict[str, Any], root: Path) -> None:
+    """Copy a ``framework_path`` wheel into ``vendor/``, where ``pyproject.toml`` refers to it."""
+    wheel = Path(str(ctx["framework_path"]))
+    if wheel.suffix == ".whl":
+        (root / "vendor").mkdir(exist_ok=True)
+        shutil.copyfile(wheel, root / "vendor" / wheel.name)
+
+
 def main() -> int:
     """Delete what :func:`unwanted` lists from the current directory (the generated project)."""
     root = Path.cwd()
@@ -31,6 +39,7 @@ def main() -> int:
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+    vendor_wheel(CONTEXT, root)
     return 0
 
 

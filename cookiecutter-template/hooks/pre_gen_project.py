@@ -14,6 +14,7 @@ CONTEXT: dict[str, Any] = json.loads({{ cookiecutter | tojson | tojson }})
 _PACKAGE_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 _DIST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _RESERVED = {"framework", "qqbot", "test", "tests", "src"}
+_WHEEL_RE = re.compile(r"^qqbot_framework-[0-9][A-Za-z0-9.+!]*-py3-none-any\.whl$")
 _SCENES = ("scene_guild", "scene_group", "scene_c2c", "scene_dm")
 
 
@@ -85,8 +86,17 @@ def problems(ctx: dict[str, Any]) -> list[str]:
         path = Path(framework_path)
         if _text_problem("framework_path", framework_path, 4096) or not path.is_absolute():
             found.append(f"framework_path {framework_path!r} must be an absolute path without quotes.")
+        elif path.suffix == ".whl":
+            if not _WHEEL_RE.match(path.name) or not path.is_file():
+                found.append(
+                    f"framework_path {framework_path!r} is not a qqbot-framework wheel "
+                    "(expected an existing qqbot_framework-<version>-py3-none-any.whl)."
+                )
         elif not (path / "pyproject.toml").is_file():
-            found.append(f"framework_path {framework_path!r} is not a qqbot-framework checkout (no pyproject.toml).")
+            found.append(
+                f"framework_path {framework_path!r} is neither a qqbot-framework checkout (no pyproject.toml) "
+                "nor a .whl file."
+            )
     return found
 
 

@@ -3,21 +3,39 @@
 The template is looked up at ``framework/_scaffold`` (where the wheel puts it) and then at the
 checkout's ``cookiecutter-template/`` (editable installs), so no network access is needed.
 cookiecutter itself comes with the ``new`` extra: ``pip install 'qqbot-framework[new]'``.
+
+The generated project depends on the framework ``qqbot new`` runs from, because qqbot-framework is not
+on the package index yet: a checkout is referenced by path, an installed wheel is repacked into the
+project's ``vendor/`` directory (``framework_path=`` with an empty value asks for the published package).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import hashlib
 import importlib
+import importlib.metadata
 import json
 import logging
 import sys
+import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ScaffoldError", "add_parser", "parse_assignments", "run", "template_dir", "template_options"]
+__all__ = [
+    "ScaffoldError",
+    "add_parser",
+    "framework_checkout",
+    "parse_assignments",
+    "repack_installed_wheel",
+    "run",
+    "template_dir",
+    "template_options",
+]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 _MISSING_COOKIECUTTER = "qqbot new: cookiecutter is not installed; install it with: pip install 'qqbot-framework[new]'"
@@ -42,6 +60,59 @@ def template_dir(package_dir: Path = _PACKAGE_DIR) -> Path:
     )
 
 
+def framework_checkout(package_dir: Path = _PACKAGE_DIR) -> Path | None:
+    """The source checkout the ``framework`` package is imported from, or None for an installed wheel."""
+    root = package_dir.parent
+    if (package_dir / "_scaffold").exists() or not (root / "cookiecutter-template" / "cookiecutter.json").is_file():
+        return None
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file() or 'name = "qqbot-framework"' not in pyproject.read_text(encoding="utf-8"):
+        return None
+    return root
+
+
+_DROPPED_METADATA = {"INSTALLER", "REQUESTED", "RECORD", "direct_url.json"}
+
+
+def repack_installed_wheel(dest_dir: Path, package_dir: Path = _PACKAGE_DIR) -> Path:
+    """Write the installed qqbot-framework distribution back into a wheel in ``dest_dir``; return its path.
+
+    The files come from the distribution's ``RECORD`` (the package and its ``.dist-info``, without
+    compiled files, installer markers or scripts outside site-packages); a new ``RECORD`` is written.
+    """
+    try:
+        dist = importlib.metadata.distribution("qqbot-framework")
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise ScaffoldError("qqbot-framework is not installed as a distribution; pass framework_path=...") from exc
+    files = dist.files or []
+    if Path(str(dist.locate_file("framework/__init__.py"))).resolve().parent != package_dir.resolve():
+        raise ScaffoldError(
+            f"the installed qqbot-framework is not the one running from {package_dir}; pass framework_path=..."
+        )
+    info = next((f.parts[0] for f in files if f.parts and f.parts[0].endswith(".dist-info")), None)
+    if info is None:
+        raise ScaffoldError("the installed qqbot-framework has no .dist-info; pass framework_path=...")
+    name = f"qqbot_framework-{dist.version}-py3-none-any.whl"
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    wheel = dest_dir / name
+    record: list[str] = []
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(files, key=str):
+            parts = file.parts
+            if not parts or parts[0] == ".." or "__pycache__" in parts or file.suffix == ".pyc":
+                continue
+            if parts[0] == info and parts[-1] in _DROPPED_METADATA:
+                continue
+            data = Path(str(dist.locate_file(file))).read_bytes()
+            arcname = "/".join(parts)
+            archive.writestr(arcname, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append(f"{arcname},sha256={digest},{len(data)}")
+        record.append(f"{info}/RECORD,,")
+        archive.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
+    return wheel
+
+
 def template_options(template: Path) -> dict[str, Any]:
     """The template's answerable options and their defaults (``cookiecutter.json`` without private keys)."""
     with (template / "cookiecutter.json").open(encoding="utf-8") as file:
@@ -52,7 +123,8 @@ def template_options(template: Path) -> dict[str, Any]:
 def parse_assignments(items: list[str], options: dict[str, Any]) -> dict[str, str]:
     """Turn ``key=value`` arguments into cookiecutter's extra context, checking the keys.
 
-    A relative ``framework_path`` is made absolute (the generated ``pyproject.toml`` needs a file URL).
+    A relative ``framework_path`` is made absolute (the generated ``pyproject.toml`` needs a file URL);
+    an empty one stays empty (depend on the published package).
     """
     context: dict[str, str] = {}
     for item in items:
@@ -77,7 +149,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "qqbot-framework. Options not given as key=value are asked for, unless --no-input is set. "
         "Options: bot_name, package_name, project_slug, description, scene_guild, scene_group, scene_c2c, "
         "scene_dm (yes/no), transport (websocket|webhook), webhook_port, include_plugin (yes/no), "
-        "event_bus (none|redis), redis_url, framework_path.",
+        "event_bus (none|redis), redis_url, framework_path. The project depends on the framework this command "
+        "runs from (a checkout by path; an installed wheel is copied into the project's vendor/ directory); "
+        "framework_path= (empty) depends on the published package instead.",
         epilog="example: qqbot new --no-input bot_name='Weather Bot' transport=webhook scene_dm=yes",
     )
     parser.add_argument("assignments", nargs="*", metavar="key=value", help="template options, e.g. bot_name=Echo")
@@ -104,7 +178,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"qqbot new: error: {exc}", file=sys.stderr)
         return 2
     try:
-        with _quiet_cookiecutter_logs():
+        with _quiet_cookiecutter_logs(), tempfile.TemporaryDirectory(prefix="qqbot-new-") as scratch:
+            if "framework_path" in template_options(template) and "framework_path" not in extra_context:
+                extra_context["framework_path"] = _this_framework(Path(scratch))
             project = main_module.cookiecutter(
                 str(template),
                 no_input=bool(args.no_input),
@@ -112,6 +188,9 @@ def run(args: argparse.Namespace) -> int:
                 output_dir=str(args.output_dir),
                 overwrite_if_exists=bool(args.overwrite_if_exists),
             )
+    except ScaffoldError as exc:
+        print(f"qqbot new: error: {exc}", file=sys.stderr)
+        return 1
     except exceptions.FailedHookException:
         # the pre-generation hook has already printed what is wrong
         print("qqbot new: no project created: fix the options above and try again", file=sys.stderr)
@@ -128,6 +207,14 @@ def run(args: argparse.Namespace) -> int:
         return 130
     _print_next_steps(Path(str(project)))
     return 0
+
+
+def _this_framework(scratch: Path) -> str:
+    """``framework_path`` for the framework running this command: its checkout, or a repacked wheel."""
+    checkout = framework_checkout()
+    if checkout is not None:
+        return str(checkout)
+    return str(repack_installed_wheel(scratch))
 
 
 @contextlib.contextmanager
@@ -149,7 +236,7 @@ def _print_next_steps(project: Path) -> None:
     packages = sorted(path.parent.name for path in (project / "src").glob("*/__init__.py"))
     package = packages[0] if packages else "<package>"
     print(f"Created {project}")
-    print("Next:")
+    print("Next (in a virtual environment):")
     print(f"  cd {project}")
-    print('  pip install -e ".[dev]"')
+    print('  pip install -e ".[dev]"         # see "Where the framework comes from" in its README')
     print(f"  pytest                          # talk to {package}.bot:bot through the platform emulator")

@@ -105,7 +105,10 @@ def test_defaults(render: Render) -> None:
     assert "ruff" in pyproject["tool"]
 
     readme = read(project, "README.md")
-    assert 'pip install -e ".[dev]"\n$ qqbot run my_bot.bot:bot\n' in readme
+    assert (
+        '$ python3 -m venv .venv && .venv/bin/pip install -e ".[dev]"\n$ .venv/bin/qqbot run my_bot.bot:bot\n' in readme
+    )
+    assert "**now: the package index**" in readme and "vendor/" in readme
     assert settings(project).bot.transport == "websocket"
     assert 'config={"plugins": {"enabled": ["my_bot"]}}' in bot
 
@@ -232,7 +235,9 @@ def test_framework_from_local_path(render: Render) -> None:
         ({"transport": "webhook", "webhook_port": "http"}, "webhook_port 'http' must be a port number"),
         ({"event_bus": "redis", "redis_url": "localhost:6379"}, "must be a redis://, rediss:// or unix:// URL"),
         ({"framework_path": "relative/path"}, "must be an absolute path"),
-        ({"framework_path": "/nonexistent/qqbot"}, "is not a qqbot-framework checkout"),
+        ({"framework_path": "/nonexistent/qqbot"}, "is neither a qqbot-framework checkout"),
+        ({"framework_path": "/nonexistent/qqbot_framework-0.1.0-py3-none-any.whl"}, "is not a qqbot-framework wheel"),
+        ({"framework_path": "/tmp/other-1.0-py3-none-any.whl"}, "is not a qqbot-framework wheel"),
     ],
 )
 def test_pre_gen_hook_rejects_bad_options(
@@ -252,3 +257,27 @@ def test_bad_package_name_message_is_exact(render: Render, capfd: pytest.Capture
         "qqbot new: error: package_name 'my bot' is not a valid Python package name: use lowercase letters, "
         "digits and underscores, not starting with a digit (for example package_name=my_bot)."
     )
+
+
+def test_framework_from_a_wheel_is_vendored(render: Render, tmp_path: Path) -> None:
+    wheel = tmp_path / "dist" / "qqbot_framework-0.1.0-py3-none-any.whl"
+    wheel.parent.mkdir()
+    wheel.write_bytes(b"PK\x05\x06" + bytes(18))  # the hook copies the file; what is inside is not its concern
+    project = render(framework_path=str(wheel), transport="webhook")
+    assert files(project) == COMMON | package_files("my_bot") | {f"vendor/{wheel.name}"}
+    assert (project / "vendor" / wheel.name).read_bytes() == wheel.read_bytes()
+    check_well_formed(project)  # ruff accepts the "{root:uri}" reference in pyproject.toml
+    pyproject = tomllib.loads(read(project, "pyproject.toml"))
+    assert pyproject["project"]["dependencies"] == [f"qqbot-framework[webhook] @ {{root:uri}}/vendor/{wheel.name}"]
+    assert pyproject["tool"]["hatch"]["metadata"]["allow-direct-references"] is True
+    assert "**now: a wheel in `vendor/`**" in read(project, "README.md")
+    assert "commit that directory" in read(project, ".github/workflows/ci.yml")
+
+
+def test_framework_from_a_checkout_is_explained(render: Render) -> None:
+    project = render(framework_path=str(REPO))
+    assert not (project / "vendor").exists()
+    readme = read(project, "README.md")
+    assert f"**now: a local checkout** (`{REPO}`)" in readme
+    assert f"pip wheel --no-deps -w vendor {REPO}" in readme
+    assert "RUF200" not in read(project, "pyproject.toml")
