@@ -169,7 +169,6 @@ class _Ready(msgspec.Struct):
 
 _hello_decoder = msgspec.json.Decoder(_Hello)
 _ready_decoder = msgspec.json.Decoder(_Ready)
-_bool_decoder = msgspec.json.Decoder(Any)
 _envelope_decoder = msgspec.json.Decoder(Envelope)
 _ACTIVE = (ShardState.AUTHENTICATING, ShardState.IDENTIFYING, ShardState.RESUMING, ShardState.READY)
 
@@ -393,10 +392,8 @@ class GatewayMachine:
         self._identify_rejections = 0
 
     def _on_invalid_session(self, d: msgspec.Raw, now: float) -> list[Action]:
-        # ``d`` is undocumented; like Discord (and AstrBot for QQ) we read ``true`` as "resumable"
-        # (UNCONFIRMED). Anything else means: identify afresh.
-        if self.state is ShardState.READY and _is_true(d):
-            return self._reconnect(now, resume=True, backoff=False, reason="session invalidated (op 9, resumable)")
+        # op 9 is always followed by a fresh identify, as botgo, botpy and nonebot do (protocol.md §0);
+        # ``d`` is undocumented, and nothing shows the platform resuming after ``d: true``.
         if self.state is ShardState.IDENTIFYING:
             self._identify_rejections += 1
             if self._identify_rejections >= self.config.max_identify_rejections:
@@ -513,14 +510,6 @@ class GatewayMachine:
 def _send(op: Opcode, d: Any) -> SendFrame:
     """A client frame as JSON text (msgspec writes UTF-8, so decoding cannot fail)."""
     return SendFrame(encode_envelope(op, d).decode(), int(op))
-
-
-def _is_true(d: msgspec.Raw) -> bool:
-    try:
-        value: object = _bool_decoder.decode(d)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return False
-    return value is True
 
 
 def _authorization(token: str) -> str:

@@ -116,10 +116,15 @@ async def test_op9_identifies_afresh(transport: str) -> None:
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_op9_resumable_resumes(transport: str) -> None:
+async def test_op9_resumable_still_identifies(transport: str) -> None:
+    # op 9 is followed by a fresh identify even with ``d: true`` (botgo, botpy, nonebot; protocol.md §0)
     async with harness(transport) as h:
         await h.wait_ready()
-        await outage_then_check(h, lambda: h.hub.invalid_session(0, resumable=True), expect_kind="resume")
+        await outage_then_check(
+            h, lambda: h.hub.invalid_session(0, resumable=True), expect_kind="identify", lossless=False
+        )
+        assert [c.kind for c in h.hub.recorder.connections] == ["identify", "identify"]
+        assert len(h.hub.recorder.sessions) == 2
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -161,15 +161,16 @@ def test_op9_and_rejected_resume_fall_back_to_identify() -> None:
     assert hello(m, 4) == [Authenticate(resume=False)]
 
 
-def test_op9_resumable_resumes() -> None:
+@pytest.mark.parametrize("d", [True, False, None, "yes"])
+def test_op9_is_followed_by_a_fresh_identify_whatever_d_says(d: object) -> None:
+    # botgo, botpy and nonebot all identify after op 9 (protocol.md §0), even after ``d: true``
     m = machine()
     ready(m)
-    (rec,) = m.receive(frame(9, True), 1)
-    assert isinstance(rec, Reconnect) and rec.resume and m.session_id == "s1"
-    m2 = machine()
-    ready(m2)
-    (rec2,) = m2.receive(b'{"op":9,"d":"yes"}', 1)  # not true: identify
-    assert isinstance(rec2, Reconnect) and not rec2.resume
+    (rec,) = m.receive(frame(9, d), 1)
+    assert isinstance(rec, Reconnect) and not rec.resume and rec.delay == 0.0
+    assert m.session_id is None and m.seq is None
+    assert hello(m, 2) == [Authenticate(resume=False)]
+    assert m.resume("t", 2) == [Authenticate(resume=False)]
 
 
 def test_close_4902_after_resume_identifies() -> None:
