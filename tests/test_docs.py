@@ -1,19 +1,52 @@
-"""The documentation: relative links resolve, every page is reachable from the README, python examples compile."""
+"""The documentation: links stay inside the repository and resolve, every page is reachable from the README,
+and every example runs.
+
+- ``toml`` blocks are ``qqbot.toml`` files: loaded through :func:`framework.config.load_settings`, and
+  their ``[plugins]`` sections configured through the real plugin manager in strict mode (so a plugin
+  option the plugin does not know fails). A block whose first line says ``pyproject.toml`` is only parsed.
+- ``python`` blocks of a page run in order in one namespace, as in a REPL (top-level ``await``
+  allowed, on asyncio); ``async def test_*`` functions a block defines are called; the bots in
+  :data:`EXERCISES` are then driven through the emulator and their replies checked. ``mybot`` (and
+  ``mybot.bot``) is the README's five-line bot, as the README says.
+- A block preceded by ``<!-- not-run: reason -->`` is deliberately partial: it is only compiled.
+  ``bash``/``console`` blocks with ``qqbot`` commands are covered by the CLI's subprocess tests.
+"""
 
 from __future__ import annotations
 
 import ast
+import importlib.util
+import inspect
 import re
+import sys
+import tomllib
+import types
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 
+from framework.app import Bot
+from framework.config import load_settings
+from framework.plugins.manager import PluginManager
+from framework.testing import connect
+
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [
+    ROOT / "README.md",
+    *sorted(ROOT.glob("README.*.md")),
+    *sorted((ROOT / "docs").glob("*.md")),
+    *sorted((ROOT / "docs").glob("*/*.md")),
+]
+_NOT_RUN = re.compile(r"<!--\s*not-run:\s*(.*?)\s*-->\s*\n\s*\Z", re.S)
+#: At most this many blocks may be marked ``not-run`` across all pages: lower it whenever one becomes runnable.
+MAX_NOT_RUN = 16
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _FENCE = re.compile(r"^```([\w+-]*)[^\n]*\n(.*?)^```", re.S | re.M)
 #: Pages that describe rather than show: no example expected.
-_NO_EXAMPLE = {"architecture.md", "performance.md"}
+_NO_EXAMPLE = {"architecture.md", "performance.md", "protocol-notes.md"}
 
 
 def _ids(path: Path) -> str:
@@ -28,6 +61,22 @@ def _relative_links(page: Path) -> list[str]:
 def _blocks(page: Path, language: str) -> list[tuple[int, str]]:
     text = page.read_text(encoding="utf-8")
     return [(text.count("\n", 0, m.start()) + 2, m.group(2)) for m in _FENCE.finditer(text) if m.group(1) == language]
+
+
+def _not_run(page: Path) -> dict[int, str]:
+    """Line of each block marked ``<!-- not-run: reason -->`` -> the reason."""
+    text = page.read_text(encoding="utf-8")
+    found: dict[int, str] = {}
+    for m in _FENCE.finditer(text):
+        marker = _NOT_RUN.search(text, max(0, m.start() - 400), m.start())
+        if marker:
+            found[text.count("\n", 0, m.start()) + 2] = marker.group(1)
+    return found
+
+
+def _runnable(page: Path, language: str) -> list[tuple[int, str]]:
+    skipped = _not_run(page)
+    return [(line, source) for line, source in _blocks(page, language) if line not in skipped]
 
 
 def test_there_are_pages() -> None:
@@ -64,3 +113,171 @@ def test_python_blocks_compile(page: Path) -> None:
 def test_the_fence_pattern_sees_blocks() -> None:
     assert _blocks(ROOT / "docs" / "bot.md", "python")
     assert _relative_links(ROOT / "README.md")
+
+
+# -- links stay inside the repository -----------------------------------------------------------
+
+_OUTSIDE = re.compile(r"(?<![\w/.-])(?:\.\./)*shared/[\w./-]+|(?<![\w-])protocol\.md\b|design\.md\b")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_ids)
+def test_no_link_or_reference_leaves_the_repository(page: Path) -> None:
+    """Users have the repository, not the development notes next to it: no ``../shared/…``, no ``protocol.md``."""
+    outside = [
+        t for t in _relative_links(page) if not (page.parent / t.split("#", 1)[0]).resolve().is_relative_to(ROOT)
+    ]
+    assert outside == []
+    mentions = sorted({m.group(0) for m in _OUTSIDE.finditer(page.read_text(encoding="utf-8"))})
+    assert mentions == [], f"{_ids(page)} refers to files outside the repository: {mentions}"
+
+
+def test_the_outside_reference_check_can_fail(tmp_path: Path) -> None:
+    assert _OUTSIDE.search("see `../shared/protocol.md` §2") and _OUTSIDE.search("(protocol.md §4.1)")
+    assert not _OUTSIDE.search("see [the notes](protocol-notes.md#webhook)")
+
+
+# -- not-run markers ------------------------------------------------------------------------------
+
+
+def test_not_run_markers_are_few_and_give_a_reason() -> None:
+    marked = {f"{_ids(page)}:{line}": reason for page in PAGES for line, reason in _not_run(page).items()}
+    assert all(len(reason) > 10 for reason in marked.values()), marked
+    assert len(marked) <= MAX_NOT_RUN, marked
+
+
+def test_the_not_run_marker_is_seen(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("<!-- not-run: needs the platform -->\n```python\nboom()\n```\n\n```python\nok()\n```\n")
+    assert _not_run(page) == {3: "needs the platform"}
+    assert _runnable(page, "python") == [(7, "ok()\n")]
+
+
+# -- TOML examples --------------------------------------------------------------------------------
+
+TOML_PAGES = [p for p in PAGES if _blocks(p, "toml")]
+
+
+def _example_plugins() -> dict[str, object]:
+    """The example plugins in ``plugins_example/`` by entry-point name, imported from the checkout."""
+    found: dict[str, object] = {}
+    for project in sorted((ROOT / "plugins_example").glob("*/pyproject.toml")):
+        entry_points = tomllib.loads(project.read_text(encoding="utf-8"))["project"]["entry-points"]["qqbot.plugins"]
+        for name, target in entry_points.items():
+            spec = importlib.util.find_spec(target) if target in sys.modules else None
+            if spec is None:
+                sys.path.insert(0, str(project.parent))
+                try:
+                    found[name] = __import__(target)
+                finally:
+                    sys.path.remove(str(project.parent))
+            else:
+                found[name] = sys.modules[target]
+    return found
+
+
+def load_toml_example(source: str, directory: Path) -> None:
+    """Load a ``qqbot.toml`` example as ``qqbot run`` would, and configure the plugins it enables (strict)."""
+    path = directory / "qqbot.toml"
+    path.write_text(source, encoding="utf-8")
+    # an example that sets bot.app_id keeps the secret in the environment, as it advises
+    environ = {"QQBOT_APP_SECRET": "docs-example-secret"} if "app_id" in tomllib.loads(source).get("bot", {}) else {}
+    settings = load_settings(path, environ=environ)
+    section = settings.plugins.as_bot_config()
+    manager = PluginManager(Bot("docs"), strict=True)
+    plugins = _example_plugins()
+    for name in section.get("enabled") or []:
+        assert name in plugins, f"the example enables {name!r}, which is not a plugin in plugins_example/"
+        manager.add(plugins[name], name)
+    manager.configure(section)
+    manager.register()
+    assert manager.failures == []
+
+
+@pytest.mark.parametrize("page", TOML_PAGES, ids=_ids)
+def test_toml_examples_load(page: Path, tmp_path: Path) -> None:
+    for line, source in _runnable(page, "toml"):
+        if "pyproject.toml" in source.splitlines()[0]:
+            assert tomllib.loads(source)["project"], f"{_ids(page)}:{line}"
+            continue
+        try:
+            load_toml_example(source, tmp_path)
+        except Exception as exc:
+            pytest.fail(f"{_ids(page)}, block at line {line}: {type(exc).__name__}: {exc}")
+
+
+def test_a_wrong_plugin_option_fails_the_toml_check(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="replies"):
+        load_toml_example('[plugins]\nenabled = ["keyword_reply"]\n\n[plugins.keyword_reply]\nreplies = {}\n', tmp_path)
+
+
+# -- Python examples ------------------------------------------------------------------------------
+
+#: Bots a page defines, driven through the emulator after the page ran: (scene, text) -> replies.
+EXERCISES: dict[str, list[tuple[str, str, list[str]]]] = {
+    "README.md": [("group", "/ping", ["pong"])],
+    "README.zh-CN.md": [("group", "/ping", ["pong"])],
+    "docs/zh-CN/index.md": [("group", "/ping", ["pong"])],
+    "docs/bot.md": [("group", "/roll 1", ["1"]), ("c2c", "/r 1", ["1"])],
+}
+
+
+def _readme_bot_module() -> Iterator[None]:
+    """``mybot`` / ``mybot.bot``: the README's five-line bot, which later examples import."""
+    (first, *_) = _runnable(ROOT / "README.md", "python")
+    package = types.ModuleType("mybot")
+    package.__path__ = []
+    exec(compile(first[1], "README.md:mybot", "exec"), package.__dict__)
+    module = types.ModuleType("mybot.bot")
+    module.__dict__.update(package.__dict__)
+    package.bot = module.bot  # type: ignore[attr-defined]
+    sys.modules["mybot"], sys.modules["mybot.bot"] = package, module
+    try:
+        yield
+    finally:
+        del sys.modules["mybot"], sys.modules["mybot.bot"]
+
+
+async def _say(chat: Any, scene: str, text: str) -> None:
+    if scene == "group":
+        await chat.group("g1").user("alice").at(text)
+    elif scene == "c2c":
+        await chat.c2c("u1").say(text)
+    else:
+        raise AssertionError(f"unknown scene {scene!r}")
+
+
+async def run_page(page: Path) -> dict[str, Any]:
+    """Run the page's python blocks in one namespace; call the tests they define; drive their bot."""
+    namespace: dict[str, Any] = {"__name__": f"docs_{page.stem}"}
+    for line, source in _runnable(page, "python"):
+        where = f"{_ids(page)}:{line}"
+        code = compile(source, where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        result = eval(code, namespace)
+        if inspect.iscoroutine(result):
+            await result
+        for name, value in list(namespace.items()):
+            if name.startswith("test_") and inspect.iscoroutinefunction(value):
+                await value()
+                del namespace[name]
+    for scene, text, expected in EXERCISES.get(_ids(page), []):
+        async with connect(namespace["bot"]) as chat:
+            await _say(chat, scene, text)
+            assert await chat.replies() == expected, f"{_ids(page)}: {text!r}"
+    return namespace
+
+
+PYTHON_PAGES = [p for p in PAGES if _runnable(p, "python")]
+
+
+@pytest.mark.parametrize("page", PYTHON_PAGES, ids=_ids)
+def test_python_examples_run(page: Path) -> None:
+    gen = _readme_bot_module()
+    next(gen)
+    try:
+        anyio.run(run_page, page)
+    finally:
+        next(gen, None)
+
+
+def test_every_exercised_page_exists() -> None:
+    assert {(ROOT / name) for name in EXERCISES} <= set(PAGES)
