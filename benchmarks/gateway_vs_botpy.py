@@ -37,7 +37,7 @@ from typing import Any
 import anyio
 import msgspec
 
-from framework.models import decode_envelope, decode_event
+from framework.models import Intents, decode_envelope, decode_event
 from framework.models.envelope import encode_envelope
 from framework.protocol.wsframes import FrameReader, encode_frame
 
@@ -77,6 +77,7 @@ def serve_emulator() -> None:
     null reader on ``127.0.0.1:PORT`` and print the rate; ``quit``.
     """
     from framework.testing.emulator import Emulator
+    from framework.testing.emulator.config import DEFAULT_APP_ID
 
     async def write_blob(send: Any, blob: bytes) -> tuple[float, float]:
         start, cpu = time.perf_counter(), time.process_time()
@@ -88,6 +89,7 @@ def serve_emulator() -> None:
     async def main() -> None:
         emulator = Emulator()
         emulator.gateway.settings.client_rate_limit = None
+        emulator.config.grant(DEFAULT_APP_ID, int(Intents.GROUP_AND_C2C_EVENT))  # an approved bot (both SDKs)
         blob, count, rounds = b"", 0, 0
         async with emulator.serve() as url:
             print(json.dumps({"url": url}), flush=True)

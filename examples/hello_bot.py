@@ -1,7 +1,9 @@
 """A small bot that answers in every scene: run it with ``qqbot run examples/hello_bot.py:bot``.
 
 With no credentials configured it runs on the embedded emulator with a console; with QQBOT_APP_ID and
-QQBOT_APP_SECRET set it connects to the QQ platform.
+QQBOT_APP_SECRET set it connects to the QQ platform. It says nothing about scenes, so it asks for guild
+@messages (every bot has them) and, optionally, groups/C2C and DMs: a bot not yet approved for those
+still connects (``qqbot check examples/hello_bot.py:bot`` lists the intents).
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import random
 
 from framework import Bot, Context
-from framework.models import GroupMessage
 
 bot = Bot("hello")
 
@@ -29,9 +30,8 @@ async def roll(ctx: Context, sides: int = 6) -> None:
     await ctx.reply(f"🎲 {random.randint(1, sides)} (1-{sides})")
 
 
-@bot.on_group_at_message
-async def echo(event: GroupMessage, ctx: Context) -> None:
-    """Echo group messages that are not commands."""
-    text = event.content.strip()
-    if text and not text.startswith("/"):
-        await ctx.reply(f"you said: {text}")
+@bot.on_any_message
+async def echo(ctx: Context) -> None:
+    """Echo messages that no command answered (a matched command consumes its message)."""
+    if ctx.text:
+        await ctx.reply(f"you said: {ctx.text}")

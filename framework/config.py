@@ -17,6 +17,7 @@ environment variable        TOML key                             meaning
 ``QQBOT_SHARD_IDS``         ``gateway.shard_ids``                shards run by this process, e.g. ``0,1``
 ``QQBOT_WEBHOOK_HOST``      ``webhook.host``                     webhook listen address (default 127.0.0.1)
 ``QQBOT_WEBHOOK_PORT``      ``webhook.port``                     webhook listen port (default 8080)
+``QQBOT_SCENES``            ``bot.scenes``                       where the bot serves, e.g. ``group,c2c``
 ``QQBOT_WEBHOOK_TOLERANCE`` ``webhook.timestamp_tolerance``      accepted signature-timestamp skew, seconds
 ``QQBOT_LOG_LEVEL``         ``logging.level``                    DEBUG, INFO (default), WARNING, ERROR
 ``QQBOT_LOG_FORMAT``        ``logging.format``                   ``text`` (default) or ``json``
@@ -71,6 +72,8 @@ class BotSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         secret = "<set>" if self.app_secret else None
         return (
             f"BotSettings(app_id={self.app_id!r}, app_secret={secret!r}, api_base={self.resolved_api_base!r}, "
+    scenes: list[Literal["group", "c2c", "guild", "channel", "dm"]] | None = None
+    """Where the bot serves (overrides ``Bot(scenes=...)``); see docs/bot.md "Scenes and intents"."""
             f"token_url={self.token_url!r}, sandbox={self.sandbox!r}, transport={self.transport!r})"
         )
 
@@ -146,12 +149,13 @@ _ENV: dict[str, tuple[str, str]] = {
     "QQBOT_WEBHOOK_TOLERANCE": ("webhook", "timestamp_tolerance"),
     "QQBOT_LOG_LEVEL": ("logging", "level"),
     "QQBOT_LOG_FORMAT": ("logging", "format"),
+    "QQBOT_SCENES": ("bot", "scenes"),
     "QQBOT_PLUGINS_STRICT": ("plugins", "strict"),
     "QQBOT_PLUGINS_DISABLED": ("plugins", "disabled"),
     "QQBOT_PLUGINS_ENABLED": ("plugins", "enabled"),
     "QQBOT_PLUGINS_AUTOLOAD": ("plugins", "autoload"),
 }
-_LIST_KEYS = {"shard_ids", "disabled", "enabled"}
+_LIST_KEYS = {"shard_ids", "disabled", "enabled", "scenes"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _BOOL_KEYS = {"sandbox", "strict", "autoload"}

@@ -39,7 +39,7 @@ import httpx
 
 from framework.app import Bot
 from framework.clock import Clock, SystemClock
-from framework.models import InboundEvent
+from framework.models import InboundEvent, Intents
 from framework.models.constants import API_BASE, TOKEN_URL
 from framework.models.transport import Connector
 from framework.protocol.gateway import GatewayFatalError
@@ -356,7 +356,7 @@ class BotRunner:
                 tokens.get_token,
                 gateway,
                 self._sink,
-                self.bot.intents,
+                self.bot.intents or Intents.GUILDS,  # an Identify needs some intent; every bot has GUILDS
                 shard_ids=self.shard_ids,
                 shard_count=self.shard_count,
                 clock=self.clock,

@@ -93,6 +93,13 @@ def test_top_level_exports_what_bot_authors_and_sdk_users_need() -> None:
         "Settings",
         "load_settings",
         "configure_logging",
+        # message-building models (issue 11): ctx.reply(markdown=..., keyboard=Keyboard(...)), ark=, embed=
+        "Keyboard",
+        "Markdown",
+        "Ark",
+        "Embed",
+        "Media",
+        "MessageReference",
     }
     assert needed <= set(framework.__all__)
     assert set(framework.__all__) <= set(dir(framework))

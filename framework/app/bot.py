@@ -25,15 +25,16 @@ from framework.app.commands import Command, arguments_from
 from framework.app.context import Context
 from framework.app.dispatcher import Dispatcher, Route, Runnable
 from framework.app.errors import BotError, HandlerSignatureError, IntentsError, NotBoundError
-from framework.app.handlers import Handler, HandlerOptions, bind_parameters, call_with
+from framework.app.handlers import ANY_MESSAGE, Handler, HandlerOptions, bind_parameters, call_with
 from framework.app.injection import ParamSource, describe
 from framework.app.ledger import ReplyLedger
 from framework.app.middleware import Middleware
 from framework.app.router import CommandRouter, help_command
 from framework.app.rules import Rule
-from framework.app.scenes import MESSAGE_EVENTS_BY_SCENE, Scene
+from framework.app.scenes import MESSAGE_EVENTS_BY_SCENE, Scene, parse_scenes
 from framework.clock import Clock, SystemClock
 from framework.models import EVENT_TABLE, InboundEvent, Intents, RawEvent, Ready, intents_for
+from framework.models.intents import NEEDS_APPROVAL, approval_note
 from framework.plugins.manager import PluginManager
 
 __all__ = ["Bot"]
@@ -49,9 +50,13 @@ class Bot(EventDecorators):
     """A QQ bot, declared with decorators.
 
     ``config`` is the bot's configuration mapping (its ``plugins`` section selects and configures
-    plugins, see :mod:`framework.plugins.manager`). ``intents`` overrides the computed intents;
-    a handler the override excludes is an error at start. ``plugins`` registers plugin objects
-    directly (in addition to entry-point plugins enabled in the config).
+    plugins, see :mod:`framework.plugins.manager`; ``bot.scenes`` overrides ``scenes``). ``scenes``
+    says where the bot serves (``"group"``, ``"c2c"``, ``"guild"``, ``"dm"``): commands registered
+    without ``scenes=`` answer there, and the intents they imply are required. Left unsaid, such
+    commands answer everywhere, and the intents that need approval are asked for as *optional* ones
+    (dropped when the platform refuses them). ``intents`` overrides the computed intents; a handler the
+    override excludes is an error at start. ``plugins`` registers plugin objects directly (in addition
+    to entry-point plugins enabled in the config).
     """
 
     def __init__(
@@ -59,6 +64,7 @@ class Bot(EventDecorators):
         name: str = "qqbot",
         *,
         config: Mapping[str, Any] | None = None,
+        scenes: Iterable[Scene | str] | None = None,
         intents: Intents | None = None,
         plugins: Iterable[object] = (),
         strict: bool | None = None,
@@ -76,6 +82,8 @@ class Bot(EventDecorators):
         self.api_types: set[type[Any]] = set(_runtime_client_types())
         self.provided: dict[type[Any], Any] = {}
         self._intents_override = intents
+        self._scenes_arg = _scenes(scenes, "Bot(scenes=...)") if scenes is not None else None
+        self._scenes_config: frozenset[Scene] | None = None
         self._help = help
         self._workers = workers
         self._queue_size = queue_size
@@ -91,6 +99,7 @@ class Bot(EventDecorators):
         self._plugins_loaded = False
         self._send: MemoryObjectSendStream[InboundEvent] | None = None
         self._workers_tg: anyio.abc.TaskGroup | None = None
+        self._apply_scenes_config()
         plugin_section = self.config.get("plugins") or {}
         self.plugins = PluginManager(
             self, strict=bool(plugin_section.get("strict", False)) if strict is None else strict
@@ -115,9 +124,28 @@ class Bot(EventDecorators):
             else:
                 merged[key] = value
         self.config = merged
+        self._apply_scenes_config()
+        self._dispatcher = None
         plugin_section = merged.get("plugins") or {}
         if "strict" in plugin_section:
             self.plugins.strict = bool(plugin_section["strict"])
+
+    def _apply_scenes_config(self) -> None:
+        section = self.config.get("bot") or {}
+        value = section.get("scenes") if isinstance(section, Mapping) else None
+        self._scenes_config = _scenes(value, "bot.scenes") if value is not None else None
+
+    @property
+    def scenes(self) -> frozenset[Scene]:
+        """Where commands registered without ``scenes=`` answer: ``bot.scenes`` from the config, else
+        ``Bot(scenes=...)``, else every scene."""
+        declared = self._scenes_config if self._scenes_config is not None else self._scenes_arg
+        return declared if declared is not None else frozenset(Scene)
+
+    @property
+    def scenes_declared(self) -> bool:
+        """Whether the config or ``Bot(scenes=...)`` said where the bot serves."""
+        return self._scenes_config is not None or self._scenes_arg is not None
 
     # -- the API client ----------------------------------------------------------------------
 
@@ -209,18 +237,23 @@ class Bot(EventDecorators):
         rule: Rule | None = None,
         concurrency: int | None = None,
         hidden: bool = False,
+        block: bool = True,
     ) -> Callable[[_H], _H]:
         """Register a command ``/name``; arguments come from the function's annotated parameters.
 
-        ``scenes`` limits where it answers (default: guild @messages, DMs, groups and C2C); the
-        docstring's first line is the ``/help`` summary.
+        ``scenes`` limits where it answers (default: the bot's scenes, see :class:`Bot`); the
+        docstring's first line is the ``/help`` summary. A matched command consumes the message: the
+        event handlers of that message (``@bot.on_group_at_message``, ...) do not run, unless
+        ``block=False``. A name or alias another command already uses is refused with :class:`BotError`.
         """
-        chosen = frozenset(Scene(s) for s in scenes) if scenes is not None else frozenset(Scene)
+        scoped = scenes is not None
+        chosen = _scenes(scenes, f"command /{name}: scenes") if scenes is not None else frozenset(Scene)
         for word in (name, *aliases):
             if not word or any(ch.isspace() for ch in word):
                 raise BotError(f"command name {word!r} must be a non-empty word")
 
         def decorate(func: _H) -> _H:
+            self._refuse_duplicate(name, aliases, func)
             leftovers: list[inspect.Parameter] = []
             models = [EVENT_TABLE[MESSAGE_EVENTS_BY_SCENE[s]].model for s in chosen]
             params = bind_parameters(func, bot=self, event_models=models, leftovers=leftovers)
@@ -236,12 +269,60 @@ class Bot(EventDecorators):
                 owner=self._owner,
                 hidden=hidden,
                 layout=tuple(inspect.signature(func).parameters.values()),
+                scoped=scoped,
+                block=block,
             )
             self._commands.append(cmd)
             self._dispatcher = None
             return func
 
         return decorate
+
+    def _refuse_duplicate(self, name: str, aliases: Sequence[str], func: Callable[..., Any]) -> None:
+        words = {w.lower() for w in (name, *aliases)}
+        for other in self._commands:
+            clash = words & {other.name, *other.aliases}
+            if clash:
+                word = sorted(clash)[0]
+                first = f"plugin {other.owner!r}" if other.owner else "the bot"
+                second = f"plugin {self._owner!r}" if self._owner else "the bot"
+                raise BotError(
+                    f"command /{word} is registered twice: by {first} ({describe(other.func)}) and by {second} "
+                    f"({describe(func)}); rename one of them or drop the alias"
+                )
+
+    @overload
+    def on_any_message(self, func: _H, /) -> _H: ...
+    @overload
+    def on_any_message(
+        self, /, *, scenes: Iterable[Scene | str] | None = None, **options: Unpack[HandlerOptions]
+    ) -> Callable[[_H], _H]: ...
+    def on_any_message(
+        self, func: Any = None, /, *, scenes: Iterable[Scene | str] | None = None, **options: Unpack[HandlerOptions]
+    ) -> Any:
+        """Handle the user messages of the bot's scenes (or of ``scenes``) that no command consumed.
+
+        Guild @messages, DMs, group @messages and C2C messages; the handler may take ``Context``, the
+        event model of a scene, ``InboundEvent`` or ``Bot``. Its intents follow the rules of commands.
+        """
+        chosen = _scenes(scenes, "on_any_message scenes") if scenes is not None else None
+
+        def decorate(f: _H) -> _H:
+            wanted = chosen if chosen is not None else frozenset(Scene)
+            models = [EVENT_TABLE[MESSAGE_EVENTS_BY_SCENE[s]].model for s in sorted(wanted)]
+            params = bind_parameters(f, bot=self, event_models=models)
+            concurrency = options.get("concurrency")
+            if concurrency is not None and concurrency < 1:
+                raise HandlerSignatureError(describe(f), "concurrency", f"must be at least 1, got {concurrency}")
+            handler = Handler(
+                f, ANY_MESSAGE, params, rule=options.get("rule"), concurrency=concurrency, owner=self._owner
+            )
+            handler.scenes = chosen
+            self._handlers.append(handler)
+            self._dispatcher = None
+            return f
+
+        return decorate(func) if func is not None else decorate
 
     def middleware(self, mw: _F) -> _F:
         """Register ``async def mw(ctx, call_next)`` around the handlers of every event (in registration order)."""
@@ -309,18 +390,35 @@ class Bot(EventDecorators):
         """Registered commands (plugins included once loaded)."""
         return list(self._commands)
 
-    def _needed(self) -> dict[str, Intents]:
-        """Handler/command name -> intents it needs."""
-        needed: dict[str, Intents] = {}
+    def _needed(self) -> tuple[dict[str, Intents], dict[str, Intents]]:
+        """Handler/command name -> intents it requires, and -> intents it would use if granted.
+
+        Event handlers and commands with scenes (their own or the bot's declared ones) require theirs.
+        A command following undeclared bot scenes answers everywhere it can: what of that needs
+        approval (:data:`NEEDS_APPROVAL`) is optional, the rest (public guild @messages) required.
+        """
+        required: dict[str, Intents] = {}
+        optional: dict[str, Intents] = {}
+        scoped: list[tuple[str, frozenset[Scene] | None]] = [
+            (f"/{c.name}", c.scenes if c.scoped else None) for c in self._commands
+        ]
         for h in self.handlers:
-            needed[h.name] = needed.get(h.name, Intents.NONE) | intents_for([h.event_type])
-        for c in self._commands:
-            needed[f"/{c.name}"] = intents_for(MESSAGE_EVENTS_BY_SCENE[s] for s in c.scenes)
-        return needed
+            if h.event_type == ANY_MESSAGE:
+                scoped.append((h.name, h.scenes))
+            else:
+                required[h.name] = required.get(h.name, Intents.NONE) | intents_for([h.event_type])
+        for name, scenes in scoped:
+            implied = intents_for(MESSAGE_EVENTS_BY_SCENE[s] for s in (scenes or self.scenes))
+            if scenes is not None or self.scenes_declared:
+                required[name] = required.get(name, Intents.NONE) | implied
+            else:
+                required[name] = required.get(name, Intents.NONE) | (implied & ~NEEDS_APPROVAL)
+                optional[name] = optional.get(name, Intents.NONE) | (implied & NEEDS_APPROVAL)
+        return required, optional
 
     @property
-    def intents(self) -> Intents:
-        """The intents to identify with: the override, or what every handler, command and plugin needs.
+    def required_intents(self) -> Intents:
+        """Intents the bot cannot run without: the override, or what handlers and scoped commands need.
 
         Reading it loads the configured plugins (their registrations count).
         """
@@ -328,9 +426,50 @@ class Bot(EventDecorators):
         if self._intents_override is not None:
             return self._intents_override
         result = Intents.NONE
-        for value in self._needed().values():
+        for value in self._needed()[0].values():
             result |= value
         return result
+
+    @property
+    def optional_intents(self) -> Intents:
+        """Intents identify also asks for but the bot can run without (see :class:`Bot`); the runtime
+        drops them, with a log line, when the platform refuses them. None with an ``intents`` override."""
+        self.load_plugins()
+        if self._intents_override is not None:
+            return Intents.NONE
+        result = Intents.NONE
+        for value in self._needed()[1].values():
+            result |= value
+        return result & ~self.required_intents
+
+    @property
+    def intents(self) -> Intents:
+        """The intents to identify with first: :attr:`required_intents` | :attr:`optional_intents`.
+
+        Reading it loads the configured plugins (their registrations count).
+        """
+        return self.required_intents | self.optional_intents
+
+    def intent_report(self) -> list[dict[str, Any]]:
+        """One row per intent asked for: name, value, required, how it is obtained, who needs it."""
+        required, optional = self._needed()
+        req = self.required_intents
+        rows = []
+        for flag in Intents:
+            if not flag or flag not in self.intents:
+                continue
+            needed_by = [n for n, v in required.items() if flag in v]
+            needed_by += [n for n, v in optional.items() if flag in v and n not in needed_by]
+            rows.append(
+                {
+                    "name": str(flag.name),
+                    "value": int(flag),
+                    "required": flag in req,
+                    "approval": approval_note(flag),
+                    "needed_by": needed_by,
+                }
+            )
+        return rows
 
     def describe(self) -> dict[str, Any]:
         """A summary for ``qqbot check``: intents, handlers, commands, middleware and plugins."""
@@ -338,6 +477,11 @@ class Bot(EventDecorators):
         return {
             "name": self.name,
             "intents": [str(i.name) for i in Intents if i and i in self.intents],
+            "required_intents": [str(i.name) for i in Intents if i and i in self.required_intents],
+            "optional_intents": [str(i.name) for i in Intents if i and i in self.optional_intents],
+            "intent_report": self.intent_report(),
+            "scenes": sorted(s.value for s in self.scenes),
+            "scenes_declared": self.scenes_declared,
             "handlers": [{"event": h.event_type, "handler": h.name, "plugin": h.owner} for h in self.handlers],
             "commands": [
                 {"name": c.name, "aliases": list(c.aliases), "usage": c.usage, "plugin": c.owner}
@@ -368,7 +512,7 @@ class Bot(EventDecorators):
         if override is None:
             return
         problems = []
-        for name, needs in self._needed().items():
+        for name, needs in self._needed()[0].items():
             missing = needs & ~override
             if missing:
                 flags = ", ".join(str(i.name) for i in Intents if i and i in missing)
@@ -380,15 +524,24 @@ class Bot(EventDecorators):
         routes: dict[str, list[Runnable]] = defaultdict(list)
         routes["READY"].append(_ReadyTracker())
         commands = [c for c in self._commands]
+        for c in commands:
+            if not c.scoped:
+                c.scenes = self.scenes
         if self._help and commands and not any(c.name == "help" or "help" in c.aliases for c in commands):
-            commands.append(help_command(self))
+            builtin = help_command(self)
+            builtin.scenes = frozenset(s for c in commands for s in c.scenes)
+            commands.append(builtin)
         if commands:
             router = CommandRouter(commands)
             for scene in sorted({s for c in commands for s in c.scenes}, key=lambda s: s.value):
                 routes[MESSAGE_EVENTS_BY_SCENE[scene]].append(router)
         for h in self._handlers:
             h.prepare()
-            routes[h.event_type].append(h)
+            if h.event_type == ANY_MESSAGE:
+                for scene in sorted(h.scenes or self.scenes):
+                    routes[MESSAGE_EVENTS_BY_SCENE[scene]].append(h)
+            else:
+                routes[h.event_type].append(h)
         for c in commands:
             c.prepare()
         table = {t: Route(t, tuple(hs)) for t, hs in routes.items()}
@@ -498,6 +651,13 @@ def _runtime_client_types() -> tuple[type[Any], ...]:
     except ImportError:  # pragma: no cover - runtime not installed/broken
         return ()
     return (OpenAPI,)
+
+
+def _scenes(values: Iterable[Scene | str], source: str) -> frozenset[Scene]:
+    try:
+        return parse_scenes(values, source=source)
+    except ValueError as exc:
+        raise BotError(str(exc)) from None
 
 
 def _is_async(func: object) -> bool:

@@ -217,6 +217,10 @@ class Command:
     hidden: bool = False
     layout: tuple[inspect.Parameter, ...] = ()
     """The function's parameters, read once at registration."""
+    scoped: bool = False
+    """``scenes`` was given at registration; otherwise the command follows the bot's scenes."""
+    block: bool = True
+    """A match consumes the event: the event handlers registered for the same message do not run."""
     _limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
 
     @property
@@ -237,10 +241,13 @@ class Command:
     def prepare(self) -> None:
         self._limiter = anyio.CapacityLimiter(self.concurrency) if self.concurrency else None
 
-    async def invoke(self, bot: Bot, ctx: Context) -> None:
-        """Parse the arguments in ``ctx.args`` and call the command, or reply with its usage."""
+    async def invoke(self, bot: Bot, ctx: Context) -> bool:
+        """Parse the arguments in ``ctx.args`` and call the command, or reply with its usage.
+
+        Returns False when the command's rule declined the event (the command did not match).
+        """
         if self.rule is not None and not await self.rule(ctx):
-            return
+            return False
         try:
             values, named = parse_arguments(self.arguments, ctx.args)
         except CommandArgumentError as exc:
@@ -248,7 +255,7 @@ class Command:
                 await ctx.reply(f"{exc}\nUsage: {self.usage}")
             else:
                 log.info("command %s: %s (cannot reply to %s)", self.name, exc, ctx.type)
-            return
+            return True
         injected, injected_kw = call_with(self.params, bot, ctx)
         # injected parameters come first in the signature only by convention; call by name instead
         kwargs = dict(injected_kw)
@@ -260,6 +267,7 @@ class Command:
         else:
             async with self._limiter:
                 await self.func(*call_args, **call_kwargs)
+        return True
 
 
 def _merge(

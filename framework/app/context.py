@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,19 @@ def unescape_guild(text: str) -> str:
 
 _LAZY: Any = object()
 
+log = logging.getLogger("framework.app.reply")
+
+
+def _summary(message: MessageToCreate) -> str:
+    """A short preview of a sent message for the INFO log: its text cut short, or what kind it is."""
+    kinds = [k for k in ("markdown", "keyboard", "ark", "embed", "media", "image") if getattr(message, k) is not None]
+    text = (message.content or "").strip()
+    shown = " ".join(text.split())
+    if len(shown) > 40:
+        shown = shown[:39] + "…"
+    head = repr(shown) if shown else ""
+    return " ".join([head, *(f"[{k}]" for k in kinds)]).strip() or "''"
+
 
 class Context:
     """What a handler gets with ``ctx: Context``: the decoded event, its envelope, the bot and replies.
@@ -76,7 +90,7 @@ class Context:
     ``msg_seq`` per source message so that several replies are never de-duplicated by the platform.
     """
 
-    __slots__ = ("_acked", "_state", "_target", "_text", "args", "bot", "command", "event", "inbound")
+    __slots__ = ("_acked", "_state", "_target", "_text", "args", "bot", "command", "consumed", "event", "inbound")
 
     def __init__(self, bot: Bot, inbound: InboundEvent, event: Any, target: Any = _LAZY) -> None:
         self.bot = bot
@@ -89,6 +103,8 @@ class Context:
         """The command name when a command is running."""
         self.args: str = ""
         """The raw argument text after the command name."""
+        self.consumed = False
+        """Set when a command matched (``block=True``, the default): the remaining handlers do not run."""
         self._state: dict[str, Any] | None = None
         self._acked = False
 
@@ -182,7 +198,14 @@ class Context:
 
         ``image`` is a URL: sent as ``image`` in guilds, uploaded then sent as media in groups and
         C2C. ``file`` uploads (groups and C2C) before sending; ``media`` sends an earlier upload.
+        A ``keyboard`` needs ``markdown`` (the platform attaches buttons to markdown messages only);
+        without it :class:`BotError` is raised before anything is sent.
         """
+        if keyboard is not None and markdown is None:
+            raise BotError(
+                "a keyboard travels only on a markdown message: pass markdown=... with keyboard=... "
+                "(ctx.reply(markdown=text, keyboard=kb))"
+            )
         target = self._require_target()
         api = self.api
         if isinstance(markdown, str):
@@ -201,8 +224,12 @@ class Context:
                 event_id=None if target.msg_id else target.event_id,
             )
             if target.scene is Scene.CHANNEL:
-                return await api.post_channel_message(target.target, message)
-            return await api.post_dms_message(target.target, message)
+                result = await api.post_channel_message(target.target, message)
+            else:
+                result = await api.post_dms_message(target.target, message)
+            if log.isEnabledFor(logging.INFO):
+                log.info("reply → %s %s: %s", target.scene.value, target.target, _summary(message))
+            return result
         if image is not None and file is None and media is None:
             file = Upload(FileType.IMAGE, url=image)
         if file is not None:
@@ -233,8 +260,12 @@ class Context:
             msg_seq=self.bot.ledger.next_seq(target.source_id) if target.source_id else None,
         )
         if target.scene is Scene.GROUP:
-            return await api.post_group_message(target.target, message)
-        return await api.post_c2c_message(target.target, message)
+            result = await api.post_group_message(target.target, message)
+        else:
+            result = await api.post_c2c_message(target.target, message)
+        if log.isEnabledFor(logging.INFO):
+            log.info("reply → %s %s: %s", target.scene.value, target.target, _summary(message))
+        return result
 
     async def upload(self, file: Upload) -> MediaInfo:
         """Upload a file to this event's group or C2C chat; the answer's ``file_info`` can be sent as media."""

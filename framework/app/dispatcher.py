@@ -8,6 +8,7 @@ handlers still run; nothing propagates into the transport that called :meth:`Dis
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -89,7 +90,10 @@ class Dispatcher:
         return frozenset(self._routes)
 
     async def dispatch(self, event: InboundEvent) -> None:
-        """Run every handler registered for ``event.type``; never raises for handler failures."""
+        """Run every handler registered for ``event.type``; never raises for handler failures.
+
+        With INFO enabled on ``framework.app.dispatch``, logs one line per handled event (see :func:`event_line`).
+        """
         direct = self._direct.get(event.type)
         if direct is not None:  # plain handlers only: no Context unless one fails (inlined: this runs per event)
             decode, replyable, handlers = direct
@@ -98,6 +102,7 @@ class Dispatcher:
             except Exception as exc:
                 await self._report(exc, None, None)
                 return
+            started = time.perf_counter() if log.isEnabledFor(logging.INFO) else 0.0
             bot = self._bot
             # ``await message.reply(...)`` in a handler (a Context is made only when it replies)
             token = bind_reply(decoded, partial(_reply, bot, event, decoded)) if replyable else None
@@ -113,12 +118,16 @@ class Dispatcher:
             finally:
                 if token is not None:
                     unbind_reply(token)
+            if started:
+                names = ", ".join(h.name for _, _, h in handlers)
+                log.info("%s", event_line(Context(bot, event, decoded), names, time.perf_counter() - started))
             return
         route = self._routes.get(event.type) or self._catch_all
         if route is None:
             return
         ctx: Context | None = None
         token = None
+        started = time.perf_counter() if log.isEnabledFor(logging.INFO) else 0.0
         try:
             decoded = event.decode()
             ctx = Context(self._bot, event, decoded)  # reply target and text computed on first use
@@ -139,6 +148,10 @@ class Dispatcher:
                     await self._report(exc, ctx, "interaction acknowledgement")
             if token is not None:
                 unbind_reply(token)
+            if started and ctx is not None:
+                ran = _ran(route, ctx)
+                if ran:  # not for framework bookkeeping alone (READY)
+                    log.info("%s", event_line(ctx, ran, time.perf_counter() - started))
 
     async def _run_handlers(self, ctx: Context) -> None:
         await self._run_route(ctx.state["route"], ctx)
@@ -150,6 +163,38 @@ class Dispatcher:
                 await handler.run(bot, ctx)
             except Exception as exc:
                 await self._report(exc, ctx, handler.name)
+            if ctx.consumed:  # a command matched: it answered this message
+                return
+
+
+_PREVIEW = 24
+
+
+def preview(text: str, limit: int = _PREVIEW) -> str:
+    """``text`` on one line, cut to ``limit`` characters (``…`` marks the cut), quoted."""
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= limit else flat[: limit - 1] + "…")
+
+
+def event_line(ctx: Context, handlers: str, elapsed: float) -> str:
+    """``group g1 · alice 'ping' → /ping (3.1 ms)``: scene, place, user, a short preview, handlers, time."""
+    target = ctx.target
+    parts = [f"{target.scene.value} {target.target}" if target is not None else ctx.type]
+    user = ctx.user_id
+    if user:
+        parts.append(f"· {user}")
+    content = getattr(ctx.event, "content", None)
+    if isinstance(content, str) and content:
+        parts.append(preview(ctx.text or content))
+    parts.append(f"→ {handlers or 'no handler'} ({elapsed * 1000:.1f} ms)")
+    return " ".join(parts)
+
+
+def _ran(route: Route, ctx: Context) -> str:
+    """The command that matched, else the route's handlers (not the router's or READY's bookkeeping)."""
+    if ctx.command:
+        return f"/{ctx.command}"
+    return ", ".join(h.name for h in route.handlers if type(h) is Handler)
 
 
 async def _reply(

@@ -12,12 +12,16 @@ import anyio
 from framework.app.errors import HandlerSignatureError
 from framework.app.injection import ParamSource, describe, resolve_parameter, type_hints
 from framework.app.rules import Rule
+from framework.app.scenes import Scene
 
 if TYPE_CHECKING:
     from framework.app.bot import Bot
     from framework.app.context import Context
 
-__all__ = ["Handler", "HandlerOptions", "bind_parameters", "call_with"]
+__all__ = ["ANY_MESSAGE", "Handler", "HandlerOptions", "bind_parameters", "call_with"]
+
+#: The ``event_type`` of ``@bot.on_any_message`` handlers: the user messages of the bot's scenes.
+ANY_MESSAGE = "ANY_MESSAGE"
 
 AsyncFunc = Callable[..., Awaitable[Any]]
 
@@ -94,6 +98,8 @@ class Handler:
     """The plugin that registered it (``None`` for the application)."""
     internal: bool = False
     """Framework plumbing (command router, READY bookkeeping): not counted for intents."""
+    scenes: frozenset[Scene] | None = None
+    """For :data:`ANY_MESSAGE` handlers registered with ``scenes=``: where they run (else the bot's scenes)."""
     _limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
     _positional: Any = field(default=None, repr=False)
 

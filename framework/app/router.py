@@ -34,10 +34,16 @@ class CommandRouter:
             return
         ctx.command = cmd.name
         ctx.args = parts[1].strip() if len(parts) > 1 else ""
+        matched = True
         try:
-            await cmd.invoke(bot, ctx)
+            matched = await cmd.invoke(bot, ctx)
         except Exception as exc:
             await bot._report(exc, ctx, describe(cmd.func))
+        if not matched:
+            ctx.command = None
+            ctx.args = ""
+        elif cmd.block:
+            ctx.consumed = True
 
 
 def help_command(bot: Bot) -> Command:

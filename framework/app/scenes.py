@@ -5,7 +5,7 @@ One small table keyed by event type, so ``ctx.reply`` never inspects payloads by
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 from framework.models import InboundEvent
 from framework.models import events as ev
 
-__all__ = ["MESSAGE_EVENTS_BY_SCENE", "ReplyTarget", "Scene", "reply_target"]
+__all__ = ["MESSAGE_EVENTS_BY_SCENE", "ReplyTarget", "Scene", "parse_scenes", "reply_target"]
 
 
 class Scene(StrEnum):
@@ -27,6 +27,33 @@ class Scene(StrEnum):
     """A QQ group (``POST /v2/groups/{group_openid}/messages``)."""
     C2C = "c2c"
     """A one-to-one QQ chat (``POST /v2/users/{openid}/messages``)."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Scene | None:
+        """Accept ``"guild"`` for :attr:`CHANNEL` and any case (``Scene("Group")``)."""
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word == "guild":
+                return cls.CHANNEL
+            for member in cls:
+                if member.value == word:
+                    return member
+        return None
+
+
+def parse_scenes(values: Iterable[Scene | str], *, source: str = "scenes") -> frozenset[Scene]:
+    """``["group", "c2c", "guild", "dm"]`` -> scenes; a one-line :class:`ValueError` names a bad entry."""
+    if isinstance(values, str):
+        values = [v for v in values.replace(",", " ").split() if v]
+    chosen: set[Scene] = set()
+    for value in values:
+        try:
+            chosen.add(Scene(value))
+        except ValueError:
+            raise ValueError(
+                f"{source}: unknown scene {value!r}; expected some of group, c2c, guild (or channel), dm"
+            ) from None
+    return frozenset(chosen)
 
 
 #: The user-message events a command in each scene listens to.

@@ -65,7 +65,10 @@ def load(args: argparse.Namespace) -> tuple[Settings, Bot]:
     obj = load_object(args.bot)
     if not isinstance(obj, Bot):
         raise BotLoadError(f"{args.bot} is a {type(obj).__name__}, not a framework Bot")
-    obj.configure({"plugins": settings.plugins.as_bot_config()})
+    section: dict[str, Any] = {"plugins": settings.plugins.as_bot_config()}
+    if settings.bot.scenes is not None:  # [bot] scenes / QQBOT_SCENES win over Bot(scenes=...)
+        section["bot"] = {"scenes": list(settings.bot.scenes)}
+    obj.configure(section)
     return settings, obj
 
 
@@ -105,7 +108,20 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings, bot = load(args)
         use_emulator = args.emulator or not settings.bot.has_credentials
+    scenes = ", ".join(info["scenes"])
+    said = "" if info["scenes_declared"] else "  (not set: [bot] scenes, QQBOT_SCENES or Bot(scenes=...))"
+    print(f"scenes:     {scenes}{said}", file=out)
         console = use_emulator and not args.no_console
+    for row in info["intent_report"]:
+        kind = "required" if row["required"] else "optional"
+        users = ", ".join(row["needed_by"]) or "-"
+        print(f"  {row['name']:<24} {kind:<9} {row['approval']:<21} {users}", file=out)
+    if any(row["approval"] != "granted to every bot" for row in info["intent_report"]):
+        print(
+            "  (apply for intents marked 'needs approval' on the open platform, q.qq.com; an optional one the "
+            "platform refuses is dropped at identify, a required one stops the bot)",
+            file=out,
+        )
         # the console owns the terminal: only warnings unless a level was asked for
         level = "WARNING" if console and not args.log_level else settings.logging.level
         configure_logging(level, settings.logging.format)

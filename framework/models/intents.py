@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import IntFlag
 
-__all__ = ["ALL_INTENTS", "DEFAULT_PERMITTED", "Intents"]
+__all__ = ["ALL_INTENTS", "DEFAULT_PERMITTED", "NEEDS_APPROVAL", "PRIVATE_BOTS_ONLY", "Intents", "approval_note"]
 
 
 class Intents(IntFlag):
@@ -42,5 +42,21 @@ class Intents(IntFlag):
 #: Every intent bit defined (anything outside it is an invalid Identify).
 ALL_INTENTS = Intents(sum(int(flag) for flag in Intents))
 
-#: Intents every bot may use without applying for them (protocol.md §3).
+#: Intents a new bot has without applying for them (protocol.md §0 "Intents a new bot has"; BD
+#: ``dev-prepare/interface-framework/event-emit.md`` §权限). The emulator grants these by default.
 DEFAULT_PERMITTED = Intents.GUILDS | Intents.PUBLIC_GUILD_MESSAGES | Intents.GUILD_MEMBERS
+
+#: Intents that must be applied for on the open platform (q.qq.com) before an Identify may ask for them.
+NEEDS_APPROVAL = ALL_INTENTS & ~DEFAULT_PERMITTED
+
+#: Intents only private bots can be granted (protocol.md §0; §3).
+PRIVATE_BOTS_ONLY = Intents.GUILD_MESSAGES | Intents.FORUMS_EVENT
+
+
+def approval_note(intent: Intents) -> str:
+    """How a bot gets ``intent``: ``"granted to every bot"``, ``"needs approval"`` or ``"private bots only"``."""
+    if intent & PRIVATE_BOTS_ONLY:
+        return "private bots only"
+    if intent & NEEDS_APPROVAL:
+        return "needs approval"
+    return "granted to every bot"

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         PendingEventsError,
         Transport,
         connect,
+        grant_needed,
         inprocess_runner,
     )
     from framework.testing.emulator import Emulator, EmulatorConfig
@@ -35,6 +36,7 @@ _EXPORTS = {
     "PendingEventsError": "framework.testing.client",
     "Transport": "framework.testing.client",
     "connect": "framework.testing.client",
+    "grant_needed": "framework.testing.client",
     "inprocess_runner": "framework.testing.client",
 }
 
@@ -53,6 +55,7 @@ __all__ = [
     "PendingEventsError",
     "Transport",
     "connect",
+    "grant_needed",
     "inprocess_runner",
 ]
 

@@ -209,16 +209,25 @@ class Chat:
         return f"Chat(bot={self.bot.name!r}, pending={len(self._emitted)}, emulator={self.emulator!r})"
 
 
+def grant_needed(bot: Bot, emulator: Emulator, app_id: str) -> None:
+    """Let ``app_id`` use every intent ``bot`` asks for, unless ``emulator``'s config lists the app in
+    ``allowed_intents`` (a test that sets a mask keeps it). The local sandbox plays an approved bot."""
+    if app_id not in emulator.config.allowed_intents:
+        emulator.config.grant(app_id, int(bot.intents))
+
+
 def inprocess_runner(bot: Bot, emulator: Emulator, *, app_id: str | None = None, **options: Any) -> BotRunner:
     """A :class:`BotRunner` for ``bot`` wired to ``emulator``'s in-process transports (no sockets).
 
     ``app_id`` picks one of the emulator's apps (default: the first); ``options`` go to ``BotRunner``.
-    The emulator must be running (``async with emulator:``) when the runner starts.
+    The emulator must be running (``async with emulator:``) when the runner starts. The app is granted
+    the intents the bot asks for (see :func:`grant_needed`).
     """
     app = app_id if app_id is not None else next(iter(emulator.config.apps))
     secret = emulator.config.secret_for(app)
     if secret is None:
         raise ValueError(f"the emulator has no app {app!r}")
+    grant_needed(bot, emulator, app)
     return BotRunner(
         bot,
         app_id=app,
@@ -252,7 +261,9 @@ async def connect(
     :class:`BotErrorsNotChecked` if the bot reported failures the test never read with :meth:`Chat.errors`.
     ``app_id``: which of the emulator's apps the bot logs in as (default: the first). ``clock``: the
     bot's clock (token refresh, heartbeats, reconnect backoff), shared with the fresh emulator; e.g. a
-    ``ScaledClock`` makes reconnects fast (the ``timeout`` waits stay in real seconds).
+    ``ScaledClock`` makes reconnects fast (the ``timeout`` waits stay in real seconds). The app is granted
+    the intents the bot asks for unless the emulator's config lists it in ``allowed_intents``
+    (:func:`grant_needed`): a plain ``Emulator()`` grants only what a new bot has.
     """
     if emulator is not None and config is not None:
         raise ValueError("pass either emulator= or config=, not both")
@@ -261,6 +272,7 @@ async def connect(
     secret = emu.config.secret_for(app)
     if secret is None:
         raise ValueError(f"the emulator has no app {app!r}")
+    grant_needed(bot, emu, app)
     intents = bot.intents
     chat: Chat | None = None
     body_error: BaseException | None = None

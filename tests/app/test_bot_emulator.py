@@ -46,7 +46,9 @@ class Stack:
 @asynccontextmanager
 async def running(bot: Bot) -> AsyncIterator[Stack]:
     clock = ScaledClock(20.0)
-    emulator = Emulator(EmulatorConfig(heartbeat_interval_ms=2000), clock=clock)
+    config = EmulatorConfig(heartbeat_interval_ms=2000)
+    config.grant(DEFAULT_APP_ID, int(bot.intents))  # an approved bot (a new one has only guild @messages)
+    emulator = Emulator(config, clock=clock)
     async with emulator.serve("127.0.0.1", 0) as base, httpx.AsyncClient(base_url=base) as http:
         tokens = TokenManager(
             Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from framework.models.intents import DEFAULT_PERMITTED
+
 __all__ = ["DEFAULT_APP_ID", "DEFAULT_APP_SECRET", "EmulatorConfig", "SessionStartLimitConfig"]
 
 #: The app the default configuration knows.
@@ -52,7 +54,10 @@ class EmulatorConfig:
     """Recommended shard count returned by ``/gateway/bot``."""
     session_start_limit: SessionStartLimitConfig = field(default_factory=SessionStartLimitConfig)
     allowed_intents: dict[str, int] = field(default_factory=dict)
-    """app_id -> intent mask the app may use; an app not listed may use every intent."""
+    """app_id -> intent mask the app may use (what the open platform approved for it)."""
+    default_intents: int = int(DEFAULT_PERMITTED)
+    """The mask of an app not in ``allowed_intents``: what a new bot has (GUILDS, PUBLIC_GUILD_MESSAGES,
+    GUILD_MEMBERS). The test client and ``qqbot run`` without credentials grant the bot what it needs."""
 
     c2c_reply_window: float = 3600
     group_reply_window: float = 300
@@ -106,8 +111,12 @@ class EmulatorConfig:
         return self.apps.get(app_id)
 
     def intents_allowed(self, app_id: str) -> int | None:
-        """The intent mask ``app_id`` may use, or None for "every intent"."""
-        return self.allowed_intents.get(app_id)
+        """The intent mask ``app_id`` may use (``default_intents`` unless the app is listed)."""
+        return self.allowed_intents.get(app_id, self.default_intents)
+
+    def grant(self, app_id: str, intents: int) -> None:
+        """Let ``app_id`` also use ``intents`` (as if the open platform approved them)."""
+        self.allowed_intents[app_id] = (self.intents_allowed(app_id) or 0) | int(intents)
 
     def __repr__(self) -> str:  # never show secrets
         return (
