@@ -13,11 +13,11 @@ environment variable        TOML key                             meaning
 ``QQBOT_TOKEN_URL``         ``bot.token_url``                    access-token endpoint URL
 ``QQBOT_SANDBOX``           ``bot.sandbox``                      ``1``/``true``: use the sandbox REST base
 ``QQBOT_TRANSPORT``         ``bot.transport``                    ``websocket`` (default) or ``webhook``
+``QQBOT_SCENES``            ``bot.scenes``                       where the bot serves, e.g. ``group,c2c``
 ``QQBOT_SHARD_COUNT``       ``gateway.shard_count``              total shards (default: ``/gateway/bot``)
 ``QQBOT_SHARD_IDS``         ``gateway.shard_ids``                shards run by this process, e.g. ``0,1``
 ``QQBOT_WEBHOOK_HOST``      ``webhook.host``                     webhook listen address (default 127.0.0.1)
 ``QQBOT_WEBHOOK_PORT``      ``webhook.port``                     webhook listen port (default 8080)
-``QQBOT_SCENES``            ``bot.scenes``                       where the bot serves, e.g. ``group,c2c``
 ``QQBOT_WEBHOOK_TOLERANCE`` ``webhook.timestamp_tolerance``      accepted signature-timestamp skew, seconds
 ``QQBOT_LOG_LEVEL``         ``logging.level``                    DEBUG, INFO (default), WARNING, ERROR
 ``QQBOT_LOG_FORMAT``        ``logging.format``                   ``text`` (default) or ``json``
@@ -67,13 +67,13 @@ class BotSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     token_url: str = TOKEN_URL
     sandbox: bool = False
     transport: Literal["websocket", "webhook"] = "websocket"
+    scenes: list[Literal["group", "c2c", "guild", "channel", "dm"]] | None = None
+    """Where the bot serves (overrides ``Bot(scenes=...)``); see docs/bot.md "Scenes and intents"."""
 
     def __repr__(self) -> str:
         secret = "<set>" if self.app_secret else None
         return (
             f"BotSettings(app_id={self.app_id!r}, app_secret={secret!r}, api_base={self.resolved_api_base!r}, "
-    scenes: list[Literal["group", "c2c", "guild", "channel", "dm"]] | None = None
-    """Where the bot serves (overrides ``Bot(scenes=...)``); see docs/bot.md "Scenes and intents"."""
             f"token_url={self.token_url!r}, sandbox={self.sandbox!r}, transport={self.transport!r})"
         )
 
@@ -142,6 +142,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "QQBOT_TOKEN_URL": ("bot", "token_url"),
     "QQBOT_SANDBOX": ("bot", "sandbox"),
     "QQBOT_TRANSPORT": ("bot", "transport"),
+    "QQBOT_SCENES": ("bot", "scenes"),
     "QQBOT_SHARD_COUNT": ("gateway", "shard_count"),
     "QQBOT_SHARD_IDS": ("gateway", "shard_ids"),
     "QQBOT_WEBHOOK_HOST": ("webhook", "host"),
@@ -149,7 +150,6 @@ _ENV: dict[str, tuple[str, str]] = {
     "QQBOT_WEBHOOK_TOLERANCE": ("webhook", "timestamp_tolerance"),
     "QQBOT_LOG_LEVEL": ("logging", "level"),
     "QQBOT_LOG_FORMAT": ("logging", "format"),
-    "QQBOT_SCENES": ("bot", "scenes"),
     "QQBOT_PLUGINS_STRICT": ("plugins", "strict"),
     "QQBOT_PLUGINS_DISABLED": ("plugins", "disabled"),
     "QQBOT_PLUGINS_ENABLED": ("plugins", "enabled"),

@@ -87,7 +87,20 @@ def check(args: argparse.Namespace, out: TextIO | None = None) -> int:
     print(f"connects:   {mode}; transport {settings.bot.transport}", file=out)
     if settings.bot.has_credentials:
         print(f"app id:     {settings.bot.app_id}  api: {settings.bot.resolved_api_base}", file=out)
+    scenes = ", ".join(info["scenes"])
+    said = "" if info["scenes_declared"] else "  (not set: [bot] scenes, QQBOT_SCENES or Bot(scenes=...))"
+    print(f"scenes:     {scenes}{said}", file=out)
     print(f"intents:    {int(intents)} = {' | '.join(info['intents']) or 'none'}", file=out)
+    for row in info["intent_report"]:
+        kind = "required" if row["required"] else "optional"
+        users = ", ".join(row["needed_by"]) or "-"
+        print(f"  {row['name']:<24} {kind:<9} {row['approval']:<21} {users}", file=out)
+    if any(row["approval"] != "granted to every bot" for row in info["intent_report"]):
+        print(
+            "  (apply for intents marked 'needs approval' on the open platform, q.qq.com; an optional one the "
+            "platform refuses is dropped at identify, a required one stops the bot)",
+            file=out,
+        )
     print(f"handlers:   {len(info['handlers'])}", file=out)
     for h in info["handlers"]:
         owner = f"  (plugin {h['plugin']})" if h["plugin"] else ""
@@ -108,20 +121,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings, bot = load(args)
         use_emulator = args.emulator or not settings.bot.has_credentials
-    scenes = ", ".join(info["scenes"])
-    said = "" if info["scenes_declared"] else "  (not set: [bot] scenes, QQBOT_SCENES or Bot(scenes=...))"
-    print(f"scenes:     {scenes}{said}", file=out)
         console = use_emulator and not args.no_console
-    for row in info["intent_report"]:
-        kind = "required" if row["required"] else "optional"
-        users = ", ".join(row["needed_by"]) or "-"
-        print(f"  {row['name']:<24} {kind:<9} {row['approval']:<21} {users}", file=out)
-    if any(row["approval"] != "granted to every bot" for row in info["intent_report"]):
-        print(
-            "  (apply for intents marked 'needs approval' on the open platform, q.qq.com; an optional one the "
-            "platform refuses is dropped at identify, a required one stops the bot)",
-            file=out,
-        )
         # the console owns the terminal: only warnings unless a level was asked for
         level = "WARNING" if console and not args.log_level else settings.logging.level
         configure_logging(level, settings.logging.format)
