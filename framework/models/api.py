@@ -34,6 +34,7 @@ __all__ = [
     "Keyboard",
     "Markdown",
     "MarkdownParam",
+    "MarkdownStyle",
     "Media",
     "MediaInfo",
     "MessageAudit",
@@ -41,6 +42,7 @@ __all__ = [
     "MessageToCreate",
     "MsgType",
     "MuteResult",
+    "OnlineNums",
     "PinsMessage",
     "ReactionUsers",
     "RecommendChannel",
@@ -55,6 +57,8 @@ __all__ = [
     "TokenRequest",
     "TokenResponse",
     "UpdatedRole",
+    "UploadPart",
+    "UploadPrepared",
     "WebhookSession",
 ]
 
@@ -75,12 +79,23 @@ class MarkdownParam(Base):
     values: list[str]
 
 
+class MarkdownStyle(Base):
+    """Layout of a markdown message (botgo ``dto``): ``main_font_size`` small/middle/large,
+    ``layout`` e.g. ``"hide_avatar_and_center"``."""
+
+    main_font_size: str | None = None
+    layout: str | None = None
+
+
 class Markdown(Base):
-    """Raw markdown (``content``) or a template (``custom_template_id`` + ``params``)."""
+    """Raw markdown (``content``) or a template (``custom_template_id`` + ``params``), not both."""
 
     content: str | None = None
     custom_template_id: str | None = None
     params: list[MarkdownParam] | None = None
+    style: MarkdownStyle | None = None
+    process_msg: int | None = None
+    """Listed by botgo (protocol.md §11.2) without a documented meaning or type (UNCONFIRMED)."""
 
 
 class Keyboard(Base):
@@ -229,10 +244,35 @@ class FileToUpload(Base):
     ``file_type``: 1 image, 2 video, 3 voice (silk), 4 file.
     """
 
-    file_type: int
+    file_type: int | None = None
     url: str | None = None
     file_data: str | None = None
     srv_send_msg: bool | None = None
+    file_name: str | None = None
+    """The file's name, shown for ``file_type`` 4 (live docs 2026, protocol.md §5.2)."""
+    upload_id: str | None = None
+    """Last step of a chunked upload (:class:`UploadPrepared`); the shape is UNCONFIRMED."""
+
+
+class UploadPart(Base):
+    """One part of a chunked upload: PUT ``block_size`` bytes (the last part: the rest) to ``presigned_url``."""
+
+    index: int = 0
+    presigned_url: str = ""
+
+
+class UploadPrepared(Base):
+    """Answer of ``POST /v2/{users|groups}/{id}/upload_prepare`` (UNCONFIRMED shape, protocol.md §5.2)."""
+
+    upload_id: str = ""
+    block_size: int = 0
+    parts: list[UploadPart] = msgspec.field(default_factory=list)
+
+
+class OnlineNums(Base):
+    """Answer of ``GET /channels/{channel_id}/online_nums``."""
+
+    online_nums: int = 0
 
 
 class DMS(Base):

@@ -25,5 +25,11 @@ class EndpointGroup:
         params: Mapping[str, Any] | None = None,
         idempotent: bool | None = None,
         headers: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
     ) -> Answer:
+        raise NotImplementedError
+
+    async def _put_raw(self, url: str, content: bytes) -> None:
+        """PUT ``content`` to an absolute (presigned) URL without the bot's credentials."""
         raise NotImplementedError

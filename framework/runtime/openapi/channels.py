@@ -6,7 +6,14 @@ from collections.abc import Sequence
 
 import msgspec
 
-from framework.models.api import AudioControl, ChannelPermissions, ChannelToCreate, ChannelToPatch, Schedule
+from framework.models.api import (
+    AudioControl,
+    ChannelPermissions,
+    ChannelToCreate,
+    ChannelToPatch,
+    OnlineNums,
+    Schedule,
+)
 from framework.models.common import Member
 from framework.models.events import Channel
 from framework.runtime.openapi._group import EndpointGroup
@@ -19,6 +26,7 @@ _MEMBERS = msgspec.json.Decoder(list[Member])
 _PERMS = msgspec.json.Decoder(ChannelPermissions)
 _SCHEDULE = msgspec.json.Decoder(Schedule)
 _SCHEDULES = msgspec.json.Decoder(list[Schedule])
+_ONLINE = msgspec.json.Decoder(OnlineNums)
 
 
 class _ScheduleWrapper(msgspec.Struct, omit_defaults=True):
@@ -65,6 +73,11 @@ class ChannelsAPI(EndpointGroup):
         """``GET /channels/{channel_id}/voice/members``."""
         answer = await self._call("GET", "/channels/{channel_id}/voice/members", path={"channel_id": channel_id})
         return answer.decode(_MEMBERS)
+
+    async def get_online_nums(self, channel_id: str) -> int:
+        """``GET /channels/{channel_id}/online_nums``: how many members are online in the channel."""
+        answer = await self._call("GET", "/channels/{channel_id}/online_nums", path={"channel_id": channel_id})
+        return answer.decode(_ONLINE).online_nums
 
     async def get_channel_permissions(self, channel_id: str, user_id: str) -> ChannelPermissions:
         """``GET /channels/{channel_id}/members/{user_id}/permissions``."""

@@ -222,8 +222,14 @@ class OpenAPICore(EndpointGroup):
         params: Mapping[str, Any] | None = None,
         idempotent: bool | None = None,
         headers: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
     ) -> Answer:
-        """Send one logical request (with retries) to ``template`` filled with ``path``."""
+        """Send one logical request (with retries) to ``template`` filled with ``path``.
+
+        ``form`` + ``files`` (``name -> (filename, bytes, content type)``) send ``multipart/form-data``
+        instead of ``json``.
+        """
         method = method.upper()
         url_path = template.format_map({k: quote(str(v), safe="") for k, v in (path or {}).items()})
         url = self.base_url + url_path
@@ -260,7 +266,7 @@ class OpenAPICore(EndpointGroup):
                 "User-Agent": self.user_agent,
                 "Accept": "application/json",
             }
-            if content is not None:
+            if content is not None and files is None:
                 req_headers["Content-Type"] = "application/json"
             if headers:
                 req_headers.update(headers)
@@ -269,7 +275,12 @@ class OpenAPICore(EndpointGroup):
 
             started = self._clock.monotonic()
             try:
-                response = await self._http.request(method, url, content=content, params=query, headers=req_headers)
+                if files is not None:
+                    response = await self._http.request(
+                        method, url, data=dict(form or {}), files=dict(files), params=query, headers=req_headers
+                    )
+                else:
+                    response = await self._http.request(method, url, content=content, params=query, headers=req_headers)
             except httpx.TransportError as exc:
                 elapsed = self._clock.monotonic() - started
                 await self._run_hook(self.on_response, method, url, 0, elapsed, "")
@@ -355,6 +366,22 @@ class OpenAPICore(EndpointGroup):
                 continue
 
             raise cls(message, status=status, code=code, trace_id=trace_id, method=method, path=template)
+
+    async def _put_raw(self, url: str, content: bytes) -> None:
+        """PUT one chunk to a presigned upload URL (no Authorization: the URL carries its own grant)."""
+        try:
+            response = await self._http.put(url, content=content, headers={"User-Agent": self.user_agent})
+        except httpx.TransportError as exc:
+            raise NetworkError(f"upload part failed ({type(exc).__name__})", method="PUT", path="<presigned>") from exc
+        if response.status_code >= 300:
+            body = _parse_error(response.content)
+            raise error_class_for(response.status_code, body.effective_code if body else 0)(
+                body.message if body else _short_text(response),
+                status=response.status_code,
+                code=body.effective_code if body else 0,
+                method="PUT",
+                path="<presigned>",
+            )
 
     async def _run_hook(self, hook: Callable[..., Awaitable[None] | None] | None, *args: Any) -> None:
         if hook is None:

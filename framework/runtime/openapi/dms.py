@@ -7,6 +7,7 @@ import msgspec
 from framework.models.api import DMS, MessageToCreate
 from framework.models.events import Message
 from framework.runtime.openapi._group import EndpointGroup
+from framework.runtime.openapi.messages import image_file, multipart_fields
 from framework.runtime.openapi.results import PendingAudit
 
 __all__ = ["DirectMessagesAPI"]
@@ -21,9 +22,26 @@ class DirectMessagesAPI(EndpointGroup):
         body = {"recipient_id": recipient_id, "source_guild_id": source_guild_id}
         return (await self._call("POST", "/users/@me/dms", json=body)).decode(_DMS)
 
-    async def post_dms_message(self, guild_id: str, message: MessageToCreate) -> Message | PendingAudit:
-        """``POST /dms/{guild_id}/messages`` (``guild_id`` of the DM session)."""
-        answer = await self._call("POST", "/dms/{guild_id}/messages", path={"guild_id": guild_id}, json=message)
+    async def post_dms_message(
+        self,
+        guild_id: str,
+        message: MessageToCreate,
+        *,
+        file_image: bytes | None = None,
+        filename: str = "image.png",
+    ) -> Message | PendingAudit:
+        """``POST /dms/{guild_id}/messages`` (``guild_id`` of the DM session); ``file_image`` as in
+        :meth:`~framework.runtime.openapi.messages.MessagesAPI.post_channel_message`."""
+        if file_image is not None:
+            answer = await self._call(
+                "POST",
+                "/dms/{guild_id}/messages",
+                path={"guild_id": guild_id},
+                form=multipart_fields(message),
+                files=image_file(file_image, filename),
+            )
+        else:
+            answer = await self._call("POST", "/dms/{guild_id}/messages", path={"guild_id": guild_id}, json=message)
         return answer.decode_or_pending(_MESSAGE)
 
     async def recall_dms_message(self, guild_id: str, message_id: str, *, hidetip: bool = False) -> None:

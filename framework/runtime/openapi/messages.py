@@ -12,7 +12,7 @@ from framework.models.events import Message
 from framework.runtime.openapi._group import EndpointGroup
 from framework.runtime.openapi.results import PendingAudit
 
-__all__ = ["MessagesAPI"]
+__all__ = ["MessagesAPI", "image_file", "multipart_fields"]
 
 _MESSAGE = msgspec.json.Decoder(Message)
 _MESSAGES = msgspec.json.Decoder(list[Message])
@@ -22,12 +22,50 @@ _ANNOUNCES = msgspec.json.Decoder(Announces)
 _ANY = msgspec.json.Decoder(Any)
 
 
+def multipart_fields(message: MessageToCreate) -> dict[str, str]:
+    """The scalar fields of ``message`` as form fields (objects cannot travel next to a ``file_image``)."""
+    fields: dict[str, str] = {}
+    for name, value in msgspec.structs.asdict(message).items():
+        if value is None:
+            continue
+        if isinstance(value, msgspec.Struct | dict | list):
+            raise ValueError(f"{name} cannot be sent with file_image (multipart carries only text fields)")
+        fields[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return fields
+
+
+def image_file(file_image: bytes, filename: str) -> dict[str, tuple[str, bytes, str]]:
+    """The ``file_image`` part of a multipart guild/DM send."""
+    kind = "image/png" if file_image.startswith(b"\x89PNG") else "image/jpeg"
+    return {"file_image": (filename, file_image, kind)}
+
+
 class MessagesAPI(EndpointGroup):
-    async def post_channel_message(self, channel_id: str, message: MessageToCreate) -> Message | PendingAudit:
-        """``POST /channels/{channel_id}/messages``: the sent message, or :class:`PendingAudit`."""
-        answer = await self._call(
-            "POST", "/channels/{channel_id}/messages", path={"channel_id": channel_id}, json=message
-        )
+    async def post_channel_message(
+        self,
+        channel_id: str,
+        message: MessageToCreate,
+        *,
+        file_image: bytes | None = None,
+        filename: str = "image.png",
+    ) -> Message | PendingAudit:
+        """``POST /channels/{channel_id}/messages``: the sent message, or :class:`PendingAudit`.
+
+        With ``file_image`` (raw image bytes) the message goes as ``multipart/form-data`` (protocol.md §5.1);
+        only its text fields (content, msg_id, event_id, image, ...) can travel with it.
+        """
+        if file_image is not None:
+            answer = await self._call(
+                "POST",
+                "/channels/{channel_id}/messages",
+                path={"channel_id": channel_id},
+                form=multipart_fields(message),
+                files=image_file(file_image, filename),
+            )
+        else:
+            answer = await self._call(
+                "POST", "/channels/{channel_id}/messages", path={"channel_id": channel_id}, json=message
+            )
         return answer.decode_or_pending(_MESSAGE)
 
     async def patch_channel_message(
