@@ -25,6 +25,7 @@ from framework.testing.emulator.gateway.records import (
     ConnectionRecord,
     GatewayRecorder,
     IdentifyRecord,
+    RecordingWebSocket,
     SessionRecord,
 )
 from framework.testing.emulator.gateway.session import Session
@@ -82,7 +83,7 @@ class GatewayHub:
         """Serve one accepted WebSocket until it closes. The caller closes the transport afterwards."""
         record = ConnectionRecord(number=next(self._numbers), opened_at=self.clock.monotonic(), transport=transport)
         self.recorder.connections.append(record)
-        conn = GatewayConnection(self, ws, record)
+        conn = GatewayConnection(self, RecordingWebSocket(ws, record), record)
         self.connections.append(conn)
         await conn.run()
 

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["ConnectionRecord", "GatewayRecorder", "IdentifyRecord", "SessionRecord"]
+import msgspec
+
+from framework.testing.emulator.gateway.transport import ServerWebSocket
+
+__all__ = [
+    "ConnectionRecord",
+    "GatewayRecorder",
+    "IdentifyRecord",
+    "ReceivedFrame",
+    "RecordingWebSocket",
+    "SessionRecord",
+    "json_shape",
+]
+
+RECEIVED_FRAMES_KEPT = 64
+"""Client frames kept per connection in :attr:`ConnectionRecord.received` (the first ones)."""
 
 
 @dataclass
@@ -49,6 +66,8 @@ class ConnectionRecord:
     ops_sent: list[int] = field(default_factory=list)
     """Non-dispatch opcodes sent (10, 11, 7, 9) in order."""
     heartbeats: int = 0
+    received: list[ReceivedFrame] = field(default_factory=list)
+    """The client's first frames (:data:`RECEIVED_FRAMES_KEPT`): frame type and JSON shape, no values."""
 
 
 @dataclass
@@ -100,3 +119,60 @@ class GatewayRecorder:
                 lo += 1
             best = max(best, hi - lo + 1)
         return best
+
+
+@dataclass
+class ReceivedFrame:
+    """One frame a client sent: its WebSocket frame type and the shape of its JSON, never its values."""
+
+    frame: str
+    """``"text"`` or ``"binary"``."""
+    op: int | None
+    """The ``op`` field, when the frame is a JSON object with an integer ``op``."""
+    shape: Any
+    """:func:`json_shape` of the decoded JSON (None when it is not JSON)."""
+
+
+def json_shape(value: Any) -> Any:
+    """Replace every JSON value by its type name (``str``, ``int``, ``float``, ``bool``, ``null``), keeping keys."""
+    if isinstance(value, dict):
+        return {str(k): json_shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_shape(v) for v in value]
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+class RecordingWebSocket:
+    """A :class:`ServerWebSocket` that notes each client frame's type and JSON shape in ``record.received``."""
+
+    def __init__(self, ws: ServerWebSocket, record: ConnectionRecord) -> None:
+        self._ws = ws
+        self._record = record
+
+    async def receive(self) -> str | bytes:
+        data = await self._ws.receive()
+        if len(self._record.received) < RECEIVED_FRAMES_KEPT:
+            try:
+                decoded = msgspec.json.decode(data)
+            except (msgspec.DecodeError, UnicodeDecodeError):
+                decoded = None
+            op = decoded.get("op") if isinstance(decoded, dict) else None
+            self._record.received.append(
+                ReceivedFrame(
+                    "text" if isinstance(data, str) else "binary",
+                    op if isinstance(op, int) and not isinstance(op, bool) else None,
+                    None if decoded is None else json_shape(decoded),
+                )
+            )
+        return data
+
+    async def send_many(self, frames: Sequence[bytes]) -> None:
+        await self._ws.send_many(frames)
+
+    async def close(self, code: int, reason: str = "") -> None:
+        await self._ws.close(code, reason)
+
+    async def abort(self) -> None:
+        await self._ws.abort()
