@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with the emulator: serve it on --emulator-port and run the bot without the console",
     )
     run.add_argument("--emulator-port", type=int, default=0, help="port of the embedded emulator (default: any)")
+    run.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart the bot when a .py/.toml file under its directory or the working directory changes "
+        "(the emulator's world is kept)",
+    )
 
     check = sub.add_parser(
         "check",

@@ -129,7 +129,12 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, BotLoadError, BotError) as exc:
         return _fail(str(exc))
     main: Callable[[], Any]
-    if console:
+    if getattr(args, "reload", False):
+        from framework.cli.reload import run_reload
+
+        def main() -> Any:
+            return run_reload(args, use_emulator=use_emulator, console=console)
+    elif console:
         from framework.cli.console import run_console
 
         def main() -> Any:

@@ -31,8 +31,23 @@ class Screen:
         import pty
 
         self.master, slave = pty.openpty()
+
+        def controlling_terminal() -> None:  # as a shell does: Ctrl-C in cooked mode sends SIGINT
+            import fcntl
+            import termios
+
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
         self.proc = subprocess.Popen(
-            argv, stdin=slave, stdout=slave, stderr=slave, env=_env(), cwd=cwd, close_fds=True, start_new_session=True
+            argv,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=_env(),
+            cwd=cwd,
+            close_fds=True,
+            preexec_fn=controlling_terminal,
         )
         os.close(slave)
         self.seen = b""
