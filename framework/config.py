@@ -1,12 +1,16 @@
 """Bot settings from a TOML file and ``QQBOT_*`` environment variables, validated with msgspec.
 
-Environment variables win over the file. A missing or invalid setting raises :class:`ConfigError`
-naming the key and what was expected. Secrets never appear in a ``repr`` or an error message.
+Precedence, highest first: the real environment, ``.env.<profile>``, ``.env``, the TOML file, the
+defaults. The ``.env`` files are read from the TOML file's directory (the current directory when no
+file is named); the profile comes from ``profile=`` (``qqbot run --profile``) or ``QQBOT_PROFILE``.
+A missing or invalid setting raises :class:`ConfigError` naming the key and what was expected.
+Secrets never appear in a ``repr`` or an error message.
 
 ==========================  ===================================  =====================================
 environment variable        TOML key                             meaning
 ==========================  ===================================  =====================================
 ``QQBOT_CONFIG``            —                                    TOML file path (default ``./qqbot.toml``)
+``QQBOT_PROFILE``           —                                    also read ``.env.<profile>`` (over ``.env``)
 ``QQBOT_APP_ID``            ``bot.app_id``                       the bot's AppID
 ``QQBOT_APP_SECRET``        ``bot.app_secret``                   the bot's AppSecret
 ``QQBOT_API_BASE``          ``bot.api_base``                     REST base URL (default: production, or sandbox)
@@ -53,6 +57,7 @@ __all__ = [
     "Settings",
     "WebhookSettings",
     "load_settings",
+    "read_dotenv",
 ]
 
 
@@ -133,6 +138,8 @@ class Settings(msgspec.Struct, kw_only=True):
     webhook: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     plugins: PluginSettings = msgspec.field(default_factory=PluginSettings)
+    sources: dict[str, str] = msgspec.field(default_factory=dict)
+    """Where each explicitly set key (``"logging.level"``) came from: a file path or a variable name."""
 
 
 _ENV: dict[str, tuple[str, str]] = {
@@ -225,12 +232,72 @@ def _expected(key: str) -> str:
     return ""
 
 
+_DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*?)\s*$")
+
+
+def read_dotenv(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``KEY=VALUE`` lines of a ``.env`` file (``#`` comments, ``export``, single/double quotes).
+
+    Raises :class:`ConfigError` naming the file and line of a line that is not ``KEY=VALUE``.
+    """
+    values: dict[str, str] = {}
+    for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = _DOTENV_LINE.match(line)
+        if m is None:
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {line.split('=')[0][:40]!r}")
+        value = m.group("value")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+            if raw.strip().split("=", 1)[1].strip().startswith('"'):
+                value = value.replace("\\n", "\n").replace('\\"', '"')
+        else:
+            value = re.split(r"\s+#", value, maxsplit=1)[0].strip()
+        values[m.group("key")] = value
+    return values
+
+
+def _layered_environment(
+    env: Mapping[str, str], directory: Path, profile: str | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``QQBOT_*`` values from ``.env``, ``.env.<profile>`` and ``env`` (later wins; empty counts as unset),
+    and where each came from."""
+    layers: list[tuple[str, Mapping[str, str]]] = []
+    dotenv = directory / ".env"
+    if dotenv.is_file():
+        layers.append((str(dotenv), read_dotenv(dotenv)))
+    if profile is None:
+        profile = env.get("QQBOT_PROFILE", "").strip() or None
+        if profile is None and layers:
+            profile = layers[0][1].get("QQBOT_PROFILE", "").strip() or None
+    if profile:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", profile):
+            raise ConfigError(f"QQBOT_PROFILE: expected a name such as dev or prod, got {profile!r}")
+        profiled = directory / f".env.{profile}"
+        if not profiled.is_file():
+            raise ConfigError(f"profile {profile!r}: no file {profiled}; create it or unset QQBOT_PROFILE/--profile")
+        layers.append((str(profiled), read_dotenv(profiled)))
+    layers.append(("environment", env))
+    values: dict[str, str] = {}
+    origin: dict[str, str] = {}
+    for where, layer in layers:
+        for name in _ENV:
+            if layer.get(name, "").strip():  # an empty variable (an unfilled .env line) counts as unset
+                values[name] = layer[name]
+                origin[name] = where if where != "environment" else name
+    return values, origin
+
+
 def load_settings(
     path: str | os.PathLike[str] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
+    profile: str | None = None,
 ) -> Settings:
-    """Read the TOML file (``path``, ``$QQBOT_CONFIG`` or ``./qqbot.toml`` if present) and the environment."""
+    """Read the TOML file (``path``, ``$QQBOT_CONFIG`` or ``./qqbot.toml`` if present), the ``.env`` files
+    beside it (``.env``, then ``.env.<profile>``) and the environment (which wins)."""
     env = os.environ if environ is None else environ
     file_data: dict[str, Any] = {}
     source = "environment"
@@ -244,16 +311,24 @@ def load_settings(
             file_data = tomllib.loads(candidate.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{candidate}: not valid TOML: {exc}") from None
-    unknown = set(file_data) - set(Settings.__struct_fields__)
+    sections = [name for name in Settings.__struct_fields__ if name != "sources"]
+    unknown = set(file_data) - set(sections)
     if unknown:
-        raise ConfigError(
-            f"{source}: unknown section(s) {sorted(unknown)}; expected {list(Settings.__struct_fields__)}"
-        )
+        raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; expected {sections}")
     merged: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in file_data.items()}
-    for name, (section, key) in _ENV.items():
-        if env.get(name, "").strip():  # an empty variable (an unfilled .env line) counts as unset
-            merged.setdefault(section, {})[key] = _env_value(name, key, env[name])
+    sources = {
+        f"{section}.{key}": source for section, table in merged.items() if isinstance(table, dict) for key in table
+    }
+    values, origin = _layered_environment(env, candidate.resolve().parent, profile)
+    for name, raw in values.items():
+        section, key = _ENV[name]
+        merged.setdefault(section, {})[key] = _env_value(name, key, raw)
+        sources[f"{section}.{key}"] = origin[name]
+    bot_table = merged.get("bot")
+    if isinstance(bot_table, dict) and isinstance(bot_table.get("app_id"), int) and bot_table["app_id"] >= 0:
+        bot_table["app_id"] = str(bot_table["app_id"])  # `app_id = 102000001` in TOML: the AppID, as text
     settings = _convert(merged, source)
+    settings.sources = sources
     bot = settings.bot
     if bool(bot.app_id) != bool(bot.app_secret):
         missing = "QQBOT_APP_SECRET (bot.app_secret)" if bot.app_id else "QQBOT_APP_ID (bot.app_id)"

@@ -87,3 +87,77 @@ def test_empty_variables_count_as_unset(tmp_path: Path, monkeypatch: pytest.Monk
     s = load_settings(environ={"QQBOT_APP_ID": "", "QQBOT_APP_SECRET": "", "QQBOT_SHARD_COUNT": " "})
     assert not s.bot.has_credentials
     assert s.gateway.shard_count is None
+
+
+def test_app_id_as_a_toml_integer_is_accepted(tmp_path: Path) -> None:
+    cfg = tmp_path / "qqbot.toml"
+    cfg.write_text("[bot]\napp_id = 102000001\napp_secret = 'file-secret'\n")
+    s = load_settings(cfg, environ={})
+    assert s.bot.app_id == "102000001"
+    cfg.write_text("[bot]\napp_id = -5\napp_secret = 'file-secret'\n")
+    with pytest.raises(ConfigError, match=r"bot\.app_id"):
+        load_settings(cfg, environ={})
+
+
+def test_dotenv_precedence_environment_profile_dotenv_toml_defaults(tmp_path: Path) -> None:
+    """real environment > .env.<profile> > .env > qqbot.toml > defaults (docs/configuration.md)."""
+    cfg = tmp_path / "qqbot.toml"
+    cfg.write_text(
+        '[bot]\napp_id = "111"\napp_secret = "toml-secret"\n[gateway]\nshard_count = 1\n'
+        '[logging]\nlevel = "ERROR"\nformat = "json"\n[webhook]\nport = 9001\n'
+    )
+    (tmp_path / ".env").write_text(
+        "# comment\n"
+        "export QQBOT_APP_SECRET='dotenv-secret'\n"
+        "QQBOT_SHARD_COUNT=2\n"
+        "QQBOT_LOG_LEVEL=WARNING  # trailing comment\n"
+        'QQBOT_WEBHOOK_HOST="0.0.0.0"\n'
+        "QQBOT_SANDBOX=\n"
+        "UNRELATED=1\n"
+    )
+    (tmp_path / ".env.prod").write_text("QQBOT_SHARD_COUNT=3\nQQBOT_LOG_LEVEL=\n")
+    s = load_settings(cfg, environ={"QQBOT_SHARD_COUNT": "4"}, profile="prod")
+    assert s.gateway.shard_count == 4  # the real environment wins
+    assert s.bot.app_secret == "dotenv-secret"  # .env over the TOML file
+    assert s.logging.level == "WARNING"  # an empty line in .env.prod does not unset .env's value
+    assert s.logging.format == "json"  # the TOML file over the defaults
+    assert s.webhook.host == "0.0.0.0" and s.webhook.port == 9001
+    assert s.bot.sandbox is False and s.webhook.path == "/"  # defaults
+    assert s.sources["gateway.shard_count"] == "QQBOT_SHARD_COUNT"
+    assert s.sources["logging.level"] == str(tmp_path / ".env")
+    assert s.sources["logging.format"] == str(cfg)
+    # without the profile: .env over the TOML file; the profile also comes from QQBOT_PROFILE
+    assert load_settings(cfg, environ={}).gateway.shard_count == 2
+    assert load_settings(cfg, environ={"QQBOT_PROFILE": "prod"}).gateway.shard_count == 3
+    assert "dotenv-secret" not in repr(s)
+
+
+def test_dotenv_beside_the_config_file_and_in_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sub = tmp_path / "conf"
+    sub.mkdir()
+    (sub / "bot.toml").write_text("")
+    (sub / ".env").write_text("QQBOT_SHARD_COUNT=5\n")
+    (tmp_path / ".env").write_text("QQBOT_SHARD_COUNT=6\n")
+    assert load_settings(sub / "bot.toml", environ={}).gateway.shard_count == 5
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(environ={}).gateway.shard_count == 6
+
+
+@pytest.mark.parametrize(
+    ("files", "profile", "needle"),
+    [
+        ({".env": "QQBOT_SHARD_COUNT\n"}, None, ".env:1: expected KEY=VALUE"),
+        ({}, "missing", "profile 'missing': no file"),
+        ({}, "../etc", "QQBOT_PROFILE: expected a name"),
+        ({".env": "QQBOT_SHARD_COUNT=lots\n"}, None, "QQBOT_SHARD_COUNT: expected an integer"),
+    ],
+)
+def test_bad_dotenv_is_one_line(files: dict[str, str], profile: str | None, needle: str, tmp_path: Path) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "qqbot.toml").write_text("")
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path / "qqbot.toml", environ={}, profile=profile)
+    assert needle in str(info.value) and "\n" not in str(info.value)

@@ -16,8 +16,18 @@ from framework import __version__
 __all__ = ["build_parser", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``qqbot`` (all subcommands)."""
+_EMULATOR_DESCRIPTION = (
+    "Serve the local QQ platform emulator (token endpoint, REST, gateway, webhook sender and the control "
+    "API under /_emulator/) on one port, for any client, including other SDKs. Stop it with Ctrl-C."
+)
+
+
+def build_parser(*, emulator_options: bool = True) -> argparse.ArgumentParser:
+    """The argument parser of ``qqbot`` (all subcommands).
+
+    ``emulator_options=False`` leaves out the options of ``qqbot emulator``, which need the emulator
+    imported: ``main`` declares them only when that command is run.
+    """
     parser = argparse.ArgumentParser(prog="qqbot", description="Build, test and run QQ bots.")
     parser.add_argument("--version", action="version", version=f"qqbot-framework {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -31,9 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("bot", metavar="BOT")
     run.add_argument("-c", "--config", help="TOML config file (default: $QQBOT_CONFIG or ./qqbot.toml)")
+    run.add_argument("--profile", help="also read .env.PROFILE beside the config (default: $QQBOT_PROFILE)")
     run.add_argument("--transport", choices=["websocket", "webhook"], help="event transport (default: config)")
     run.add_argument("--host", help="webhook listen address (default: config, 127.0.0.1)")
-    run.add_argument("--port", type=int, help="webhook listen port (default: config, 8080)")
+    run.add_argument(
+        "--port", type=int, help="webhook listen port (default: config, 8080; on the emulator: loopback only)"
+    )
     run.add_argument("--shard-count", type=int, help="total number of shards (default: /gateway/bot)")
     run.add_argument("--shard-ids", help="comma-separated shards this process runs, e.g. 0,1")
     run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: config, INFO")
@@ -60,14 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load BOT and the configuration, and print what would run. Exits 1 on any problem.",
     )
     check.add_argument("bot", metavar="BOT")
-    check.add_argument("-c", "--config", help="TOML config file")
+    check.add_argument("-c", "--config", help="TOML config file (default: $QQBOT_CONFIG or ./qqbot.toml)")
+    check.add_argument("--profile", help="also read .env.PROFILE beside the config (default: $QQBOT_PROFILE)")
 
     emu = sub.add_parser(
         "emulator",
         help="serve the local QQ platform emulator (REST, gateway, webhook sender, control API)",
-        add_help=False,
+        description=_EMULATOR_DESCRIPTION,
     )
-    emu.add_argument("args", nargs=argparse.REMAINDER, help="emulator options (see qqbot emulator --help)")
+    if emulator_options:
+        from framework.testing.emulator import add_arguments
+
+        add_arguments(emu)
 
     from framework.cli import new
 
@@ -77,15 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``qqbot``; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(emulator_options=arguments[:1] == ["emulator"])
+    args = parser.parse_args(arguments)
     if args.command is None:
         parser.print_help()
         return 2
     if args.command == "emulator":
-        from framework.testing.emulator import main as emulator_main
+        from framework.testing.emulator import serve_from_namespace
 
-        return emulator_main(args.args)
+        return serve_from_namespace(args)
     if args.command == "new":
         from framework.cli import new
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import functools
 import logging
 import signal
 import sys
@@ -12,9 +14,11 @@ from typing import Any, TextIO
 import anyio
 
 from framework.app import Bot, BotError
+from framework.cli.errors import explain, root_causes
 from framework.cli.loader import BotLoadError, load_object
 from framework.config import ConfigError, Settings, load_settings
 from framework.logs import configure_logging, register_secret
+from framework.plugins.manager import PluginError
 
 __all__ = ["check", "load", "run"]
 
@@ -24,6 +28,21 @@ log = logging.getLogger("framework.cli")
 def _fail(message: str, stream: TextIO | None = None) -> int:
     print(f"qqbot: error: {message}", file=stream or sys.stderr)
     return 1
+
+
+_USER_ERRORS = (ConfigError, BotLoadError, BotError)
+
+
+def _plugin_failure(exc: PluginError) -> int:
+    return _fail(explain(exc).line)
+
+
+def _user_error(exc: Exception) -> int:
+    """A bad config, bot reference or bot definition: the user's traceback (if any), then one line."""
+    details = getattr(exc, "details", "")
+    if details:
+        print(details, file=sys.stderr, end="")
+    return _fail(str(exc))
 
 
 def _overrides(settings: Settings, args: argparse.Namespace) -> None:
@@ -59,7 +78,7 @@ def _overrides(settings: Settings, args: argparse.Namespace) -> None:
 
 def load(args: argparse.Namespace) -> tuple[Settings, Bot]:
     """Read the settings, load the bot named on the command line and apply the config to it."""
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, profile=getattr(args, "profile", None))
     _overrides(settings, args)
     register_secret(settings.bot.app_secret)
     obj = load_object(args.bot)
@@ -79,8 +98,10 @@ def check(args: argparse.Namespace, out: TextIO | None = None) -> int:
         settings, bot = load(args)
         bot.prepare()
         info = bot.describe()
-    except (ConfigError, BotLoadError, BotError) as exc:
-        return _fail(str(exc))
+    except _USER_ERRORS as exc:
+        return _user_error(exc)
+    except PluginError as exc:  # plugins.strict: the first broken plugin stops it
+        return _plugin_failure(exc)
     intents = bot.intents
     mode = "platform" if settings.bot.has_credentials else "embedded emulator (no credentials configured)"
     print(f"bot:        {info['name']}", file=out)
@@ -122,12 +143,15 @@ def run(args: argparse.Namespace) -> int:
         settings, bot = load(args)
         use_emulator = args.emulator or not settings.bot.has_credentials
         console = use_emulator and not args.no_console
-        # the console owns the terminal: only warnings unless a level was asked for
-        level = "WARNING" if console and not args.log_level else settings.logging.level
+        # the console owns the terminal: only warnings unless a level was set (option, environment, files)
+        explicit = args.log_level or "logging.level" in settings.sources
+        level = settings.logging.level if explicit or not console else "WARNING"
         configure_logging(level, settings.logging.format)
         bot.prepare()
-    except (ConfigError, BotLoadError, BotError) as exc:
-        return _fail(str(exc))
+    except _USER_ERRORS as exc:
+        return _user_error(exc)
+    except PluginError as exc:  # plugins.strict: the first broken plugin stops it
+        return _plugin_failure(exc)
     main: Callable[[], Any]
     if getattr(args, "reload", False):
         from framework.cli.reload import run_reload
@@ -137,16 +161,32 @@ def run(args: argparse.Namespace) -> int:
     elif console:
         from framework.cli.console import run_console
 
+        if settings.bot.transport == "webhook":
+            log.warning("the console talks to the bot over the gateway; for webhook mode locally use --no-console")
+
         def main() -> Any:
             return run_console(bot)
+    elif use_emulator and settings.bot.transport == "webhook":
+
+        def main() -> Any:
+            return _serve_webhook_with_emulator(bot, settings, args.emulator_port)
     elif use_emulator:
 
         def main() -> Any:
             return _serve_with_emulator(bot, settings, args.emulator_port)
     elif settings.bot.transport == "webhook":
+        assert settings.bot.app_id and settings.bot.app_secret
 
         def main() -> Any:
-            return _run_webhook(bot, settings)
+            return _run_webhook(
+                bot,
+                settings,
+                app_id=settings.bot.app_id or "",
+                app_secret=settings.bot.app_secret or "",
+                api_base=settings.bot.resolved_api_base,
+                token_url=settings.bot.token_url,
+                host=settings.webhook.host,
+            )
     else:
         assert settings.bot.app_id and settings.bot.app_secret
 
@@ -162,12 +202,34 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = anyio.run(main)
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # a fatal gateway error, an unreachable platform: say it plainly
-        log.debug("fatal error", exc_info=True)
-        return _fail(f"{type(exc).__name__}: {exc}")
+    except BaseException as exc:  # a refused secret, a busy port, an unreachable platform: say it plainly
+        causes = root_causes(exc)
+        if all(isinstance(c, KeyboardInterrupt | asyncio.CancelledError) for c in causes):
+            return 130
+        if isinstance(exc, SystemExit):
+            raise
+        return _explain_failure(exc, settings)
     return int(result or 0)
+
+
+def _explain_failure(exc: BaseException, settings: Settings) -> int:
+    """Print the one line that names the cause and the fix; the traceback too when it is our bug."""
+    explained = explain(
+        exc,
+        app_id=settings.bot.app_id,
+        port=settings.webhook.port if settings.bot.transport == "webhook" else None,
+        api_base=settings.bot.resolved_api_base,
+        token_url=settings.bot.token_url,
+    )
+    if explained.bug:
+        import traceback
+
+        from framework.logs import redact
+
+        print(redact("".join(traceback.format_exception(exc))), file=sys.stderr, end="")
+    else:
+        log.debug("fatal error", exc_info=exc)
+    return _fail(explained.line)
 
 
 async def _until_signal(stop: Callable[[], None]) -> None:
@@ -176,6 +238,15 @@ async def _until_signal(stop: Callable[[], None]) -> None:
             log.info("received %s: shutting down", signal.Signals(signum).name)
             stop()
             return
+
+
+def _announce(bot: Bot, settings: Settings, where: str = "") -> None:
+    """Say that the bot is ready: a log record with ``--log-format json``, a plain line otherwise."""
+    text = f"bot {bot.name!r} is ready{where}; press Ctrl-C to stop"
+    if settings.logging.format == "json":
+        log.info("%s", text)
+    else:
+        print(text, flush=True)
 
 
 async def _run_gateway(
@@ -196,35 +267,61 @@ async def _run_gateway(
     async with anyio.create_task_group() as tg, runner:
         tg.start_soon(_until_signal, runner.stop)
         await runner.wait_ready()  # each shard logs its own "ready" line
-        print(f"bot {bot.name!r} is ready; press Ctrl-C to stop", flush=True)
+        _announce(bot, settings)
         await runner.wait_closed()
         tg.cancel_scope.cancel()
     return 0
 
 
-async def _run_webhook(bot: Bot, settings: Settings) -> int:
+async def _run_webhook(
+    bot: Bot,
+    settings: Settings,
+    *,
+    app_id: str,
+    app_secret: str,
+    api_base: str,
+    token_url: str,
+    host: str,
+    on_ready: Callable[[str], None] | None = None,
+) -> int:
+    """Serve ``bot``'s webhook callbacks on ``host``:``settings.webhook.port`` until SIGINT/SIGTERM."""
     from framework.runner import run_webhook
 
-    assert settings.bot.app_id and settings.bot.app_secret
-    await run_webhook(
-        bot,
-        app_id=settings.bot.app_id,
-        app_secret=settings.bot.app_secret,
-        api_base=settings.bot.resolved_api_base,
-        token_url=settings.bot.token_url,
-        host=settings.webhook.host,
-        port=settings.webhook.port,
-        path=None if settings.webhook.path == "/" else settings.webhook.path,
-        timestamp_tolerance=settings.webhook.timestamp_tolerance,
-    )
+    async with anyio.create_task_group() as tg:
+        bound_host, bound_port = await tg.start(
+            functools.partial(
+                run_webhook,
+                bot,
+                app_id=app_id,
+                app_secret=app_secret,
+                api_base=api_base,
+                token_url=token_url,
+                host=host,
+                port=settings.webhook.port,
+                path=None if settings.webhook.path == "/" else settings.webhook.path,
+                timestamp_tolerance=settings.webhook.timestamp_tolerance,
+            )
+        )
+        url = f"http://{bound_host}:{bound_port}{settings.webhook.path}"
+        if on_ready is not None:
+            on_ready(url)
+        _announce(bot, settings, f" (webhook callbacks on {url})")
     return 0
+
+
+def _embedded_emulator(**options: Any) -> Any:
+    """The emulator of ``qqbot run`` without credentials: one app, granted every intent (local use)."""
+    from framework.models.intents import ALL_INTENTS
+    from framework.testing.emulator import Emulator, EmulatorConfig
+
+    config = EmulatorConfig(**options)
+    config.allowed_intents = dict.fromkeys(config.apps, int(ALL_INTENTS))
+    return Emulator(config)
 
 
 async def _serve_with_emulator(bot: Bot, settings: Settings, port: int) -> int:
     """Serve the embedded emulator on ``port`` and run the bot against it (no console)."""
-    from framework.testing.emulator import Emulator
-
-    emu = Emulator()
+    emu = _embedded_emulator()
     app_id = next(iter(emu.config.apps))
     secret = emu.config.secret_for(app_id)
     assert secret is not None
@@ -232,4 +329,29 @@ async def _serve_with_emulator(bot: Bot, settings: Settings, port: int) -> int:
         print(f"emulator serving on {url} (control API: {url}/_emulator/)", flush=True)
         return await _run_gateway(
             bot, settings, app_id=app_id, app_secret=secret, api_base=url, token_url=f"{url}/app/getAppAccessToken"
+        )
+
+
+async def _serve_webhook_with_emulator(bot: Bot, settings: Settings, port: int) -> int:
+    """Webhook mode, locally: the bot's webhook server on loopback ``--port``, the embedded emulator on
+    ``port`` signing and POSTing every event to it (no console)."""
+    emu = _embedded_emulator()
+    app_id = next(iter(emu.config.apps))
+    secret = emu.config.secret_for(app_id)
+    assert secret is not None
+
+    def point_sender(url: str) -> None:
+        emu.config.webhook_url = url
+
+    async with emu.serve("127.0.0.1", port) as url:
+        print(f"emulator serving on {url} (control API: {url}/_emulator/)", flush=True)
+        return await _run_webhook(
+            bot,
+            settings,
+            app_id=app_id,
+            app_secret=secret,
+            api_base=url,
+            token_url=f"{url}/app/getAppAccessToken",
+            host="127.0.0.1",
+            on_ready=point_sender,
         )

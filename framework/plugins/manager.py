@@ -247,9 +247,11 @@ class PluginManager:
     ) -> None:
         failure = PluginFailure(name, hook, error)
         self.failures.append(failure)
-        log.error("%s", failure, exc_info=error)
+        stops = self.strict and raise_strict
+        # in strict mode the raised PluginError reports it (one line); the traceback only at DEBUG
+        log.log(logging.DEBUG if stops else logging.ERROR, "%s", failure, exc_info=error)
         if disable and self.pm.has_plugin(name):
             self.bot._remove_owned(name)
             self.pm.unregister(name=name)
-        if self.strict and raise_strict:
+        if stops:
             raise PluginError(str(failure)) from error

@@ -130,7 +130,10 @@ def test_console_through_a_pseudo_terminal(tmp_path: Path) -> None:
 async def test_run_with_credentials_against_a_platform_compatible_server(tmp_path: Path) -> None:
     """QQBOT_API_BASE/QQBOT_TOKEN_URL point ``qqbot run`` at any compatible server (here: an emulator
     serving on loopback); the bot identifies, answers, and stops gracefully on SIGTERM."""
-    emu = Emulator()
+    from framework.models.intents import ALL_INTENTS
+    from framework.testing.emulator import EmulatorConfig
+
+    emu = Emulator(EmulatorConfig(allowed_intents={"102000001": int(ALL_INTENTS)}))  # a bot approved for all
     app_id = next(iter(emu.config.apps))
     secret = emu.config.secret_for(app_id)
     assert secret is not None

@@ -82,6 +82,7 @@ async def serve_webhook(
     config.bind = [f"fd://{sock.detach()}"]
     config.graceful_timeout = graceful_timeout
     config.include_server_header = False
+    config.errorlog = logging.getLogger("hypercorn.error")  # through our (redacting) handler, not a second one
     config.backlog = backlog
     if access_log:
         config.accesslog = logging.getLogger("framework.runtime.webhook.access")

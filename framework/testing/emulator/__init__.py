@@ -14,7 +14,8 @@ The emulator imports only ``framework.models``, ``framework.protocol`` and ``fra
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator, Sequence
+import errno
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from types import TracebackType
 
@@ -23,7 +24,8 @@ import anyio.abc
 import httpx
 
 from framework.clock import Clock, SystemClock
-from framework.testing.emulator.config import EmulatorConfig
+from framework.models.intents import ALL_INTENTS, DEFAULT_PERMITTED, Intents
+from framework.testing.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET, EmulatorConfig
 from framework.testing.emulator.control import Control, register_control_routes
 from framework.testing.emulator.gateway import GatewayHub, GatewaySettings, register_gateway_routes
 from framework.testing.emulator.http import Router
@@ -34,7 +36,20 @@ from framework.testing.emulator.tokens import TokenService
 from framework.testing.emulator.webhook_sender import WebhookSender, register_webhook_routes
 from framework.testing.emulator.world import World
 
-__all__ = ["Emulator", "EmulatorConfig", "GatewaySettings", "config_from_args", "main", "serve_forever"]
+__all__ = [
+    "Emulator",
+    "EmulatorConfig",
+    "GatewaySettings",
+    "add_arguments",
+    "config_from_args",
+    "config_from_namespace",
+    "main",
+    "parse_intents",
+    "serve_forever",
+    "serve_from_namespace",
+]
+
+_IN_USE = {errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE)}
 
 
 class Emulator:
@@ -165,42 +180,147 @@ async def serve_forever(
         await anyio.sleep_forever()
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qqbot emulator", description="Run the local QQ platform emulator.")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080, help="0 = any free port")
-    p.add_argument("--app", action="append", default=[], metavar="APPID:SECRET", help="an app (repeatable)")
-    p.add_argument("--shards", type=int, default=None, help="recommended shard count of /gateway/bot")
-    p.add_argument("--heartbeat-interval", type=int, default=None, metavar="MS")
-    p.add_argument("--reconnect-every", type=float, default=None, metavar="SECONDS", help="periodic op 7")
-    p.add_argument("--webhook-url", default=None, help="POST events to this URL (webhook mode)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the emulator's options on ``parser`` (``qqbot emulator``, ``python -m framework.testing.emulator``)."""
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="listen port; 0 = any free port (default: 8080)")
+    parser.add_argument(
+        "--app",
+        action="append",
+        default=[],
+        metavar="APPID:SECRET",
+        help=f"an app the platform knows (repeatable; default: {DEFAULT_APP_ID}:{DEFAULT_APP_SECRET})",
+    )
+    parser.add_argument(
+        "--grant-intents",
+        metavar="INTENTS",
+        help="intents every app may use: 'all', 'default' (what a new bot gets), a comma-separated list of "
+        "names such as GUILDS,GROUP_AND_C2C_EVENT, or an integer mask (default: the emulator's default grant)",
+    )
+    parser.add_argument("--shards", type=int, default=None, help="recommended shard count of /gateway/bot")
+    parser.add_argument("--heartbeat-interval", type=int, default=None, metavar="MS", help="op 10 heartbeat_interval")
+    parser.add_argument(
+        "--reconnect-every", type=float, default=None, metavar="SECONDS", help="send op 7 (reconnect) periodically"
+    )
+    parser.add_argument(
+        "--webhook-url", default=None, metavar="URL", help="webhook mode: POST signed events to this URL"
+    )
+
+
+def parse_intents(text: str) -> int:
+    """``all``, ``default``, ``NAME,NAME`` (``Intents`` member names) or an integer mask; ValueError otherwise."""
+    value = text.strip()
+    if value.lower() == "all":
+        return int(ALL_INTENTS)
+    if value.lower() == "default":
+        return int(DEFAULT_PERMITTED)
+    if value.isdigit():
+        mask = int(value)
+        if mask & ~int(ALL_INTENTS):
+            raise ValueError(f"{value} has bits that are no intent (all intents: {int(ALL_INTENTS)})")
+        return mask
+    mask = 0
+    for name in (p.strip().upper() for p in value.split(",")):
+        if not name:
+            continue
+        if name not in Intents.__members__ or name == "NONE":
+            known = ", ".join(n for n in Intents.__members__ if n != "NONE")
+            raise ValueError(f"unknown intent {name!r}; known: all, default, {known}")
+        mask |= int(Intents[name])
+    if not mask:
+        raise ValueError("expected at least one intent")
+    return mask
+
+
+def _parser(prog: str = "qqbot emulator") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=_DESCRIPTION)
+    add_arguments(p)
     return p
 
 
-def config_from_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
-    """Build an :class:`EmulatorConfig` from ``qqbot emulator`` arguments."""
-    args = _parser().parse_args(argv)
+_DESCRIPTION = (
+    "Serve the local QQ platform emulator (token endpoint, REST, gateway, webhook sender and the control "
+    "API under /_emulator/) on one port, for any client, including other SDKs. Stop it with Ctrl-C."
+)  # the same text as `qqbot emulator --help`
+
+
+def config_from_namespace(args: argparse.Namespace) -> EmulatorConfig:
+    """Build an :class:`EmulatorConfig` from parsed :func:`add_arguments` options; ValueError on a bad one."""
+    if not 0 <= args.port < 65536:
+        raise ValueError(f"--port: expected 0..65535, got {args.port}")
     config = EmulatorConfig(host=args.host, port=args.port)
     if args.app:
         apps = {}
         for item in args.app:
             app_id, sep, secret = item.partition(":")
             if not sep or not app_id or not secret:
-                raise SystemExit(f"--app expects APPID:SECRET, got an argument for app {app_id!r}")
+                raise ValueError(f"--app expects APPID:SECRET, got an argument for app {app_id!r}")
+            if not app_id.isdigit():
+                raise ValueError(f"--app: the AppID must be numeric, got {app_id!r}")
             apps[app_id] = secret
         config.apps = apps
+    if args.grant_intents is not None:
+        try:
+            mask = parse_intents(args.grant_intents)
+        except ValueError as exc:
+            raise ValueError(f"--grant-intents: {exc}") from None
+        config.allowed_intents = dict.fromkeys(config.apps, mask)
     if args.shards is not None:
+        if args.shards < 1:
+            raise ValueError(f"--shards: expected an integer >= 1, got {args.shards}")
         config.shards = args.shards
     if args.heartbeat_interval is not None:
+        if args.heartbeat_interval < 1:
+            raise ValueError(f"--heartbeat-interval: expected milliseconds >= 1, got {args.heartbeat_interval}")
         config.heartbeat_interval_ms = args.heartbeat_interval
     config.reconnect_every = args.reconnect_every
     config.webhook_url = args.webhook_url
     return config
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``qqbot emulator [--port 8080] ...``: serve until Ctrl-C."""
-    config = config_from_args(argv)
-    with suppress(KeyboardInterrupt):
-        anyio.run(lambda: serve_forever(Emulator(config), host=config.host, port=config.port))
+def config_from_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
+    """Build an :class:`EmulatorConfig` from ``qqbot emulator`` arguments."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return config_from_namespace(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def serve_from_namespace(args: argparse.Namespace, *, prog: str = "qqbot emulator") -> int:
+    """Serve an emulator configured by parsed :func:`add_arguments` options until Ctrl-C; the exit code."""
+    import sys
+
+    try:
+        config = config_from_namespace(args)
+    except ValueError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with suppress(KeyboardInterrupt):
+            anyio.run(lambda: serve_forever(Emulator(config), host=config.host, port=config.port))
+    except (OSError, BaseExceptionGroup) as failure:  # the emulator's task group wraps a failed bind
+        leaves = list(_leaves(failure))
+        if len(leaves) != 1 or not isinstance(leaves[0], OSError):
+            raise
+        error = leaves[0]
+        busy = error.errno in _IN_USE
+        why = f"port {config.port} is in use" if busy else f"cannot listen on {config.host}:{config.port}"
+        fix = "choose another with --port" if busy else f"check --host/--port ({error.strerror or error})"
+        print(f"{prog}: error: {why}: {fix}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "qqbot emulator") -> int:
+    """Entry point of ``qqbot emulator [--port 8080] ...``: serve until Ctrl-C."""
+    return serve_from_namespace(_parser(prog).parse_args(argv), prog=prog)

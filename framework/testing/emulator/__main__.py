@@ -1,7 +1,7 @@
-"""``python -m framework.testing.emulator --port 8080``."""
+"""``python -m framework.testing.emulator --port 8080`` (the same as ``qqbot emulator``)."""
 
 import sys
 
 from framework.testing.emulator import main
 
-sys.exit(main())
+sys.exit(main(prog="python -m framework.testing.emulator"))

@@ -7,6 +7,7 @@ as API calls. Acting operations emit events through :meth:`World.emit` and retur
 
 URL scheme (all bodies and answers are JSON; errors use the platform's error body):
 
+- ``GET /_emulator/``: this index: every control route, the acting operations and the seed kinds.
 - ``POST /_emulator/act/{operation}``: act as a user (``channel_message``, ``dm``,
   ``group_at_message``, ``group_message``, ``c2c_message``, ``member_add``, ``member_remove``,
   ``group_member_add``, ``group_member_remove``, ``group_add_robot``, ``group_del_robot``,
@@ -698,6 +699,25 @@ def register_control_routes(control: Control, router: Router) -> None:
         c.clear_faults()
         return json_response(200, {})
 
+    async def index(req: HttpRequest, params: dict[str, str]) -> HttpResponse:
+        return json_response(
+            200,
+            {
+                "emulator": "local QQ platform emulator: control API (no token needed); see docs/emulator.md",
+                "apps": {app: _grant(world.config.intents_allowed(app)) for app in sorted(world.config.apps)},
+                "routes": [
+                    {"method": method, "path": pattern}
+                    for method, pattern in router.routes()
+                    if pattern.startswith("/_emulator/") and pattern != "/_emulator/"
+                ],
+                "act": sorted(acts),
+                "world": sorted(seeds),
+                "scenes": list(_SCENES),
+            },
+        )
+
+    router.add("GET", "/_emulator/", index)
+    router.add("GET", "/_emulator", index)
     router.add("POST", "/_emulator/act/{operation}", act)
     router.add("POST", "/_emulator/world/{kind}", seed)
     router.add("GET", "/_emulator/world", wrap(summary, body=False))
@@ -707,6 +727,11 @@ def register_control_routes(control: Control, router: Router) -> None:
     router.add("GET", "/_emulator/interactions/{interaction_id}", wrap(interaction, body=False))
     router.add("POST", "/_emulator/rest/faults/{name}", wrap(fault))
     router.add("DELETE", "/_emulator/rest/faults", clear_faults)
+
+
+def _grant(mask: int | None) -> dict[str, Any]:
+    """An app's intent grant as the index shows it (None: every intent)."""
+    return {"intents": mask, "all": mask is None}
 
 
 def _obj(body: dict[str, Any], name: str) -> dict[str, Any]:
