@@ -5,10 +5,11 @@ messages, users, groups and id counters persist) and the console. The bot runs i
 plain ``qqbot run BOT`` that reaches the emulator as it would reach the platform: through the
 ``QQBOT_APP_ID``/``QQBOT_APP_SECRET``/``QQBOT_API_BASE``/``QQBOT_TOKEN_URL`` variables. When a watched
 file changes (``*.py``, ``*.toml``, ``.env*`` under the bot's directory and the working directory) the
-child is stopped (SIGTERM, SIGKILL after ``STOP_TIMEOUT`` seconds) and started again. The parent does
-not import the bot, so a bot that fails to import is simply restarted after the next change.
+child is stopped (SIGTERM, SIGKILL after ``STOP_TIMEOUT`` seconds) and started again. ``qqbot run``
+loads the bot once before it gets here (a broken bot fails as usual); after that only children import
+it, and a child that fails is reported and restarted after the next change.
 
-The parent cannot ask the bot which intents it needs, so the emulator it serves grants every intent.
+The bot's intents may change with its code, so the emulator the parent serves grants every intent.
 With credentials configured (and no ``--emulator``) there is no emulator: only the child is restarted.
 """
 
@@ -70,19 +71,29 @@ def _watch_filter() -> Callable[[Any, str], bool]:
     return accept
 
 
-def child_argv(args: argparse.Namespace, *, console: bool) -> list[str]:
-    """The ``qqbot run`` command line of the child: the same bot and options, without reloading."""
+def child_argv(args: argparse.Namespace, *, console: bool, platform: bool = False) -> list[str]:
+    """The ``qqbot run`` command line of the child: the same bot and options, without reloading.
+
+    ``platform``: the child connects to the platform itself (credentials, no ``--emulator``), so the
+    transport options go along; otherwise it reaches the parent's emulator over the gateway.
+    """
     argv = [sys.executable, "-m", "framework", "run", args.bot]
-    if args.config:
-        argv += ["--config", args.config]
     level = args.log_level or (None if not console else "WARNING")
-    if level:
-        argv += ["--log-level", level]
-    for flag, value in (
+    options: list[tuple[str, Any]] = [
+        ("--config", args.config),
+        ("--profile", getattr(args, "profile", None)),
+        ("--log-level", level),
         ("--log-format", args.log_format),
         ("--shard-count", args.shard_count),
         ("--shard-ids", args.shard_ids),
-    ):
+    ]
+    if platform:
+        options += [
+            ("--transport", getattr(args, "transport", None)),
+            ("--host", getattr(args, "host", None)),
+            ("--port", getattr(args, "port", None)),
+        ]
+    for flag, value in options:
         if value is not None:
             argv += [flag, str(value)]
     return argv
@@ -208,7 +219,7 @@ async def _stop(process: anyio.abc.Process) -> None:
 
 
 def dev_emulator() -> Emulator:
-    """The emulator served by the reloading parent: it does not load the bot, so it grants every intent."""
+    """The emulator served by the reloading parent; it grants every intent (the bot's may change on reload)."""
     from framework.models.intents import ALL_INTENTS
     from framework.testing.emulator import Emulator, EmulatorConfig
 
@@ -242,8 +253,10 @@ async def run_reload(args: argparse.Namespace, *, use_emulator: bool, console: b
     """``qqbot run --reload``: supervise the bot's child process (see the module docstring); returns the
     exit code (0 after Ctrl-C, SIGINT, SIGTERM or ``:quit``)."""
     paths = watched_paths(args.bot)
+    if use_emulator and getattr(args, "transport", None) == "webhook":
+        log.warning("with --reload the bot reaches the embedded emulator over the gateway; --transport ignored")
     logging.getLogger("watchfiles").setLevel(logging.WARNING)  # we say what changed ourselves
-    argv = child_argv(args, console=console)
+    argv = child_argv(args, console=console, platform=not use_emulator)
 
     def plain(text: str, kind: Kind) -> None:
         print(text, file=sys.stderr if kind in ("log", "error") else sys.stdout, flush=True)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from framework.cli.reload import child_argv, watched_paths
-from tests.cli.test_console import Screen
+from tests.cli.test_console import PROMPT, Screen
 
 BOT = """\
 from framework import Bot, Context
@@ -76,22 +76,23 @@ def test_watched_paths_and_child_command(tmp_path: Path) -> None:
     import argparse
 
     args = argparse.Namespace(
-        bot="b.py:bot", config="q.toml", log_level=None, log_format="json", shard_count=None, shard_ids=None
+        bot="b.py:bot",
+        config="q.toml",
+        profile=None,
+        log_level=None,
+        log_format="json",
+        shard_count=None,
+        shard_ids=None,
+        transport="webhook",
+        host=None,
+        port=8443,
     )
     argv = child_argv(args, console=True)
-    assert argv[1:] == [
-        "-m",
-        "framework",
-        "run",
-        "b.py:bot",
-        "--config",
-        "q.toml",
-        "--log-level",
-        "WARNING",
-        "--log-format",
-        "json",
-    ]
-    assert "--reload" not in argv
+    assert argv[0] == sys.executable
+    expected = ["-m", "framework", "run", "b.py:bot", "--config", "q.toml", "--log-level", "WARNING"]
+    assert argv[1:] == [*expected, "--log-format", "json"]
+    # against the platform the transport options go along; against the parent's emulator they do not
+    assert child_argv(args, console=False, platform=True)[-4:] == ["--transport", "webhook", "--port", "8443"]
 
 
 @pytest.mark.anyio
@@ -185,12 +186,17 @@ def test_reload_in_the_console(tmp_path: Path) -> None:
     bot_file.write_text(BOT)
     screen = Screen([sys.executable, "-m", "framework", "run", f"{bot_file}:bot", "--reload"], tmp_path)
     try:
-        at = screen.read_until("[group g1 · alice] > ".encode())
+        at = screen.read_until(PROMPT)
         screen.type(b"/ping\r")
         at = screen.read_until(b"reloady> pong v1", after=at)
+        at = screen.read_until(PROMPT, after=at)
+        screen.type(b"/pi")  # half a line in the editor when the reload is announced
         _edit(bot_file, "pong v1", "pong v2")
         at = screen.read_until(b"reloaded (1 file changed)", after=at)
-        screen.type(b"/ping\r")
+        # printed above the prompt, which is drawn again with the half-typed line
+        at = screen.read_until(PROMPT, after=at)
+        at = screen.read_until(b"/pi", after=at)
+        screen.type(b"ng\r")
         at = screen.read_until(b"reloady> pong v2", after=at)
         screen.type(b"\x03")
         assert screen.exit_code_within(8.0) == 0
