@@ -3,7 +3,7 @@
 Every event type the emulator emits (control API acts, REST side effects, audits) is pushed through the
 emulator's real gateway to an identified client; each dispatch frame is parsed the way nonebot parses it
 (``PayloadType`` → ``Dispatch`` → ``Adapter.payload_to_event``) and must become that type's event class,
-never the adapter's "unknown payload" fallback. READY must validate as nonebot's ``ReadyEvent``.
+never the adapter's "unknown payload" fallback. Hello, READY and RESUMED validate as nonebot reads them.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from nonebot.adapters.qq.event import (
     InteractionCreateEvent,
     MessageReactionAddEvent,
     ReadyEvent,
+    ResumedEvent,
 )
-from nonebot.adapters.qq.models import Dispatch, PayloadType
+from nonebot.adapters.qq.models import Dispatch, Hello, PayloadType
 from nonebot.compat import type_validate_json, type_validate_python
 
 from framework.models.intents import ALL_INTENTS
@@ -86,10 +87,6 @@ async def act(emu: Emulator, http: Any, token: str) -> None:
         assert r.json()["code"] == 304023, r.text
 
 
-def _op(frame: str | bytes) -> Any:
-    return msgspec.json.decode(frame)["op"]
-
-
 def _image() -> dict[str, Any]:
     return {
         "content_type": "image/png",
@@ -113,7 +110,7 @@ async def test_every_emitted_event_validates_against_nonebot_models() -> None:
                 "access_token"
             ]
             ws = await emu.connect_websocket()
-            assert _op(await ws.receive()) == 10
+            hello = await ws.receive()
             identify = {"op": 2, "d": {"token": f"QQBot {token}", "intents": int(ALL_INTENTS), "shard": [0, 1]}}
             await ws.send(msgspec.json.encode(identify).decode())
             ready = await ws.receive()
@@ -123,8 +120,20 @@ async def test_every_emitted_event_validates_against_nonebot_models() -> None:
             while len(frames) < len(emitted) or not audits <= {e.type for e in emitted}:
                 frames.append(await ws.receive())
             await ws.close()
+            # a resume on a new connection ends with RESUMED (d is "", which nonebot handles since 1.7.0)
+            ws = await emu.connect_websocket()
+            await ws.receive()
+            session_id = msgspec.json.decode(ready)["d"]["session_id"]
+            seq = msgspec.json.decode(frames[-1])["s"]
+            resume = {"op": 6, "d": {"token": f"QQBot {token}", "session_id": session_id, "seq": seq}}
+            await ws.send(msgspec.json.encode(resume).decode())
+            resumed = await ws.receive()
+            await ws.close()
 
-    # READY, as nonebot checks it right after identify
+    # Hello and READY, as nonebot checks them around identify, and RESUMED
+    assert isinstance(type_validate_json(PayloadType, hello), Hello)
+    payload = type_validate_json(PayloadType, resumed)
+    assert isinstance(payload, Dispatch) and type(Adapter.payload_to_event(payload)) is ResumedEvent
     payload = type_validate_json(PayloadType, ready)
     assert isinstance(payload, Dispatch) and payload.type == "READY"
     ready_event = type_validate_python(ReadyEvent, payload.data)
