@@ -224,3 +224,63 @@ def test_reload_console_stops_on_sigterm(tmp_path: Path) -> None:
         screen.close()
         for pid in _processes_running(str(bot_file)):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.anyio
+async def test_reload_with_credentials_restarts_only_the_bot(tmp_path: Path) -> None:
+    """With credentials the parent serves no emulator: it restarts the bot, which connects to the platform
+    it is configured for (here an emulator this test serves, standing in for the platform)."""
+    from framework.models.intents import ALL_INTENTS
+    from framework.testing.emulator import Emulator
+
+    bot_file = tmp_path / "reloady.py"
+    bot_file.write_text(BOT)
+    emu = Emulator()
+    app_id = next(iter(emu.config.apps))
+    secret = emu.config.secret_for(app_id)
+    assert secret is not None
+    emu.config.allowed_intents = {app_id: int(ALL_INTENTS)}
+    async with emu.serve("127.0.0.1", 0) as url:
+        env = _env() | {
+            "QQBOT_APP_ID": app_id,
+            "QQBOT_APP_SECRET": secret,
+            "QQBOT_API_BASE": url,
+            "QQBOT_TOKEN_URL": f"{url}/app/getAppAccessToken",
+        }
+        proc = await anyio.open_process(
+            [sys.executable, "-m", "framework", "run", f"{bot_file}:bot", "--reload"],
+            env=env,
+            cwd=str(tmp_path),
+            stderr=subprocess.STDOUT,
+        )
+
+        def accepted() -> int:
+            return sum(1 for i in emu.gateway.recorder.identifies if i.accepted)
+
+        async def ping(expected: int) -> str:
+            emu.control.group_at_message("/ping", group_openid="G1", member_openid="M1")
+            with anyio.fail_after(30):
+                while len(emu.control.sent("group", "G1")) < expected:  # noqa: ASYNC110 - another process
+                    await anyio.sleep(0.05)
+            return emu.control.sent("group", "G1")[-1].content or ""
+
+        try:
+            with anyio.fail_after(30):
+                while accepted() < 1:  # noqa: ASYNC110 - another process
+                    await anyio.sleep(0.05)
+            assert await ping(1) == "pong v1"
+            _edit(bot_file, "pong v1", "pong v2")
+            with anyio.fail_after(40):
+                while accepted() < 2:  # noqa: ASYNC110 - another process
+                    await anyio.sleep(0.05)
+            assert await ping(2) == "pong v2"
+            proc.send_signal(signal.SIGTERM)
+            with anyio.fail_after(15):
+                assert await proc.wait() == 0
+            assert not _processes_running(str(bot_file))
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            for pid in _processes_running(str(bot_file)):
+                os.kill(pid, signal.SIGKILL)
