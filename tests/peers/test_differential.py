@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
+import msgspec
+import pytest
 from _peers import (
     APP_ID,
     CHANNEL_ID,
@@ -35,6 +38,9 @@ from _peers import (
     spawn,
     wait_for,
 )
+
+from framework.testing.emulator import Emulator as InProcessEmulator
+from framework.testing.emulator import EmulatorConfig
 
 OPS = {2: "identify", 1: "heartbeat", 6: "resume"}
 REPLY_PATHS = {
@@ -266,3 +272,30 @@ def test_shape_diff_reports_missing_keys_and_type_changes() -> None:
         "group body.msg_seq: only this project sends it (int)",
         "group body.embed: botpy sends null, this project omits it",
     ]
+
+
+@pytest.mark.anyio
+async def test_the_gateway_records_frame_type_and_shape_without_values() -> None:
+    """What the differential test reads: each client frame's type, op and JSON shape; never the token."""
+    emu = InProcessEmulator(EmulatorConfig(apps={APP_ID: SECRET}))
+    async with emu, emu.http_client() as http:
+        token = (await http.post("/app/getAppAccessToken", json={"appId": APP_ID, "clientSecret": SECRET})).json()[
+            "access_token"
+        ]
+        ws = await emu.connect_websocket()
+        await ws.receive()  # Hello
+        identify = {"op": 2, "d": {"token": f"QQBot {token}", "intents": 1, "shard": [0, 1], "properties": {}}}
+        await ws.send(msgspec.json.encode(identify).decode())
+        await ws.receive()  # READY
+        await ws.send(b'{"op":1,"d":null}')  # binary: recorded, then refused
+        with anyio.fail_after(5):
+            while emu.gateway.recorder.connections[0].closed_at is None:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+    received = emu.gateway.recorder.connections[0].received
+    assert [(f.frame, f.op) for f in received] == [("text", 2), ("binary", 1)]
+    assert received[0].shape == {
+        "op": "int",
+        "d": {"token": "str", "intents": "int", "shard": ["int", "int"], "properties": {}},
+    }
+    assert received[1].shape == {"op": "int", "d": "null"}
+    assert token not in repr(emu.gateway.snapshot())
