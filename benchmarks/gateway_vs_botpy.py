@@ -108,6 +108,7 @@ def serve_emulator() -> None:
                 elif cmd == "push":
                     assert session is not None and session.connection is not None, "no live session"
                     ws: Any = session.connection.ws  # the emulator's socket WebSocket: write raw wire bytes
+                    ws = getattr(ws, "_ws", ws)  # under the gateway's frame-recording wrapper
                     async with ws._send_lock:
                         wall, cpu = await write_blob(ws._stream.send, blob)
                     print(json.dumps({"wall": wall, "cpu": cpu, "n": count}), flush=True)
