@@ -150,8 +150,9 @@ class GatewayConfig:
     Heartbeats start only once Identify/Resume is sent (a beat before it may be refused with 4003)."""
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
-    stable_after: float = 60.0
-    """A connection READY this long resets the backoff (so a flapping one keeps backing off)."""
+    """Reconnect delays grow only across consecutive failed attempts: a session that proved healthy (READY
+    or RESUMED, then a heartbeat ACK) resets them, and the next fault reconnects at once, after a jitter of
+    at most ``backoff_base / 2``. A connection that fails before that keeps backing off."""
     max_identify_rejections: int = 3
     """Op 9 in answer to Identify this many times in a row stops the shard (intents not permitted)."""
     properties: dict[str, str] = field(
@@ -206,7 +207,8 @@ class GatewayMachine:
         self._auth_failures = 0
         self._protocol_errors = 0
         self._identify_rejections = 0
-        self._ready_at: float | None = None
+        self._healthy = False
+        """READY/RESUMED then an ACK since the last backoff delay: the next one is only a small jitter."""
         self._new_connection(0.0)
 
     def _new_connection(self, now: float) -> None:
@@ -340,6 +342,10 @@ class GatewayMachine:
             if self._awaiting_ack:
                 self._awaiting_ack = False
                 self.latency = max(0.0, now - self._beat_sent_at)
+            if self.state is ShardState.READY and not self._healthy:
+                # READY/RESUMED and an acknowledged heartbeat: the session proved healthy
+                self._healthy = True
+                self.backoff.reset()
             return []
         if op == Opcode.HELLO:
             return self._on_hello(env.d, now)
@@ -386,7 +392,6 @@ class GatewayMachine:
 
     def _on_connected(self, now: float) -> None:
         self.state = ShardState.READY
-        self._ready_at = now
         self._auth_failures = 0
         self._protocol_errors = 0
         self._identify_rejections = 0
@@ -470,9 +475,6 @@ class GatewayMachine:
         abort: bool = False,
         refresh_token: bool = False,
     ) -> list[Action]:
-        if self._ready_at is not None and now - self._ready_at >= self.config.stable_after:
-            self.backoff.reset()
-        self._ready_at = None
         resume = resume and self.session_id is not None
         if not resume:
             self.session_id = None
@@ -481,7 +483,7 @@ class GatewayMachine:
         self.reconnects += 1
         self.last_close_code = close_code
         self.last_reason = reason
-        delay = self.backoff.next_delay() if backoff else 0.0
+        delay = self._next_delay() if backoff else 0.0
         return [
             Reconnect(
                 resume=resume,
@@ -492,6 +494,13 @@ class GatewayMachine:
                 refresh_token=refresh_token,
             )
         ]
+
+    def _next_delay(self) -> float:
+        if self._healthy:
+            # the first fault after a healthy session: reconnect at once, jittered so that shards spread out
+            self._healthy = False
+            return self.backoff.policy.base * self.backoff.policy.jitter * self._rng.random()
+        return self.backoff.next_delay()
 
     def _stop(self, message: str, now: float, *, code: int | None = None) -> list[Action]:
         self.state = ShardState.STOPPED

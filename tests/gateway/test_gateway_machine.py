@@ -254,8 +254,15 @@ def test_protocol_errors_stop_after_three() -> None:
     assert [type(a) for a in results] == [Reconnect, Reconnect, Stop]
 
 
-def test_backoff_grows_capped_and_resets_when_stable() -> None:
-    m = machine(backoff_base=1.0, backoff_cap=8.0, stable_after=60.0)
+def beat_and_ack(m: GatewayMachine, now: float) -> None:
+    """The heartbeat falls due and the server acknowledges it."""
+    (beat,) = m.tick(now)
+    assert isinstance(beat, SendFrame) and beat.op == 1
+    assert m.receive(frame(11), now) == []
+
+
+def test_backoff_grows_capped_and_resets_after_a_healthy_session() -> None:
+    m = machine(backoff_base=1.0, backoff_cap=8.0)
     delays = []
     for i in range(8):
         (rec,) = m.connect_failed(float(i))
@@ -264,12 +271,39 @@ def test_backoff_grows_capped_and_resets_when_stable() -> None:
     assert all(0.5 <= d <= 8.0 for d in delays)
     assert delays[-1] >= 4.0  # at the cap region
     ready(m, now=100.0)
-    (rec,) = m.connection_closed(1006, "", 200.0)  # stable for 100 s: backoff starts over
-    assert isinstance(rec, Reconnect) and rec.delay <= 1.0
+    beat_and_ack(m, 110.0)  # READY, then one ACK: healthy
+    (rec,) = m.connection_closed(1006, "", 111.0)
+    assert isinstance(rec, Reconnect) and rec.delay <= 0.5  # at once, jitter aside
+    grown = []
+    for i in range(4):  # failures after it count from the first attempt again
+        (rec,) = m.connect_failed(112.0 + i)
+        assert isinstance(rec, Reconnect)
+        grown.append(rec.delay)
+    assert 0.5 <= grown[0] <= 1.0 and 4.0 <= grown[3] <= 8.0
+
+
+def test_eleven_faults_after_healthy_sessions_do_not_grow_the_delay() -> None:
+    # the field report: faults a few seconds apart, each after READY and an ACK, saw 0.7 → 1.8 → … → 9.8 s
+    m = machine(backoff_base=1.0, backoff_cap=60.0)
+    delays = []
+    ready(m)
+    now = 0.0
+    for i in range(11):
+        if i:
+            assert hello(m, now) == [Authenticate(resume=True)]
+            assert sent(m.resume("tok", now))[0]["op"] == 6
+            assert isinstance(m.receive(frame(0, "", s=2 + i, t="RESUMED"), now)[0], Connected)
+        beat_and_ack(m, now + 10.0)  # heartbeat_interval 10 s
+        (rec,) = m.connection_closed(1006, "", now + 12.0)
+        assert isinstance(rec, Reconnect) and rec.resume
+        delays.append(rec.delay)
+        now += 13.0
+    assert all(d <= 0.5 for d in delays), delays
 
 
 def test_flapping_keeps_backing_off() -> None:
-    m = machine(stable_after=60.0)
+    # READY but never an ACK: the session did not prove healthy, so the delays keep growing
+    m = machine()
     delays = []
     for i in range(5):
         ready(m, now=float(i))
@@ -277,6 +311,17 @@ def test_flapping_keeps_backing_off() -> None:
         assert isinstance(rec, Reconnect)
         delays.append(rec.delay)
     assert delays[-1] > delays[0]
+
+
+def test_ack_before_ready_is_not_healthy() -> None:
+    m = machine()
+    for i in range(3):
+        m.connect_failed(float(i))
+    hello(m, 10.0)
+    m.identify("tok", 10.0)
+    beat_and_ack(m, 20.0)  # still IDENTIFYING
+    (rec,) = m.connection_closed(1006, "", 21.0)
+    assert isinstance(rec, Reconnect) and rec.delay >= 4.0  # the fourth consecutive failure
 
 
 def test_hello_and_ready_timeouts() -> None:
