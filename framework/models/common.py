@@ -139,10 +139,11 @@ class Emoji(Base):
 
 
 class ReactionTarget(Base):
-    """``type``: 0 message, 1 thread, 2 post, 3 reply."""
+    """What was reacted to. ``type`` arrives live as a string, ``"ReactionTargetType_MSG"`` for a message
+    (protocol.md §0); the docs and botgo give an int (0 message, 1 thread, 2 post, 3 reply). Both decode."""
 
     id: str = ""
-    type: int = 0
+    type: int | str = 0
 
 
 def to_builtins(obj: Any) -> Any:

@@ -196,7 +196,7 @@ def test_reaction_shape(env: Env) -> None:
         "channel_id": "2001",
         "guild_id": "1001",
         "emoji": {"id": "277", "type": 1},
-        "target": {"id": "m1", "type": 0},
+        "target": {"id": "m1", "type": "ReactionTargetType_MSG"},  # a string live (protocol.md §0)
     }
     assert env.control.reaction(ch.id, "m1", remove=True).type == "MESSAGE_REACTION_REMOVE"
 

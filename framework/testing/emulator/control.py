@@ -214,7 +214,7 @@ class Control:
             "channel_id": channel_id,
             "guild_id": channel.guild_id,
             "emoji": {"id": emoji_id, "type": emoji_type},
-            "target": {"id": message_id, "type": 0},
+            "target": {"id": message_id, "type": "ReactionTargetType_MSG"},  # the live form (protocol.md §0)
         }
         t = "MESSAGE_REACTION_REMOVE" if remove else "MESSAGE_REACTION_ADD"
         return self.world.emit(t, d, channel.guild_id, scene="guild", target_id=channel_id)
