@@ -356,7 +356,8 @@ class BotRunner:
                 tokens.get_token,
                 gateway,
                 self._sink,
-                self.bot.intents or Intents.GUILDS,  # an Identify needs some intent; every bot has GUILDS
+                self.bot.required_intents or Intents.GUILDS,  # an Identify needs some intent; every bot has GUILDS
+                optional_intents=self.bot.optional_intents,  # dropped, with a WARNING, if the platform refuses them
                 shard_ids=self.shard_ids,
                 shard_count=self.shard_count,
                 clock=self.clock,

@@ -126,6 +126,8 @@ class Reconnect:
     abort: bool = False
     refresh_token: bool = False
     """Invalidate the cached access token before the next identify."""
+    dropped_intents: int = 0
+    """Optional intents the platform refused at identify; the next identify goes without them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,12 +185,17 @@ class GatewayMachine:
         shard_count: int = 1,
         intents: int = 0,
         *,
+        optional_intents: int = 0,
         config: GatewayConfig | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.shard_id = shard_id
         self.shard_count = shard_count
-        self.intents = int(intents)
+        self.optional_intents = int(optional_intents)
+        """Intents asked for but not needed: when the platform refuses an identify over intents (op 9 before
+        READY, close 4013/4014), they are dropped and identify is tried once more without them."""
+        self.intents = int(intents) | self.optional_intents
+        """The intents the next Identify asks for."""
         self.config = config or GatewayConfig()
         self._rng = rng or random.Random()
         self.backoff = BackoffCounter(
@@ -242,6 +249,8 @@ class GatewayMachine:
             return []  # already decided (we closed it), or stopped
         decision = decide_close(code)
         detail = f"{decision.reason}" + (f" ({reason})" if reason else "")
+        if code in (CloseCode.INVALID_INTENT, CloseCode.DISALLOWED_INTENT) and self._can_drop_optional():
+            return self._drop_optional(now, f"identify refused with {code}: {detail}", close_code=code)
         if decision.action is CloseAction.STOP:
             return self._stop(decision.reason, now, code=code)
         if code in (CloseCode.INVALID_OPCODE, CloseCode.INVALID_PAYLOAD):
@@ -399,6 +408,8 @@ class GatewayMachine:
     def _on_invalid_session(self, d: msgspec.Raw, now: float) -> list[Action]:
         # op 9 is always followed by a fresh identify, as botgo, botpy and nonebot do (protocol.md §0);
         # ``d`` is undocumented, and nothing shows the platform resuming after ``d: true``.
+        if self.state is ShardState.IDENTIFYING and self._can_drop_optional():
+            return self._drop_optional(now, "identify refused (op 9)")
         if self.state is ShardState.IDENTIFYING:
             self._identify_rejections += 1
             if self._identify_rejections >= self.config.max_identify_rejections:
@@ -412,6 +423,27 @@ class GatewayMachine:
             )
         reason = "resume rejected (op 9)" if self.state is ShardState.RESUMING else "session invalidated (op 9)"
         return self._reconnect(now, resume=False, backoff=False, reason=reason)
+
+    def _can_drop_optional(self) -> bool:
+        """Identify was sent on this connection, no READY yet, and optional intents are still asked for."""
+        return self.state is ShardState.IDENTIFYING and bool(self.intents & self.optional_intents)
+
+    def _drop_optional(self, now: float, reason: str, *, close_code: int | None = None) -> list[Action]:
+        dropped = self.intents & self.optional_intents
+        self.drop_intents(dropped)
+        return self._reconnect(
+            now,
+            resume=False,
+            backoff=False,
+            reason=f"{reason}; identifying again without the optional intents",
+            close_code=close_code,
+            dropped_intents=dropped,
+        )
+
+    def drop_intents(self, intents: int) -> None:
+        """Stop asking for ``intents`` (from the next Identify on); they are no longer optional either."""
+        self.intents &= ~intents
+        self.optional_intents &= ~intents
 
     def undelivered(self, seq: int | None) -> None:
         """The runtime could not queue the event with ``seq`` (cancelled mid-handoff): move the resume
@@ -474,6 +506,7 @@ class GatewayMachine:
         close_code: int | None = None,
         abort: bool = False,
         refresh_token: bool = False,
+        dropped_intents: int = 0,
     ) -> list[Action]:
         resume = resume and self.session_id is not None
         if not resume:
@@ -492,6 +525,7 @@ class GatewayMachine:
                 close_code=close_code,
                 abort=abort,
                 refresh_token=refresh_token,
+                dropped_intents=dropped_intents,
             )
         ]
 

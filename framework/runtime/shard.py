@@ -22,6 +22,7 @@ import anyio.abc
 
 from framework.clock import Clock, SystemClock
 from framework.models.envelope import InboundEvent
+from framework.models.intents import Intents
 from framework.models.transport import Connector, WebSocketClosed, WebSocketConnection
 from framework.protocol.gateway import (
     CLIENT_RECONNECT_CLOSE_CODE,
@@ -40,13 +41,23 @@ from framework.protocol.gateway import (
 from framework.runtime.dispatch import EventDispatcher
 from framework.runtime.identify import IdentifyQueue, IdentifyTicket
 
-__all__ = ["OutboundLimiter", "Shard", "ShardOptions", "ShardStatus", "TokenProvider"]
+__all__ = ["OutboundLimiter", "Shard", "ShardOptions", "ShardStatus", "TokenProvider", "intent_names"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 TokenProvider = Callable[[], Awaitable[str]]
 EventEmitter = Callable[[InboundEvent], Awaitable[None]]
+
+
+def intent_names(intents: int) -> str:
+    """``"GROUP_AND_C2C_EVENT | DIRECT_MESSAGE"``: the :class:`Intents` flag names of ``intents`` (unknown
+    bits as numbers), or ``"none"``."""
+    names = [flag.name for flag in Intents if flag and flag.name and intents & flag]
+    rest = intents & ~sum(int(flag) for flag in Intents)
+    if rest:
+        names.append(str(rest))
+    return " | ".join(names) or "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +139,8 @@ class Shard:
         options: ShardOptions | None = None,
         rng: random.Random | None = None,
         offer: Callable[[InboundEvent], bool] | None = None,
+        optional_intents: int = 0,
+        on_intents_dropped: Callable[[int], None] | None = None,
     ) -> None:
         self.shard_id = shard_id
         self.shard_count = shard_count
@@ -142,7 +155,12 @@ class Shard:
         self.identify_queue = identify_queue
         self.clock = clock or SystemClock()
         self.options = options or ShardOptions()
-        self.machine = GatewayMachine(shard_id, shard_count, intents, config=self.options.gateway, rng=rng)
+        self.machine = GatewayMachine(
+            shard_id, shard_count, intents, optional_intents=optional_intents, config=self.options.gateway, rng=rng
+        )
+        self.on_intents_dropped = on_intents_dropped
+        """Called with the optional intents the platform refused (the session manager applies them to every
+        shard and logs once); without it the shard logs the WARNING itself."""
         self.limiter = OutboundLimiter(*self.options.outbound_limit, clock=self.clock)
         self._phase = "idle"
         self._running = False
@@ -237,6 +255,16 @@ class Shard:
                     self._ready.set()  # wake senders so that they see STOPPED
                     log.error("%s", outcome.error)
                     raise outcome.error
+                if outcome.dropped_intents:
+                    if self.on_intents_dropped is not None:
+                        self.on_intents_dropped(outcome.dropped_intents)
+                    else:
+                        log.warning(
+                            "shard %d: the platform refused the optional intents %s; running without them (%s)",
+                            self.shard_id,
+                            intent_names(outcome.dropped_intents),
+                            intent_names(self.machine.intents),
+                        )
                 log.info("shard %d: %s; %s", self.shard_id, outcome.reason, "resume" if outcome.resume else "identify")
                 if outcome.refresh_token and self.token_invalidate is not None:
                     self.token_invalidate()

@@ -439,3 +439,54 @@ def test_undelivered_event_is_replayed_by_resume() -> None:
     assert res["d"]["seq"] == 3
     m.undelivered(None)  # no seq: nothing to do
     assert m.seq == 3
+
+
+# -- optional intents: dropped once when the platform refuses an identify over intents -------------
+
+REQUIRED = 1 << 30  # PUBLIC_GUILD_MESSAGES
+OPTIONAL = (1 << 25) | (1 << 12)  # GROUP_AND_C2C_EVENT | DIRECT_MESSAGE
+
+
+def optional_machine() -> GatewayMachine:
+    return GatewayMachine(0, 1, REQUIRED, optional_intents=OPTIONAL, config=GatewayConfig(), rng=random.Random(1))
+
+
+def identify_intents(m: GatewayMachine, now: float) -> int:
+    assert hello(m, now) == [Authenticate(resume=False)]
+    (ident,) = sent(m.identify("tok", now))
+    intents: int = ident["d"]["intents"]
+    return intents
+
+
+def test_op9_at_identify_drops_the_optional_intents_once() -> None:
+    m = optional_machine()
+    assert identify_intents(m, 0) == REQUIRED | OPTIONAL
+    (rec,) = m.receive(frame(9, False), 1)
+    assert isinstance(rec, Reconnect) and not rec.resume and rec.delay == 0.0
+    assert rec.dropped_intents == OPTIONAL and not rec.refresh_token
+    assert identify_intents(m, 2) == REQUIRED
+    (rec,) = m.receive(frame(9, False), 3)  # refused again: the ordinary rejection path (fresh token)
+    assert isinstance(rec, Reconnect) and rec.dropped_intents == 0 and rec.refresh_token
+
+
+@pytest.mark.parametrize("code", [4013, 4014])
+def test_intent_close_at_identify_drops_the_optional_intents_then_stops(code: int) -> None:
+    m = optional_machine()
+    identify_intents(m, 0)
+    (rec,) = m.connection_closed(code, "intent not permitted", 1)
+    assert isinstance(rec, Reconnect) and rec.dropped_intents == OPTIONAL and rec.close_code == code
+    assert identify_intents(m, 2) == REQUIRED
+    (stop,) = m.connection_closed(code, "intent not permitted", 3)
+    assert isinstance(stop, Stop) and stop.error.code == code
+
+
+def test_optional_intents_stay_when_the_refusal_is_not_at_identify() -> None:
+    m = optional_machine()
+    ready(m)
+    (rec,) = m.receive(frame(9, False), 1)  # op 9 while READY: not an identify refusal
+    assert isinstance(rec, Reconnect) and rec.dropped_intents == 0
+    assert identify_intents(m, 2) == REQUIRED | OPTIONAL
+    plain = machine()
+    identify_intents(plain, 0)
+    (stop,) = plain.connection_closed(4014, "", 1)  # nothing optional to drop: fatal as before
+    assert isinstance(stop, Stop)

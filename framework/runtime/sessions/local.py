@@ -17,7 +17,7 @@ from framework.protocol.gateway import GatewayFatalError
 from framework.runtime.dispatch import EventDispatcher, EventSink
 from framework.runtime.identify import IDENTIFY_WINDOW, IdentifyQueue
 from framework.runtime.sessions.base import SessionManager
-from framework.runtime.shard import Shard, ShardOptions, ShardStatus, TokenProvider
+from framework.runtime.shard import Shard, ShardOptions, ShardStatus, TokenProvider, intent_names
 from framework.runtime.watchdog import LoopWatchdog
 
 __all__ = ["LocalSessionManager"]
@@ -31,6 +31,10 @@ class LocalSessionManager(SessionManager):
     """Runs shards ``[0, n)`` (``n`` from ``/gateway/bot`` unless ``shard_count`` is given) or the subset
     ``shard_ids``, one identify queue for all of them, and one dispatcher into ``sink`` (a bounded queue
     of ``buffer`` events served by ``workers`` tasks, see :class:`~framework.runtime.dispatch.EventDispatcher`).
+
+    ``intents`` are required; ``optional_intents`` are asked for too, but when the platform refuses an
+    identify over intents (op 9 before READY, close 4013/4014) they are dropped on every shard, identify is
+    tried again without them and one WARNING names them (:attr:`dropped_intents`).
 
     Use :meth:`run` in your own task group, or ``async with manager: await manager.start()``.
     A fatal gateway error on any shard stops every shard and is raised from :meth:`run`.
@@ -58,11 +62,17 @@ class LocalSessionManager(SessionManager):
         identify_window: float = IDENTIFY_WINDOW,
         watchdog_threshold: float | None = None,
         rng: random.Random | None = None,
+        optional_intents: int = 0,
     ) -> None:
         self.connector = connector
         self.token_provider = token_provider
         self.gateway = gateway
         self.intents = int(intents)
+        """The required intents."""
+        self.optional_intents = int(optional_intents) & ~self.intents
+        """Intents asked for while the platform grants them (see the class docstring)."""
+        self.dropped_intents = 0
+        """Optional intents the platform refused; the shards run without them."""
         self.shard_ids = list(shard_ids) if shard_ids is not None else None
         self.shard_count = shard_count
         self.clock = clock or SystemClock()
@@ -167,6 +177,8 @@ class LocalSessionManager(SessionManager):
                 token_provider=self.token_provider,
                 token_invalidate=self.token_invalidate,
                 intents=self.intents,
+                optional_intents=self.optional_intents & ~self.dropped_intents,
+                on_intents_dropped=self._intents_dropped,
                 emit=self.dispatcher.put,
                 identify_queue=queue,
                 clock=self.clock,
@@ -204,6 +216,21 @@ class LocalSessionManager(SessionManager):
                     self.dispatcher.running,
                 )
             outer.cancel_scope.cancel()
+
+    def _intents_dropped(self, intents: int) -> None:
+        """A shard's identify was refused over intents and it dropped these optional ones: so do the others."""
+        new = intents & ~self.dropped_intents
+        if not new:
+            return
+        self.dropped_intents |= new
+        for shard in self.shards:
+            shard.machine.drop_intents(new)
+        log.warning(
+            "the platform refused the optional intents %s at identify; running without them with %s "
+            "(apply for them on the open platform to receive those events)",
+            intent_names(new),
+            intent_names((self.intents | self.optional_intents) & ~self.dropped_intents),
+        )
 
     async def _sleep_unless_stopped(self, seconds: float) -> None:
         async with anyio.create_task_group() as tg:
