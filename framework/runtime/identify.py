@@ -65,12 +65,15 @@ class IdentifyQueue:
         clock: Clock | None = None,
         window: float = IDENTIFY_WINDOW,
         margin: float = 0.5,
+        shard_count: int | None = None,
     ) -> None:
         limit = limit or SessionStartLimit(total=1000, remaining=1000, reset_after=86_400_000, max_concurrency=1)
         self.clock = clock or SystemClock()
         self.window = window
         self.margin = margin
         """Added to the window: the platform measures it on arrival, and frames can be delayed in transit."""
+        self.shard_count = shard_count
+        """Total shards, for the progress line (``shard 3/20 waiting …``)."""
         self.max_concurrency = max(1, limit.max_concurrency)
         self.total = limit.total
         self.remaining = limit.remaining
@@ -139,6 +142,14 @@ class IdentifyQueue:
         ticket = IdentifyTicket(shard_id)
         took_budget = False
         try:
+            wait = bucket.next_at - self.clock.monotonic()
+            if wait > 0:
+                log.info(
+                    "shard %s waiting %.1f s for an identify slot (max_concurrency %d)",
+                    shard_id if self.shard_count is None else f"{shard_id}/{self.shard_count}",
+                    wait,
+                    self.max_concurrency,
+                )
             await self._wait_until(bucket.next_at)
             await self._take_budget(shard_id)
             took_budget = True

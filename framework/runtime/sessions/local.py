@@ -164,7 +164,9 @@ class LocalSessionManager(SessionManager):
     async def _run(self) -> None:
         gateway = await self._resolve_gateway()
         count, ids = self._plan(gateway)
-        queue = IdentifyQueue(gateway.session_start_limit, clock=self.clock, window=self.identify_window)
+        queue = IdentifyQueue(
+            gateway.session_start_limit, clock=self.clock, window=self.identify_window, shard_count=count
+        )
         wait = queue.check_budget(len(ids), max_wait=self.max_start_wait)
         self.identify_queue = queue
         queue.expect(ids)
