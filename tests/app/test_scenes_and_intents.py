@@ -13,6 +13,7 @@ import pytest
 from framework import Bot, Context, Intents
 from framework.app import BotError, Scene
 from framework.app.recording import RecordingApi, at_message, c2c, group_at
+from framework.clock import ScaledClock
 from framework.config import ConfigError, load_settings
 from framework.models.intents import DEFAULT_PERMITTED, NEEDS_APPROVAL, approval_note
 from framework.protocol.gateway import GatewayFatalError
@@ -212,3 +213,23 @@ def test_qqbot_check_with_declared_scenes_from_the_environment(tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     assert f"intents:    {int(GUILD)} = PUBLIC_GUILD_MESSAGES" in result.stdout
     assert "scenes:     channel\n" in result.stdout
+
+
+# -- the optional intents are dropped when the platform refuses them ------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_new_bot_runs_the_example_without_the_optional_intents(caplog: pytest.LogCaptureFixture) -> None:
+    bot = hello_bot()
+    clock = ScaledClock(100.0)  # the second identify waits out the identify window: 50 ms here
+    emulator = Emulator(clock=clock)
+    emulator.config.allowed_intents[DEFAULT_APP_ID] = int(DEFAULT_PERMITTED)  # a new bot: no grant
+    async with emulator, inprocess_runner(bot, emulator, clock=clock) as runner:
+        with anyio.fail_after(5):
+            await runner.wait_ready()
+        asked = [s.intents for s in emulator.gateway.recorder.sessions]
+        assert asked == [int(GUILD)]  # the only session that became READY
+        assert emulator.gateway.recorder.close_codes_sent() == [4014]  # the first identify asked for more
+    refused = [r.getMessage() for r in caplog.records if "DIRECT_MESSAGE" in r.getMessage()]
+    assert refused, "the runtime logs which optional intents it dropped"
+    assert "GROUP_AND_C2C_EVENT" in refused[0]
