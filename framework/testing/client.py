@@ -100,8 +100,7 @@ class Chat:
         self.emulator = emulator
         self.runner = runner
         self.timeout = timeout
-        self.intents = intents
-        """The intents the bot identified with (events outside them never reach it)."""
+        self._asked = intents
         self._tracker: EventTracker = runner.tracker
         self._recorder = _FailureRecorder()
         self._emitted: list[EmittedEvent] = []
@@ -109,6 +108,14 @@ class Chat:
         self._replies_cursor = start
         self._sent_cursor = start
         self._errors_cursor = 0
+
+    @property
+    def intents(self) -> Intents:
+        """The intents the bot identified with (events outside them never reach it): what it asked for,
+        less the optional intents the platform refused."""
+        manager = self.runner.manager
+        dropped = manager.dropped_intents if manager is not None else 0
+        return Intents(int(self._asked) & ~dropped)
 
     # -- the platform ---------------------------------------------------------------------------
 

@@ -233,3 +233,15 @@ async def test_a_new_bot_runs_the_example_without_the_optional_intents(caplog: p
     refused = [r.getMessage() for r in caplog.records if "DIRECT_MESSAGE" in r.getMessage()]
     assert refused, "the runtime logs which optional intents it dropped"
     assert "GROUP_AND_C2C_EVENT" in refused[0]
+
+
+@pytest.mark.anyio
+async def test_the_test_client_knows_which_optional_intents_were_dropped() -> None:
+    clock = ScaledClock(100.0)
+    emulator = Emulator(clock=clock)
+    emulator.config.allowed_intents[DEFAULT_APP_ID] = int(DEFAULT_PERMITTED)  # listed: connect() grants nothing
+    async with connect(hello_bot(), emulator=emulator, clock=clock) as chat:
+        assert chat.intents == GUILD
+        await chat.group("g1").user("alice").at("/ping")  # never delivered: no waiting for it
+        await chat.channel("c1").user("u1").at("/ping")
+        assert await chat.replies() == ["pong"]
