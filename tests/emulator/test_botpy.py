@@ -13,20 +13,25 @@ from typing import Any
 
 import aiohttp
 import anyio
+import botpy
 import httpx
 import pytest
+from botpy import http as botpy_http
+from botpy import robot as botpy_robot
+from botpy.message import GroupMessage
 
-from framework.testing.emulator import Emulator
-
-botpy = pytest.importorskip("botpy")
-from botpy import http as botpy_http  # noqa: E402
-from botpy import robot as botpy_robot  # noqa: E402
-from botpy.message import GroupMessage  # noqa: E402
+from framework.testing.emulator import Emulator, EmulatorConfig
+from framework.testing.emulator.config import DEFAULT_APP_ID
 
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # botpy builds SSLContext() without a protocol
 ]
+
+
+def _botpy_config() -> EmulatorConfig:
+    """botpy identifies with GROUP_AND_C2C_EVENT (1<<25), which a new bot lacks: grant it explicitly."""
+    return EmulatorConfig(allowed_intents={DEFAULT_APP_ID: (1 << 25) | (1 << 30) | 1})
 
 
 @pytest.fixture
@@ -112,7 +117,7 @@ async def ping_and_expect_pong(http: httpx.AsyncClient, content: str = "ping") -
 
 
 async def test_botpy_replies_pong_through_the_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
-    emulator = Emulator()
+    emulator = Emulator(_botpy_config())
     with anyio.fail_after(20):
         async with running_botpy(emulator, monkeypatch) as http:
             snap = await wait_for_session(http)
@@ -126,7 +131,7 @@ async def test_botpy_replies_pong_through_the_emulator(monkeypatch: pytest.Monke
 
 
 async def test_botpy_resumes_after_op7_and_gets_the_missed_event(monkeypatch: pytest.MonkeyPatch) -> None:
-    emulator = Emulator()
+    emulator = Emulator(_botpy_config())
     with anyio.fail_after(30):  # botpy waits ~5 s before reconnecting
         async with running_botpy(emulator, monkeypatch) as http:
             await wait_for_session(http)
