@@ -195,8 +195,11 @@ class _PlainTerminal:
         self._decoder = codecs.getincrementaldecoder(getattr(inp, "encoding", None) or "utf-8")(errors="replace")
         try:
             self._fd: int | None = inp.fileno()
-            # regular files never block (and cannot be polled): read them directly
-            if stat.S_ISREG(os.fstat(self._fd).st_mode):
+            # only pipes, sockets and terminals can be polled; regular files and devices such as
+            # /dev/null never block: read those directly
+            mode = os.fstat(self._fd).st_mode
+            pollable = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or (stat.S_ISCHR(mode) and os.isatty(self._fd))
+            if not pollable:
                 self._fd = None
         except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
             self._fd = None

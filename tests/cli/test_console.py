@@ -198,3 +198,25 @@ def test_sigint_while_waiting_for_piped_input_exits_at_once(tmp_path: Path) -> N
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("source", ["devnull", "file"])
+def test_stdin_from_dev_null_or_a_file(tmp_path: Path, source: str) -> None:
+    """`qqbot run BOT < /dev/null` (as under nohup or a service manager) ends cleanly at end of input, and so
+    does input read from a regular file; neither can be polled, so the console reads them directly."""
+    path = Path(os.devnull) if source == "devnull" else tmp_path / "input.txt"
+    if source == "file":
+        path.write_text("/ping\n", encoding="utf-8")
+    with path.open("rb") as stdin:
+        proc = subprocess.run(
+            [sys.executable, "-m", "framework", "run", EXAMPLE],
+            stdin=stdin,
+            env=_env(),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert ("hello> pong" in proc.stdout) == (source == "file")
