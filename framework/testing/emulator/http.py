@@ -117,6 +117,8 @@ class HttpRequest:
             return _decoder.decode(self.body)
         except msgspec.DecodeError:
             raise ApiError(400, 12002, "request body is not valid JSON") from None
+        except RecursionError:  # msgspec recurses per nesting level: a hostile body must not become a 500
+            raise ApiError(400, 12002, "request body is nested too deeply") from None
 
     def json_object(self) -> dict[str, Any]:
         """The body as a JSON object; anything else raises :class:`ApiError` 400/12002."""

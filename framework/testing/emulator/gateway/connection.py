@@ -8,8 +8,8 @@ Every client frame is validated as the platform would (protocol.md §0, §2.3, �
 the connection with the platform's close code and logs one WARNING saying why:
 
 - 4002 invalid payload: a binary frame (SDKs send JSON text; the live answer is UNCONFIRMED), malformed
-  JSON, not an object, ``op`` not an integer, heartbeat ``d`` neither an integer nor null, identify/resume
-  ``d`` not an object or a required field missing or of the wrong type;
+  JSON or JSON nested too deeply, not an object, ``op`` not an integer, heartbeat ``d`` neither an integer
+  nor null, identify/resume ``d`` not an object or a required field missing or of the wrong type;
 - 4001 invalid opcode: an opcode a client never sends;
 - 4003 not authenticated: a heartbeat before identify/resume;
 - 4004 authentication failed: an identify token without the ``"QQBot "`` prefix, an unknown or expired
@@ -256,6 +256,9 @@ class GatewayConnection:
             msg = _decoder.decode(data)
         except (msgspec.DecodeError, UnicodeDecodeError):
             self._reject(CloseCode.INVALID_PAYLOAD, "invalid payload: malformed JSON")
+            return
+        except RecursionError:
+            self._reject(CloseCode.INVALID_PAYLOAD, "invalid payload: JSON nested too deeply")
             return
         if not isinstance(msg, dict) or not _is_int(msg.get("op")):
             self._reject(CloseCode.INVALID_PAYLOAD, "invalid payload: expected an object with an integer op")

@@ -156,7 +156,7 @@ class RecordingWebSocket:
         if len(self._record.received) < RECEIVED_FRAMES_KEPT:
             try:
                 decoded = msgspec.json.decode(data)
-            except (msgspec.DecodeError, UnicodeDecodeError):
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
                 decoded = None
             op = decoded.get("op") if isinstance(decoded, dict) else None
             self._record.received.append(
