@@ -25,6 +25,7 @@ it sends at most one Identify or Resume per connection.
 from __future__ import annotations
 
 import enum
+import logging
 import random
 import sys
 from dataclasses import dataclass, field
@@ -51,6 +52,12 @@ __all__ = [
     "ShardState",
     "Stop",
 ]
+
+log = logging.getLogger(__name__)
+
+#: Close codes with which the client's own WebSocket layer fails a connection over a frame it cannot read
+#: (1007 invalid UTF-8, 1009 larger than the size limit): a resume would replay that frame.
+_UNREADABLE_FRAME_CODES = (1007, 1009)
 
 #: Close code the client uses when it drops a connection it wants to resume (not 1000, which
 #: conventionally ends the session).
@@ -155,6 +162,10 @@ class GatewayConfig:
     """Reconnect delays grow only across consecutive failed attempts: a session that proved healthy (READY
     or RESUMED, then a heartbeat ACK) resets them, and the next fault reconnects at once, after a jitter of
     at most ``backoff_base / 2``. A connection that fails before that keeps backing off."""
+    zombie_grace: float = 1.0
+    """When a heartbeat is due and the last one is still unacknowledged, wait this much longer (at most a
+    quarter interval) for the reader to catch up before declaring a zombie: after an event-loop stall the
+    ACK may sit unread in the socket."""
     max_identify_rejections: int = 3
     """Op 9 in answer to Identify this many times in a row stops the shard (intents not permitted)."""
     properties: dict[str, str] = field(
@@ -209,6 +220,13 @@ class GatewayMachine:
         """Round-trip time of the last acknowledged heartbeat, in seconds."""
         self.reconnects = 0
         self.malformed_frames = 0
+        """Frames ignored because they could not be understood (each kind is logged once at WARNING)."""
+        self.malformed_kinds: dict[str, int] = {}
+        """How many malformed frames of each kind were ignored."""
+        self.skipped_frames = 0
+        """Frames skipped on resume because the connection failed on them twice at the same seq."""
+        self._unreadable_at: int | None = None
+        """The seq after which the last connection failed on an unreadable frame (1007/1009)."""
         self.last_close_code: int | None = None
         self.last_reason: str | None = None
         self._auth_failures = 0
@@ -224,6 +242,7 @@ class GatewayMachine:
         self._next_beat = 0.0
         self._awaiting_ack = False
         self._beat_sent_at = 0.0
+        self._zombie_check_at: float | None = None
         self._hello_deadline = now + self.config.hello_timeout
         self._ready_deadline = 0.0
 
@@ -249,6 +268,8 @@ class GatewayMachine:
             return []  # already decided (we closed it), or stopped
         decision = decide_close(code)
         detail = f"{decision.reason}" + (f" ({reason})" if reason else "")
+        if code in _UNREADABLE_FRAME_CODES and self.state in (ShardState.READY, ShardState.RESUMING):
+            self._on_unreadable_frame(code, detail)
         if code in (CloseCode.INVALID_INTENT, CloseCode.DISALLOWED_INTENT) and self._can_drop_optional():
             return self._drop_optional(now, f"identify refused with {code}: {detail}", close_code=code)
         if decision.action is CloseAction.STOP:
@@ -290,6 +311,26 @@ class GatewayMachine:
         }
         return [_send(Opcode.IDENTIFY, payload)]
 
+    def _on_unreadable_frame(self, code: int, detail: str) -> None:
+        """The connection failed on a frame it could not read. A resume replays it: the second time at the
+        same seq, skip past it (the next dispatch after ``seq``), so that it cannot cause a reconnect loop."""
+        seq = self.seq
+        if seq is None or self._unreadable_at != seq:
+            self._unreadable_at = seq
+            return
+        self._unreadable_at = None
+        self.seq = seq + 1
+        self.skipped_frames += 1
+        log.warning(
+            "shard %d: the frame after seq %d cannot be read (%s) and was sent again after a resume; "
+            "skipping it (resuming from seq %d, %d frame(s) skipped so far)",
+            self.shard_id,
+            seq,
+            detail,
+            seq + 1,
+            self.skipped_frames,
+        )
+
     def resume(self, token: str, now: float) -> list[Action]:
         """Send Resume with a fresh token; without a session this asks for an identify instead."""
         if self.state is not ShardState.AUTHENTICATING or self._auth_sent:
@@ -311,8 +352,8 @@ class GatewayMachine:
             return []
         try:
             return self._receive(data, now)
-        except Exception:  # a hostile or broken peer must not crash the shard
-            self.malformed_frames += 1
+        except Exception as exc:  # a hostile or broken peer must not crash the shard
+            self._malformed(data, f"undecodable payload: {_short(exc)}", "payload")
             return []
 
     def feed(self, data: bytes | str) -> InboundEvent | None:
@@ -341,8 +382,11 @@ class GatewayMachine:
     def _receive(self, data: bytes | str, now: float) -> list[Action]:
         try:
             env = decode_envelope(data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            self.malformed_frames += 1
+        except msgspec.ValidationError as exc:
+            self._malformed(data, f"invalid envelope: {_short(exc)}", f"envelope {_path(exc)}")
+            return []
+        except (msgspec.DecodeError, RecursionError) as exc:
+            self._malformed(data, f"invalid JSON: {_short(exc)}", "invalid JSON")
             return []
         op = env.op
         if op == Opcode.DISPATCH:
@@ -364,17 +408,40 @@ class GatewayMachine:
             return self._reconnect(now, resume=True, backoff=False, reason="server requested reconnect (op 7)")
         if op == Opcode.INVALID_SESSION:
             return self._on_invalid_session(env.d, now)
-        self.malformed_frames += 1  # an opcode a client never receives
+        self._malformed(data, f"op {op} is not an opcode a client receives", f"op {op}")
         return []
+
+    def _malformed(self, data: bytes | str, reason: str, kind: str) -> None:
+        """Count an ignored frame; the first of each ``kind`` is logged at WARNING, later ones at DEBUG."""
+        self.malformed_frames += 1
+        seen = self.malformed_kinds.get(kind, 0)
+        self.malformed_kinds[kind] = seen + 1
+        level = logging.DEBUG if seen else logging.WARNING
+        if not log.isEnabledFor(level):
+            return
+        t, event_id = _type_and_id(data)
+        log.log(
+            level,
+            "shard %d: ignored a malformed gateway frame (t %s, id %s): %s%s",
+            self.shard_id,
+            t,
+            event_id,
+            reason,
+            "" if seen else "; further frames of this kind are logged at DEBUG (count: GatewayMachine.malformed_kinds)",
+        )
 
     def _on_hello(self, d: msgspec.Raw, now: float) -> list[Action]:
         if self.state is not ShardState.WAITING_HELLO:
             return []
-        hello = _hello_decoder.decode(d)
-        interval = float(hello.heartbeat_interval) / 1000.0
+        try:
+            interval = float(_hello_decoder.decode(d).heartbeat_interval) / 1000.0
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            interval = -1.0
         if not 0.0 < interval < 3600.0:
-            self.malformed_frames += 1
-            return []
+            shown = bytes(d)[:80].decode("utf-8", "replace")
+            reason = f"invalid Hello: d={shown} (heartbeat_interval must be a number of ms in (0, 3600000))"
+            self._malformed(b"", reason, "Hello")
+            return self._reconnect(now, resume=True, backoff=True, reason=reason)
         self._interval = interval
         self.state = ShardState.AUTHENTICATING
         return [Authenticate(resume=self.session_id is not None)]
@@ -383,7 +450,7 @@ class GatewayMachine:
         self, t: str | None, d: msgspec.Raw, s: int | None, event_id: str | None, now: float
     ) -> list[Action]:
         if t is None:
-            self.malformed_frames += 1
+            self._malformed(b"", f"dispatch (op 0) without t (id {event_id}, s {s})", "dispatch without t")
             return []
         if s is not None and (self.seq is None or s > self.seq):
             self.seq = s
@@ -460,6 +527,8 @@ class GatewayMachine:
         if self.state not in _ACTIVE:
             return None
         deadline = self._next_beat if self._auth_sent else None
+        if deadline is not None and self._zombie_check_at is not None and self._awaiting_ack:
+            deadline = max(deadline, self._zombie_check_at)
         if self.state in (ShardState.IDENTIFYING, ShardState.RESUMING):
             deadline = self._ready_deadline if deadline is None else min(deadline, self._ready_deadline)
         return deadline
@@ -478,6 +547,11 @@ class GatewayMachine:
             return self._reconnect(now, resume=True, backoff=True, reason="no READY/RESUMED in time", abort=True)
         if self._auth_sent and now >= self._next_beat:
             if self._awaiting_ack and not reader_blocked:
+                if self._zombie_check_at is None:
+                    # the ACK may be unread (the loop was stalled): give the reader a moment first
+                    self._zombie_check_at = now + min(self.config.zombie_grace, (self._interval or 0.0) / 4)
+                if now < self._zombie_check_at:
+                    return []
                 return self._reconnect(
                     now, resume=True, backoff=True, reason="zombie connection: heartbeat not acknowledged", abort=True
                 )
@@ -489,6 +563,7 @@ class GatewayMachine:
         self._next_beat = now + (interval * self._rng.random() if self.config.first_heartbeat_jitter else interval)
 
     def _heartbeat(self, now: float) -> SendFrame:
+        self._zombie_check_at = None
         self._awaiting_ack = True
         self._beat_sent_at = now
         self._next_beat = now + (self._interval or 0.0)
@@ -557,3 +632,27 @@ def _send(op: Opcode, d: Any) -> SendFrame:
 
 def _authorization(token: str) -> str:
     return token if token.startswith("QQBot ") else f"QQBot {token}"
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc)[:160] or type(exc).__name__
+
+
+def _path(exc: BaseException) -> str:
+    """``$.s`` from a msgspec validation message (the field at fault), else ``$``."""
+    text = str(exc)
+    return text.rpartition(" - at `")[2].rstrip("`") if " - at `" in text else "$"
+
+
+def _type_and_id(data: bytes | str) -> tuple[object, object]:
+    """Best-effort ``t`` and ``id`` of a frame that failed to decode (only on the malformed path)."""
+    try:
+        obj = msgspec.json.decode(data)
+    except Exception:
+        return None, None
+    if not isinstance(obj, dict):
+        return None, None
+    t, event_id = obj.get("t"), obj.get("id")
+    return (t if isinstance(t, str | None) else repr(t)[:40]), (
+        event_id if isinstance(event_id, str | None) else repr(event_id)[:40]
+    )

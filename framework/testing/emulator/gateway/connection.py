@@ -146,7 +146,11 @@ class GatewayConnection:
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
-                self._enqueue_op(Opcode.HELLO, {"heartbeat_interval": self.hub.config.heartbeat_interval_ms})
+                if self.hub.hello_overrides:  # fault: a malformed Hello, sent as given
+                    self.record.ops_sent.append(int(Opcode.HELLO))
+                    self.enqueue(self.hub.hello_overrides.pop(0))
+                else:
+                    self._enqueue_op(Opcode.HELLO, {"heartbeat_interval": self.hub.config.heartbeat_interval_ms})
                 tg.start_soon(self._write_loop)
                 tg.start_soon(self._read_loop)
                 timeout = self.hub.settings.heartbeat_timeout(self.hub.config.heartbeat_interval_ms, self._clock)

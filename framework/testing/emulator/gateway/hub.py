@@ -75,6 +75,8 @@ class GatewayHub:
         self._numbers = itertools.count(1)
         self._event_ids = itertools.count(1)
         self._paused_acks: list[tuple[str | None, int | None]] = []
+        self.hello_overrides: list[bytes] = []
+        """Fault: raw frames sent instead of the Hello to the next connections, one each (malformed-Hello tests)."""
         world.add_listener(self._on_event)
 
     # -- serving ----------------------------------------------------------------------------------
@@ -228,6 +230,13 @@ class GatewayHub:
         conns = self._select(shard, app_id)
         for conn in conns:
             conn.request_close(code, reason)
+        return len(conns)
+
+    def send_raw(self, frame: bytes, shard: int | None = None, *, app_id: str | None = None) -> int:
+        """Fault: send ``frame`` as-is as one text frame (no seq, not replayed), for malformed-frame tests."""
+        conns = self._select(shard, app_id)
+        for conn in conns:
+            conn.enqueue(frame)
         return len(conns)
 
     def pause_heartbeat_acks(self, shard: int | None = None, *, app_id: str | None = None) -> None:

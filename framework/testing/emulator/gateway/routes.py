@@ -3,7 +3,9 @@
 - ``GET  /_emulator/gateway/sessions``: :meth:`GatewayHub.snapshot`.
 - ``POST /_emulator/gateway/faults/{fault}`` with an optional JSON body ``{"shard", "app_id", ...}``:
   ``drop``, ``reconnect``, ``invalid_session`` (``resumable``), ``close`` (``code``, ``reason``),
-  ``pause_acks``, ``resume_acks``, ``expire_session``, ``resume_reject_code`` (``code``: 4006 or 4902).
+  ``pause_acks``, ``resume_acks``, ``expire_session``, ``resume_reject_code`` (``code``: 4006 or 4902),
+  ``raw`` (``frame``: a string sent as-is as one text frame), ``hello`` (``frame``: sent instead of the
+  Hello to the next connection).
   Answers ``{"affected": n}``.
 """
 
@@ -51,6 +53,14 @@ def register_gateway_routes(hub: GatewayHub, router: Router) -> None:
             if code is None:
                 raise ApiError(400, 400, "code is required")
             hub.settings.resume_reject_code = code
+        elif name in ("raw", "hello"):
+            frame = body.get("frame")
+            if not isinstance(frame, str):
+                raise ApiError(400, 400, "frame must be a string")
+            if name == "raw":
+                affected = hub.send_raw(frame.encode(), shard, app_id=app_id)
+            else:
+                hub.hello_overrides.append(frame.encode())
         else:
             raise ApiError(404, 404, f"unknown gateway fault {name!r}")
         return json_response(200, {"affected": affected})
