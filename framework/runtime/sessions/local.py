@@ -36,6 +36,9 @@ class LocalSessionManager(SessionManager):
     identify over intents (op 9 before READY, close 4013/4014) they are dropped on every shard, identify is
     tried again without them and one WARNING names them (:attr:`dropped_intents`).
 
+    A :class:`~framework.runtime.watchdog.LoopWatchdog` warns, naming the blocking code, when the event loop
+    is blocked for ``watchdog_threshold`` real seconds (``None`` or ``0`` turns it off).
+
     Use :meth:`run` in your own task group, or ``async with manager: await manager.start()``.
     A fatal gateway error on any shard stops every shard and is raised from :meth:`run`.
     """
@@ -60,7 +63,7 @@ class LocalSessionManager(SessionManager):
         handler_deadline: float | None = None,
         max_start_wait: float = 0.0,
         identify_window: float = IDENTIFY_WINDOW,
-        watchdog_threshold: float | None = None,
+        watchdog_threshold: float | None = 2.0,
         rng: random.Random | None = None,
         optional_intents: int = 0,
     ) -> None:
