@@ -23,7 +23,7 @@ from framework.app._decorators import EventDecorators
 from framework.app.api import ApiClient, ApiRequest
 from framework.app.commands import Command, arguments_from
 from framework.app.context import Context
-from framework.app.dispatcher import Dispatcher, Route, Runnable
+from framework.app.dispatcher import UNDECODABLE, Dispatcher, Route, Runnable
 from framework.app.errors import BotError, HandlerSignatureError, IntentsError, NotBoundError
 from framework.app.handlers import ANY_MESSAGE, Handler, HandlerOptions, bind_parameters, call_with
 from framework.app.injection import ParamSource, describe
@@ -632,7 +632,8 @@ class Bot(EventDecorators):
         return dispatcher.dispatch(event)
 
     async def _report(self, error: BaseException, ctx: Context | None, handler: str | None) -> None:
-        log.error("handler %s failed on %s", handler or "dispatch", ctx.type if ctx else "?", exc_info=error)
+        if handler is not UNDECODABLE:  # the dispatcher logged that one with the event's type, id and shard
+            log.error("handler %s failed on %s", handler or "dispatch", ctx.type if ctx else "?", exc_info=error)
         for func, arity, _owner in self._error_handlers:
             try:
                 await (func(error, ctx) if arity == 2 else func(error))

@@ -56,6 +56,10 @@ _Direct = tuple[Callable[..., Awaitable[object]], tuple[int, ...] | None, Handle
 
 ErrorReporter = Callable[[BaseException, Context | None, str | None], Awaitable[None]]
 
+UNDECODABLE = "payload decoding"
+"""The ``handler`` the error hooks get for an event whose payload could not be decoded (no handler ran);
+the dispatcher has already logged it with the event's type, id and shard."""
+
 
 class Dispatcher:
     """Routes :class:`InboundEvent` objects to handlers."""
@@ -73,6 +77,8 @@ class Dispatcher:
         self._routes = dict(routes)
         self._catch_all = catch_all
         self._report = report
+        self.undecodable: dict[str, int] = {}
+        """Events whose payload could not be decoded, per event type (the first of each type is a WARNING)."""
         # Without middleware the chain is just the handlers: call them directly (no closure, no state entry).
         self._chain = compose(middleware, self._run_handlers) if middleware else None
         # Routes whose handlers need no Context at all are run without building one (see _direct_route).
@@ -100,7 +106,7 @@ class Dispatcher:
             try:
                 decoded = decode(event.data)
             except Exception as exc:
-                await self._report(exc, None, None)
+                await self._undecodable(event, exc)
                 return
             started = time.perf_counter() if log.isEnabledFor(logging.INFO) else 0.0
             bot = self._bot
@@ -139,7 +145,7 @@ class Dispatcher:
                 ctx.state["route"] = route
                 await self._chain(ctx)
         except Exception as exc:
-            await self._report(exc, ctx, None)
+            await (self._report(exc, ctx, None) if ctx is not None else self._undecodable(event, exc))
         finally:
             if ctx is not None and event.type == "INTERACTION_CREATE" and self._bot.api_or_none is not None:
                 try:
@@ -152,6 +158,21 @@ class Dispatcher:
                 ran = _ran(route, ctx)
                 if ran:  # not for framework bookkeeping alone (READY)
                     log.info("%s", event_line(ctx, ran, time.perf_counter() - started))
+
+    async def _undecodable(self, event: InboundEvent, error: Exception) -> None:
+        seen = self.undecodable.get(event.type, 0)
+        self.undecodable[event.type] = seen + 1
+        log.log(
+            logging.DEBUG if seen else logging.WARNING,
+            "could not decode a %s event (id %s, shard %s, seq %s), its handlers did not run: %s%s",
+            event.type,
+            event.id,
+            event.shard_id,
+            event.seq,
+            str(error)[:200] or type(error).__name__,
+            "" if seen else "; further ones of this type are logged at DEBUG",
+        )
+        await self._report(error, None, UNDECODABLE)
 
     async def _run_handlers(self, ctx: Context) -> None:
         await self._run_route(ctx.state["route"], ctx)
