@@ -17,6 +17,7 @@ TRANSPORTS = ["socket", "pipe"]
 
 MALFORMED = [
     ("{not json", "invalid JSON"),
+    ("[" * 100_000 + "]" * 100_000, "invalid JSON"),  # nested too deeply to decode
     ('{"op": 99, "d": {}}', "op 99"),
     ("[1, 2, 3]", "envelope $"),
     ('"a string"', "envelope $"),
