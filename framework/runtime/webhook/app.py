@@ -2,7 +2,8 @@
 
 One :class:`WebhookApp` serves any number of bots, routed by the ``X-Bot-Appid`` header. For each POST:
 
-1. route by ``X-Bot-Appid`` (unknown → 404), bound the body (→ 413), decode the envelope (→ 400);
+1. route by ``X-Bot-Appid`` (unknown → 404), bound the body in size (→ 413) and time (→ 408), decode the
+   envelope (→ 400);
 2. op 13 (URL validation): answer ``{"plain_token", "signature"}``;
 3. any other op: verify ``X-Signature-Ed25519`` over ``X-Signature-Timestamp`` + the raw body and check
    the timestamp against the tolerance (→ 401, nothing dispatched);
@@ -112,6 +113,8 @@ class WebhookStats:
     rejected_too_large: int = 0
     rejected_unknown_bot: int = 0
     rejected_unavailable: int = 0
+    rejected_slow: int = 0
+    evicted_slow: int = 0
     handler_errors: int = 0
     handlers_abandoned: int = 0
     internal_errors: int = 0
@@ -141,6 +144,10 @@ class WebhookApp:
         at least 10 minutes). ``max_in_flight``: handlers running or queued at once (503 above, so the
         platform retries later). ``drain_timeout``: on shutdown, seconds of ``clock`` time running handlers
         get before they are cancelled. ``path``: when set, only this path is served (404 elsewhere).
+        ``read_timeout``: real-time seconds a request gets to deliver its whole body once its headers are
+        in (408 and the connection closed after). ``max_connections``: requests receiving a body at once;
+        when one more arrives, the one receiving longest is cut off with 408, so a flood of stalled bodies
+        cannot keep a prompt callback out.
     """
 
     def __init__(
@@ -155,9 +162,15 @@ class WebhookApp:
         max_in_flight: int = 1_000,
         drain_timeout: float = 10.0,
         path: str | None = None,
+        read_timeout: float = 10.0,
+        max_connections: int = 256,
     ) -> None:
         if max_body_size < 1:
             raise ValueError(f"max_body_size must be >= 1, got {max_body_size!r}")
+        if not read_timeout > 0:
+            raise ValueError(f"read_timeout must be > 0 seconds, got {read_timeout!r}")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
         self._bots: dict[str, WebhookBot] = dict(bots or {})
@@ -167,6 +180,9 @@ class WebhookApp:
         self.max_in_flight = max_in_flight
         self.drain_timeout = drain_timeout
         self.path = path
+        self.read_timeout = read_timeout
+        self.max_connections = max_connections
+        self._receiving: dict[anyio.CancelScope, None] = {}  # body reads in progress, oldest first
         if dedupe_ttl is None:
             dedupe_ttl = max(600.0, 2 * (timestamp_tolerance or 0.0))
         self._recent = RecentIds(max_size=dedupe_size, ttl=dedupe_ttl, now=self.clock.monotonic)
@@ -197,6 +213,11 @@ class WebhookApp:
     def in_flight(self) -> int:
         """Handlers accepted and not finished yet."""
         return self._in_flight
+
+    @property
+    def receiving(self) -> int:
+        """Requests whose body is being received now (at most ``max_connections``)."""
+        return len(self._receiving)
 
     def __repr__(self) -> str:
         return f"WebhookApp(app_ids={self.app_ids!r}, in_flight={self._in_flight})"
@@ -297,7 +318,7 @@ class WebhookApp:
             raise _Reject(405, "method not allowed", ((b"allow", b"POST"),))
         headers = _Headers(scope.get("headers") or ())
         app_id, bot = self._route(headers)
-        body = await self._read_body(headers, receive)
+        body = await self._receive_body(headers, receive)
         try:
             envelope = decode_envelope(body)
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -326,6 +347,22 @@ class WebhookApp:
             self.stats.rejected_unknown_bot += 1
             raise _Reject(404, "unknown bot")
         return app_id, bot
+
+    async def _receive_body(self, headers: _Headers, receive: ASGIReceive) -> bytes:
+        """The body within ``read_timeout``; at ``max_connections`` the longest-running read is cut off."""
+        if len(self._receiving) >= self.max_connections:
+            oldest = next(iter(self._receiving))
+            del self._receiving[oldest]
+            oldest.cancel()
+            self.stats.evicted_slow += 1
+        with anyio.move_on_after(self.read_timeout) as scope:
+            self._receiving[scope] = None
+            try:
+                return await self._read_body(headers, receive)
+            finally:
+                self._receiving.pop(scope, None)
+        self.stats.rejected_slow += 1
+        raise _Reject(408, "request body not received in time", ((b"connection", b"close"),))
 
     async def _read_body(self, headers: _Headers, receive: ASGIReceive) -> bytes:
         declared = headers.get(b"content-length")

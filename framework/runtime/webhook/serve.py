@@ -49,7 +49,7 @@ async def _wait_for_signal() -> None:
 async def serve_webhook(
     app: ASGIApp,
     *,
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     port: int = 8080,
     sock: socket.socket | None = None,
     shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
@@ -58,6 +58,7 @@ async def serve_webhook(
     keyfile: str | None = None,
     graceful_timeout: float = 5.0,
     backlog: int = 100,
+    read_timeout: float = 10.0,
     access_log: bool = False,
     task_status: TaskStatus[tuple[str, int]] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -70,6 +71,9 @@ async def serve_webhook(
     then the app's lifespan drains its handlers.
     Without ``shutdown_trigger`` and with ``handle_signals``, SIGINT/SIGTERM trigger it (main thread only).
     ``certfile``/``keyfile`` enable TLS directly; usually a reverse proxy terminates TLS (docs/webhook.md).
+    The default ``host`` is loopback: run behind a reverse proxy, or pass ``host="0.0.0.0"`` deliberately.
+    ``read_timeout``: a connection that sends nothing for that many seconds (headers, body or between
+    requests) is closed; the app's own ``read_timeout`` bounds a whole body (408, docs/reliability.md).
     """
     from hypercorn.config import Config
 
@@ -84,6 +88,7 @@ async def serve_webhook(
     config.include_server_header = False
     config.errorlog = logging.getLogger("hypercorn.error")  # through our (redacting) handler, not a second one
     config.backlog = backlog
+    config.read_timeout = read_timeout  # type: ignore[assignment]  # hypercorn annotates int; any number works
     if access_log:
         config.accesslog = logging.getLogger("framework.runtime.webhook.access")
     if certfile is not None:
