@@ -467,7 +467,7 @@ async def run_webhook(
     api_base: str = API_BASE,
     token_url: str = TOKEN_URL,
     http_transport: httpx.AsyncBaseTransport | None = None,
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     port: int = 8080,
     path: str | None = None,
     timestamp_tolerance: float | None = 300.0,
