@@ -17,7 +17,7 @@ from framework.testing.emulator.http import (
 )
 from framework.testing.emulator.replies import ReplyRules
 from framework.testing.emulator.tokens import TOKEN_PREFIX, TokenService
-from framework.testing.emulator.world import ApiCall, World
+from framework.testing.emulator.world import ApiCall, Channel, Guild, World
 
 __all__ = ["LEGACY_TOKEN_MESSAGE", "Call", "RestContext", "RestHandler"]
 
@@ -56,6 +56,20 @@ class RestContext:
         self.router = router
         self.rules = ReplyRules(world)
         router.add_observer(self._record)
+
+    def channel(self, channel_id: str) -> Channel:
+        """The channel ``channel_id``, or the platform's 404."""
+        channel = self.world.channels.get(channel_id)
+        if channel is None:
+            raise ApiError(404, Code.NOT_FOUND, "channel not found")
+        return channel
+
+    def guild(self, guild_id: str) -> Guild:
+        """The guild ``guild_id``, or the platform's 404."""
+        guild = self.world.guilds.get(guild_id)
+        if guild is None:
+            raise ApiError(404, Code.NOT_FOUND, "guild not found")
+        return guild
 
     def authenticate(self, req: HttpRequest) -> str:
         """The app id behind the request's ``Authorization`` header, or raise the platform's error."""

@@ -45,15 +45,10 @@ class _Extra:
         self.world = ctx.world
 
     def _channel(self, channel_id: str) -> Channel:
-        channel = self.world.channels.get(channel_id)
-        if channel is None:
-            raise ApiError(404, Code.NOT_FOUND, "channel not found")
-        return channel
+        return self.ctx.channel(channel_id)
 
     def _guild(self, guild_id: str) -> str:
-        if guild_id not in self.world.guilds:
-            raise ApiError(404, Code.NOT_FOUND, "guild not found")
-        return guild_id
+        return self.ctx.guild(guild_id).id
 
     def _message(self, channel_id: str, message_id: str) -> dict[str, Any]:
         msg = self.world.channel_messages.get(channel_id, {}).get(message_id)

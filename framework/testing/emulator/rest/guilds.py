@@ -28,16 +28,10 @@ class _Guilds:
         self.world = ctx.world
 
     def _guild(self, guild_id: str) -> Guild:
-        guild = self.world.guilds.get(guild_id)
-        if guild is None:
-            raise ApiError(404, Code.NOT_FOUND, "guild not found")
-        return guild
+        return self.ctx.guild(guild_id)
 
     def _channel(self, channel_id: str) -> Channel:
-        channel = self.world.channels.get(channel_id)
-        if channel is None:
-            raise ApiError(404, Code.NOT_FOUND, "channel not found")
-        return channel
+        return self.ctx.channel(channel_id)
 
     def _member(self, guild_id: str, user_id: str) -> Member:
         member = self.world.members.get(self._guild(guild_id).id, {}).get(user_id)

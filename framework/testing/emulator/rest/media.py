@@ -87,9 +87,7 @@ class _Media:
         return json_response(200, {})
 
     def _channel(self, channel_id: str) -> str:
-        if channel_id not in self.world.channels:
-            raise ApiError(404, Code.NOT_FOUND, "channel not found")
-        return channel_id
+        return self.ctx.channel(channel_id).id
 
     def _reaction_key(self, call: Call) -> tuple[str, str, str, str]:
         p = call.params

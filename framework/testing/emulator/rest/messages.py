@@ -198,9 +198,7 @@ class _Messages:
         return json_response(config.audit_status, answer)
 
     async def post_channel_message(self, call: Call) -> HttpResponse:
-        channel = self.world.channels.get(call.params["channel_id"])
-        if channel is None:
-            raise ApiError(404, Code.NOT_FOUND, "channel not found")
+        channel = self.ctx.channel(call.params["channel_id"])
         return self._guild_send(call, "guild", channel.id, channel.guild_id, channel.id)
 
     async def create_dm(self, call: Call) -> HttpResponse:
