@@ -31,6 +31,9 @@ environment variable        TOML key                             meaning
 ``QQBOT_PLUGINS_AUTOLOAD``  ``plugins.autoload``                 ``1``: load every installed plugin
 ==========================  ===================================  =====================================
 
+``QQBOT_WEBHOOK_READ_TIMEOUT`` (``webhook.read_timeout``, default 10) and ``QQBOT_WEBHOOK_MAX_CONNECTIONS``
+(``webhook.max_connections``, default 256) bound slow webhook clients (docs/reliability.md).
+
 Plugin settings live in TOML tables ``[plugins.<name>]``.
 """
 
@@ -105,6 +108,8 @@ class WebhookSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     port: int = 8080
     path: str = "/"
     timestamp_tolerance: float = 300.0
+    read_timeout: float = 10.0
+    max_connections: int = 256
 
 
 class LoggingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -155,6 +160,8 @@ _ENV: dict[str, tuple[str, str]] = {
     "QQBOT_WEBHOOK_HOST": ("webhook", "host"),
     "QQBOT_WEBHOOK_PORT": ("webhook", "port"),
     "QQBOT_WEBHOOK_TOLERANCE": ("webhook", "timestamp_tolerance"),
+    "QQBOT_WEBHOOK_READ_TIMEOUT": ("webhook", "read_timeout"),
+    "QQBOT_WEBHOOK_MAX_CONNECTIONS": ("webhook", "max_connections"),
     "QQBOT_LOG_LEVEL": ("logging", "level"),
     "QQBOT_LOG_FORMAT": ("logging", "format"),
     "QQBOT_PLUGINS_STRICT": ("plugins", "strict"),
@@ -179,12 +186,12 @@ def _env_value(name: str, key: str, raw: str) -> Any:
     if key in _LIST_KEYS:
         items = [p.strip() for p in raw.split(",") if p.strip()]
         return [int(p) if key == "shard_ids" and p.lstrip("-").isdigit() else p for p in items]
-    if key in {"shard_count", "port"}:
+    if key in {"shard_count", "port", "max_connections"}:
         try:
             return int(raw)
         except ValueError:
             raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
-    if key == "timestamp_tolerance":
+    if key in {"timestamp_tolerance", "read_timeout"}:
         try:
             return float(raw)
         except ValueError:
@@ -348,4 +355,8 @@ def load_settings(
             raise ConfigError(f"gateway.shard_ids: every id must be < shard_count ({gw.shard_count})")
     if not 0 < settings.webhook.port < 65536:
         raise ConfigError(f"webhook.port: expected 1..65535, got {settings.webhook.port}")
+    if not settings.webhook.read_timeout > 0:
+        raise ConfigError(f"webhook.read_timeout: expected seconds > 0, got {settings.webhook.read_timeout}")
+    if settings.webhook.max_connections < 1:
+        raise ConfigError(f"webhook.max_connections: expected an integer >= 1, got {settings.webhook.max_connections}")
     return settings

@@ -471,6 +471,8 @@ async def run_webhook(
     port: int = 8080,
     path: str | None = None,
     timestamp_tolerance: float | None = 300.0,
+    read_timeout: float = 10.0,
+    max_connections: int = 256,
     clock: Clock | None = None,
     shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
     handle_signals: bool = True,
@@ -486,7 +488,8 @@ async def run_webhook(
     ``WebhookApp({app_id: WebhookBot(app_secret, sink)})`` with ``serve_webhook``. The sink runs
     ``bot.process`` (the webhook app already runs each callback's handlers in its own task, after the
     acknowledgement) and reports to ``tracker``. The bound ``(host, port)`` is reported through
-    ``task_status`` (``await task_group.start(...)``; ``port=0`` picks a free port).
+    ``task_status`` (``await task_group.start(...)``; ``port=0`` picks a free port). ``read_timeout`` and
+    ``max_connections`` bound slow clients (``WebhookApp``, ``serve_webhook``; docs/reliability.md).
     """
     from framework.runtime.webhook import WebhookApp, WebhookBot, serve_webhook
 
@@ -515,6 +518,8 @@ async def run_webhook(
             clock=the_clock,
             timestamp_tolerance=timestamp_tolerance,
             path=path,
+            read_timeout=read_timeout,
+            max_connections=max_connections,
         )
         await serve_webhook(
             app,
@@ -524,5 +529,6 @@ async def run_webhook(
             handle_signals=handle_signals,
             certfile=certfile,
             keyfile=keyfile,
+            read_timeout=read_timeout,
             task_status=task_status,
         )

@@ -300,6 +300,8 @@ async def _run_webhook(
                 port=settings.webhook.port,
                 path=None if settings.webhook.path == "/" else settings.webhook.path,
                 timestamp_tolerance=settings.webhook.timestamp_tolerance,
+                read_timeout=settings.webhook.read_timeout,
+                max_connections=settings.webhook.max_connections,
             )
         )
         url = f"http://{bound_host}:{bound_port}{settings.webhook.path}"
