@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from framework.protocol.auth import TOKEN_BACKOFF, parse_expires_in, refresh_deadline
 from framework.protocol.backoff import Backoff, BackoffCounter
-from framework.protocol.ratelimit import RouteLimiter, parse_retry_after, route_key
+from framework.protocol.ratelimit import MAX_RETRY_AFTER, RouteLimiter, parse_retry_after, route_key
 
 
 @pytest.mark.parametrize(("value", "seconds"), [("7200", 7200), (7200, 7200), (" 60 ", 60), (0, 0), (30.0, 30)])
@@ -93,7 +93,7 @@ def test_limiter_unknown_route_is_free() -> None:
     lim = RouteLimiter(rand=lambda: 0.0)
     assert lim.acquire("k", 0.0) == 0.0
     assert lim.peek("k", 0.0) == 0.0
-    lim.on_success("k")
+    assert lim.on_success("k", 0.0) is False
     assert lim.state("k") is None
 
 
@@ -113,14 +113,52 @@ def test_limiter_learns_from_429() -> None:
     assert state is not None and state.strikes == 2 and state.interval == pytest.approx(0.4)
 
 
-def test_limiter_forgets_after_successes() -> None:
-    lim = RouteLimiter(rand=lambda: 0.0, initial_interval=0.2, decay=0.5)
-    lim.on_rate_limited("k", 0.0, retry_after=1.0)
-    lim.on_success("k")
-    assert lim.state("k") is not None
-    lim.on_success("k")
-    lim.on_success("k")
-    assert lim.state("k") is None
+def test_limiter_forgets_on_first_success_after_the_block() -> None:
+    """Five 429s, then the platform answers normally: the route is free again at once (was: ~40 s of
+    spacing shrinking by 20 % per success)."""
+    lim = RouteLimiter(rand=lambda: 0.0)
+    now = 0.0
+    for _ in range(5):
+        now += lim.on_rate_limited("k", now)
+    state = lim.state("k")
+    assert state is not None and state.interval == pytest.approx(3.2)
+    # a success that started before the block ended changes nothing
+    assert lim.on_success("k", now - 1.0) is False
+    assert lim.peek("k", now - 1.0) > 0
+    epoch = lim.epoch("k")
+    assert epoch != 0
+    # queued callers had booked slots far ahead; one success after the block frees the route
+    assert lim.acquire("k", now) == 0.0
+    for _ in range(10):
+        lim.acquire("k", now)
+    assert lim.peek("k", now) > 30
+    assert lim.on_success("k", now) is True
+    assert lim.state("k") is None and lim.epoch("k") == 0
+    assert lim.peek("k", now) == 0.0 and lim.acquire("k", now) == 0.0
+    # a new episode is a new epoch: waiters can tell their booking is void
+    lim.on_rate_limited("k", now, retry_after=1.0)
+    assert lim.epoch("k") not in (0, epoch)
+
+
+def test_retry_after_is_capped() -> None:
+    lim = RouteLimiter(rand=lambda: 0.0)
+    assert lim.on_rate_limited("k", 0.0, retry_after=3600.0) == MAX_RETRY_AFTER == 60.0
+    assert lim.peek("k", 0.0) == pytest.approx(60.0)
+    assert lim.peek("k", 60.0) == 0.0
+    assert RouteLimiter(max_retry_after=5.0).on_rate_limited("k", 0.0, retry_after=30.0) == 5.0
+
+
+def test_reservations_are_bounded() -> None:
+    """Callers that would wait longer than their limit book nothing; nobody is booked past max_reservation."""
+    lim = RouteLimiter(rand=lambda: 0.0, initial_interval=1.0)
+    lim.on_rate_limited("k", 0.0, retry_after=5.0)
+    assert lim.acquire("k", 0.0, max_wait=5.0) == pytest.approx(5.0)  # booked: next at 6
+    for _ in range(1000):  # impatient callers give up without pushing anyone back
+        assert lim.acquire("k", 0.0, max_wait=2.0) > 2.0
+    assert lim.peek("k", 0.0) == pytest.approx(6.0)
+    for _ in range(1000):  # patient callers queue, but never past max_reservation
+        lim.acquire("k", 0.0)
+    assert lim.peek("k", 0.0) <= lim.max_reservation + 1.0
 
 
 def test_limiter_interval_is_capped() -> None:

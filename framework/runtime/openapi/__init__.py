@@ -1,4 +1,4 @@
-"""The OpenAPI (REST) client: :class:`OpenAPI`, its exceptions and :class:`PendingAudit`."""
+"""The OpenAPI (REST) client: :class:`OpenAPI`, its exceptions , :class:`PendingAudit` and :class:`Delivered`."""
 
 from framework.runtime.openapi.client import OpenAPI
 from framework.runtime.openapi.core import DEFAULT_TIMEOUT, USER_AGENT, Answer, RequestHook, ResponseHook
@@ -15,9 +15,10 @@ from framework.runtime.openapi.errors import (
     RateLimitedError,
     ReplyWindowExpiredError,
     ServerError,
+    UnexpectedResponseError,
     error_class_for,
 )
-from framework.runtime.openapi.results import PendingAudit
+from framework.runtime.openapi.results import Delivered, PendingAudit
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -25,6 +26,7 @@ __all__ = [
     "Answer",
     "AuthenticationError",
     "BadRequestError",
+    "Delivered",
     "DuplicateMessageError",
     "ForbiddenError",
     "InvalidReplyTargetError",
@@ -39,5 +41,6 @@ __all__ = [
     "RequestHook",
     "ResponseHook",
     "ServerError",
+    "UnexpectedResponseError",
     "error_class_for",
 ]

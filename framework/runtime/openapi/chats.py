@@ -16,7 +16,7 @@ from framework.models.api import (
     UploadPrepared,
 )
 from framework.runtime.openapi._group import EndpointGroup
-from framework.runtime.openapi.results import PendingAudit
+from framework.runtime.openapi.results import Delivered, PendingAudit
 
 __all__ = ["ChatsAPI"]
 
@@ -49,17 +49,19 @@ def _scope(group_openid: str | None, openid: str | None) -> tuple[str, dict[str,
 
 
 class ChatsAPI(EndpointGroup):
-    async def post_group_message(self, group_openid: str, message: MessageToCreate) -> SendResult | PendingAudit:
+    async def post_group_message(
+        self, group_openid: str, message: MessageToCreate
+    ) -> SendResult | PendingAudit | Delivered:
         """``POST /v2/groups/{group_openid}/messages``."""
         answer = await self._call(
             "POST", "/v2/groups/{group_openid}/messages", path={"group_openid": group_openid}, json=message
         )
-        return answer.decode_or_pending(_SEND)
+        return answer.decode_sent(_SEND)
 
-    async def post_c2c_message(self, openid: str, message: MessageToCreate) -> SendResult | PendingAudit:
+    async def post_c2c_message(self, openid: str, message: MessageToCreate) -> SendResult | PendingAudit | Delivered:
         """``POST /v2/users/{openid}/messages``."""
         answer = await self._call("POST", "/v2/users/{openid}/messages", path={"openid": openid}, json=message)
-        return answer.decode_or_pending(_SEND)
+        return answer.decode_sent(_SEND)
 
     async def upload_group_file(
         self,

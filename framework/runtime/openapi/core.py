@@ -9,11 +9,16 @@ Policy (protocol.md §6; the platform documents no retry policy, these are our c
   GET/PUT/DELETE/HEAD, and message sends that carry ``msg_id`` + ``msg_seq`` or ``event_id`` (the
   platform de-duplicates those, so a repeat cannot post twice; it may answer 40054005 instead).
 - **Rate limits.** HTTP 429 and the short-window codes (22009, 20028, 620006) wait — ``Retry-After``
-  when present, else backoff — and retry, as long as the total wait of the call stays within
-  ``max_rate_limit_wait``; then :class:`RateLimitedError` is raised. Quota codes (304045/304049/304050,
-  40034100) are raised at once. A per-route limiter learns from 429s and delays later calls.
+  when present (capped locally at 60 s, see :mod:`framework.protocol.ratelimit`), else backoff — and
+  retry, as long as the total wait of the call stays within ``max_rate_limit_wait``; then
+  :class:`RateLimitedError` is raised. Quota codes (304045/304049/304050, 40034100) are raised at once.
+  A per-route limiter learns from 429s and delays later calls until the first success after the block,
+  which frees the route and wakes every caller queued on it.
 - **Audit.** 201/202, and a 200 whose body carries code 304023/304024 with ``data.message_audit``,
   return :class:`PendingAudit` instead of raising (protocol.md §0 "Audit").
+- **Delivered, answer unreadable.** A 2xx whose body does not decode is :class:`Delivered` for message
+  sends and :class:`UnexpectedResponseError` otherwise; a retried reply answered 40054005 after an earlier
+  attempt of the same call got no clear answer (timeout, connection lost, 5xx) is :class:`Delivered` too.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, Self, TypeVar
 from urllib.parse import quote
 
+import anyio
 import httpx
 import msgspec
 
@@ -43,9 +49,10 @@ from framework.runtime.openapi.errors import (
     OpenAPIError,
     RateLimitedError,
     ServerError,
+    UnexpectedResponseError,
     error_class_for,
 )
-from framework.runtime.openapi.results import PendingAudit
+from framework.runtime.openapi.results import Delivered, PendingAudit
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -87,33 +94,97 @@ class ResponseHook(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A successful answer: HTTP status and raw body, or the audit notice of a held message."""
+    """A successful answer: HTTP status and raw body, the audit notice of a held message, or the
+    :class:`Delivered` notice of a message the platform took without a readable answer."""
 
     status: int
     content: bytes
     pending: PendingAudit | None = None
     trace_id: str = ""
+    method: str = ""
+    path: str = ""
+    delivered: Delivered | None = None
 
     def decode(self, decoder: msgspec.json.Decoder[_T]) -> _T:
-        """Decode the body; a pending audit here (not a message send) is reported as an error."""
-        if self.pending is not None:
+        """Decode the body; an audit or delivery notice here (not a message send) is reported as an error,
+        an undecodable body as :class:`UnexpectedResponseError`."""
+        if self.pending is not None or self.delivered is not None:
+            what = f"audit answer (audit_id={self.pending.audit_id})" if self.pending is not None else "delivery notice"
             raise OpenAPIError(
-                f"unexpected audit answer (audit_id={self.pending.audit_id})",
+                f"unexpected {what}",
                 status=self.status,
-                code=self.pending.code,
+                code=self.pending.code if self.pending is not None else 0,
                 trace_id=self.trace_id,
+                method=self.method,
+                path=self.path,
             )
-        return decoder.decode(self.content or b"{}")
+        try:
+            return decoder.decode(self.content or b"{}")
+        except msgspec.DecodeError as exc:
+            raise self.unexpected(exc) from exc
 
     def decode_or_pending(self, decoder: msgspec.json.Decoder[_T]) -> _T | PendingAudit:
         """Decode the body, or return the :class:`PendingAudit` of a held message."""
         if self.pending is not None:
             return self.pending
-        return decoder.decode(self.content or b"{}")
+        return self.decode(decoder)
+
+    def decode_sent(self, decoder: msgspec.json.Decoder[_T]) -> _T | PendingAudit | Delivered:
+        """The answer to a message send: the decoded body, a :class:`PendingAudit`, or :class:`Delivered`
+        when the platform took the message but its answer does not decode (never an exception: it was sent)."""
+        if self.pending is not None:
+            return self.pending
+        if self.delivered is not None:
+            return self.delivered
+        try:
+            return decoder.decode(self.content or b"{}")
+        except msgspec.DecodeError as exc:
+            logger.warning(
+                "%s %s answered HTTP %d with an unreadable body (%s); the message was delivered (trace_id=%s)",
+                self.method,
+                self.path,
+                self.status,
+                exc,
+                self.trace_id or "-",
+            )
+            known = _lenient_fields(self.content)
+            return Delivered(
+                id=known.get("id", ""),
+                timestamp=known.get("timestamp", ""),
+                status=self.status,
+                trace_id=self.trace_id,
+                reason=f"unreadable answer: {exc}",
+            )
 
     def json(self) -> Any:
-        """The body as builtins (``None`` when empty)."""
-        return msgspec.json.decode(self.content) if self.content.strip() else None
+        """The body as builtins (``None`` when empty); invalid JSON is :class:`UnexpectedResponseError`."""
+        if not self.content.strip():
+            return None
+        try:
+            return msgspec.json.decode(self.content)
+        except msgspec.DecodeError as exc:
+            raise self.unexpected(exc) from exc
+
+    def unexpected(self, exc: Exception) -> UnexpectedResponseError:
+        """The error for a body that does not have the documented shape."""
+        return UnexpectedResponseError(
+            f"answer body does not decode: {exc}",
+            status=self.status,
+            trace_id=self.trace_id,
+            method=self.method,
+            path=self.path,
+        )
+
+
+def _lenient_fields(content: bytes) -> dict[str, str]:
+    """``id`` and ``timestamp`` of a body that failed strict decoding, when they are readable strings."""
+    try:
+        raw = msgspec.json.decode(content)
+    except msgspec.DecodeError:
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {k: v for k in ("id", "timestamp") if isinstance(v := raw.get(k), str)}
 
 
 def _is_idempotent_message(body: Any) -> bool:
@@ -173,6 +244,8 @@ class OpenAPICore(EndpointGroup):
         self.user_agent = user_agent
         self._rand = rand
         self._closed = False
+        self._freed: anyio.Event | None = None
+        """Set (and replaced) whenever a success frees a rate-limited route; created by the first waiter."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r}, app_id={self.app_id!r})"
@@ -202,12 +275,17 @@ class OpenAPICore(EndpointGroup):
         params: Mapping[str, Any] | None = None,
         idempotent: bool | None = None,
     ) -> Any:
-        """Call any endpoint; returns the decoded JSON (``None`` for an empty body) or a :class:`PendingAudit`.
+        """Call any endpoint; returns the decoded JSON (``None`` for an empty body), a :class:`PendingAudit`
+        or a :class:`Delivered`.
 
         ``path`` is the concrete path (``/guilds/123``); the same retry, rate-limit and error rules apply.
         """
         answer = await self._call(method, path, json=json, params=params, idempotent=idempotent)
-        return answer.pending if answer.pending is not None else answer.json()
+        if answer.pending is not None:
+            return answer.pending
+        if answer.delivered is not None:
+            return answer.delivered
+        return answer.json()
 
     # ---- the request loop ------------------------------------------------------------------------
 
@@ -244,20 +322,9 @@ class OpenAPICore(EndpointGroup):
         failures = 0
         reauthed = False
         limited = 0
+        unclear = False  # an earlier attempt of this call may have been executed (no clear answer)
         while True:
-            delay = self.limiter.acquire(key, self._clock.monotonic())
-            if delay > 0:
-                if waited + delay > self.max_rate_limit_wait:
-                    raise RateLimitedError(
-                        "route is rate limited and the wait exceeds max_rate_limit_wait",
-                        retry_after=delay,
-                        status=429,
-                        method=method,
-                        path=template,
-                    )
-                logger.debug("rate limiter delays %s by %.3fs", key, delay)
-                waited += delay
-                await self._clock.sleep(delay)
+            waited += await self._wait_for_route(key, method, template, self.max_rate_limit_wait - waited)
 
             auth_value = await self._auth.auth_header()
             req_headers = {
@@ -282,6 +349,7 @@ class OpenAPICore(EndpointGroup):
                 else:
                     response = await self._http.request(method, url, content=content, params=query, headers=req_headers)
             except httpx.TransportError as exc:
+                unclear = True
                 elapsed = self._clock.monotonic() - started
                 await self._run_hook(self.on_response, method, url, 0, elapsed, "")
                 kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
@@ -301,9 +369,9 @@ class OpenAPICore(EndpointGroup):
             logger.debug("← %d %s %s %.3fs trace_id=%s", status, method, url, elapsed, trace_id or "-")
 
             if status in (200, 204):
-                self.limiter.on_success(key)
+                self._route_ok(key)
                 held = _audit_notice(status, response.content, trace_id)
-                return Answer(status, response.content, held, trace_id)
+                return Answer(status, response.content, held, trace_id, method, template)
 
             body = _parse_error(response.content)
             code = body.effective_code if body is not None else 0
@@ -313,7 +381,7 @@ class OpenAPICore(EndpointGroup):
             message = scrub(message, auth_value.split(" ", 1)[-1])
 
             if status in (201, 202) or code in _AUDIT_CODES:
-                self.limiter.on_success(key)
+                self._route_ok(key)
                 audit = PendingAudit(
                     audit_id=body.audit_id if body is not None else "",
                     status=status,
@@ -321,7 +389,26 @@ class OpenAPICore(EndpointGroup):
                     message=message,
                     trace_id=trace_id,
                 )
-                return Answer(status, response.content, audit, trace_id)
+                return Answer(status, response.content, audit, trace_id, method, template)
+
+            if code in ec.DUPLICATE_CODES and unclear:
+                # our own earlier attempt landed: the platform de-duplicated the retry (protocol.md §6.3)
+                self._route_ok(key)
+                logger.warning(
+                    "%s %s: retry answered %d (already sent) after an attempt without a clear answer; "
+                    "reporting the message as delivered (trace_id=%s)",
+                    method,
+                    template,
+                    code,
+                    trace_id or "-",
+                )
+                notice = Delivered(
+                    status=status,
+                    code=code,
+                    trace_id=trace_id,
+                    reason="a retry found the first attempt already delivered",
+                )
+                return Answer(status, response.content, None, trace_id, method, template, notice)
 
             if (status == 401 or code == ec.TOKEN_EXPIRED) and not reauthed and not isinstance(self._auth, LegacyToken):
                 reauthed = True
@@ -334,10 +421,12 @@ class OpenAPICore(EndpointGroup):
                 retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock.time())
                 wait = self.limiter.on_rate_limited(key, self._clock.monotonic(), retry_after)
                 limited += 1
-                if waited + wait > self.max_rate_limit_wait or limited > _MAX_RATE_LIMIT_ATTEMPTS:
+                # the caller is told what the server asked for; the route is blocked only ``wait`` (capped)
+                needed = max(wait, retry_after or 0.0)
+                if waited + needed > self.max_rate_limit_wait or limited > _MAX_RATE_LIMIT_ATTEMPTS:
                     raise RateLimitedError(
                         message,
-                        retry_after=wait,
+                        retry_after=needed,
                         status=status,
                         code=code,
                         trace_id=trace_id,
@@ -350,6 +439,7 @@ class OpenAPICore(EndpointGroup):
                 continue  # the limiter now holds the route for ``wait``; acquire() sleeps it
 
             if cls is ServerError and idempotent and failures < self.max_retries:
+                unclear = True
                 failures += 1
                 backoff = self._retry_backoff.delay(failures, self._rand)
                 logger.warning(
@@ -366,6 +456,63 @@ class OpenAPICore(EndpointGroup):
                 continue
 
             raise cls(message, status=status, code=code, trace_id=trace_id, method=method, path=template)
+
+    async def _wait_for_route(self, key: str, method: str, template: str, budget: float) -> float:
+        """Wait for a slot on ``key`` within ``budget`` seconds; returns the seconds waited.
+
+        A route freed while we wait (another call succeeded after the block) wakes us at once; a slot
+        further ahead than the budget raises :class:`RateLimitedError` without booking anything.
+        """
+        started = self._clock.monotonic()
+        while True:
+            now = self._clock.monotonic()
+            limit = max(0.0, budget - (now - started))
+            epoch = self.limiter.epoch(key)
+            delay = self.limiter.acquire(key, now, max_wait=limit)
+            if delay <= 0:
+                return now - started
+            if delay > min(limit, self.limiter.max_reservation):  # refused: nothing was booked
+                raise RateLimitedError(
+                    "route is rate limited and the wait exceeds max_rate_limit_wait",
+                    retry_after=delay,
+                    status=429,
+                    method=method,
+                    path=template,
+                )
+            logger.debug("rate limiter delays %s by %.3fs", key, delay)
+            slot, left = now + delay, delay
+            # a wake-up by another route's freeing sends us back to sleep for the rest of our wait
+            while not await self._sleep_unless_freed(left) and self.limiter.epoch(key) == epoch:
+                left = slot - self._clock.monotonic()
+                if left <= 0:
+                    break
+            if self.limiter.epoch(key) == epoch:
+                return self._clock.monotonic() - started  # our booking stands and its time has come
+            # the route was freed (or re-learned) while we slept: the booking is void, ask again
+
+    async def _sleep_unless_freed(self, delay: float) -> bool:
+        """Sleep ``delay`` on the clock, or until some route is freed; ``True`` when the full delay passed."""
+        if self._freed is None:
+            self._freed = anyio.Event()
+        freed = self._freed
+        slept = False
+        async with anyio.create_task_group() as tg:
+
+            async def ring() -> None:
+                await freed.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(ring)
+            await self._clock.sleep(delay)
+            slept = True
+            tg.cancel_scope.cancel()
+        return slept
+
+    def _route_ok(self, key: str) -> None:
+        """Tell the limiter a call to ``key`` succeeded; wake the waiters if that freed the route."""
+        if self.limiter.on_success(key, self._clock.monotonic()) and self._freed is not None:
+            self._freed.set()
+            self._freed = None
 
     async def _put_raw(self, url: str, content: bytes) -> None:
         """PUT one chunk to a presigned upload URL (no Authorization: the URL carries its own grant)."""

@@ -8,7 +8,7 @@ from framework.models.api import DMS, MessageToCreate
 from framework.models.events import Message
 from framework.runtime.openapi._group import EndpointGroup
 from framework.runtime.openapi.messages import image_file, multipart_fields
-from framework.runtime.openapi.results import PendingAudit
+from framework.runtime.openapi.results import Delivered, PendingAudit
 
 __all__ = ["DirectMessagesAPI"]
 
@@ -29,7 +29,7 @@ class DirectMessagesAPI(EndpointGroup):
         *,
         file_image: bytes | None = None,
         filename: str = "image.png",
-    ) -> Message | PendingAudit:
+    ) -> Message | PendingAudit | Delivered:
         """``POST /dms/{guild_id}/messages`` (``guild_id`` of the DM session); ``file_image`` as in
         :meth:`~framework.runtime.openapi.messages.MessagesAPI.post_channel_message`."""
         if file_image is not None:
@@ -42,7 +42,7 @@ class DirectMessagesAPI(EndpointGroup):
             )
         else:
             answer = await self._call("POST", "/dms/{guild_id}/messages", path={"guild_id": guild_id}, json=message)
-        return answer.decode_or_pending(_MESSAGE)
+        return answer.decode_sent(_MESSAGE)
 
     async def recall_dms_message(self, guild_id: str, message_id: str, *, hidetip: bool = False) -> None:
         """``DELETE /dms/{guild_id}/messages/{message_id}``."""

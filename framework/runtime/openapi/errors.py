@@ -25,6 +25,7 @@ __all__ = [
     "RateLimitedError",
     "ReplyWindowExpiredError",
     "ServerError",
+    "UnexpectedResponseError",
     "error_class_for",
 ]
 
@@ -122,6 +123,15 @@ class DuplicateMessageError(OpenAPIError):
 
 class ServerError(OpenAPIError):
     """HTTP 5xx without a more specific platform code."""
+
+
+class UnexpectedResponseError(OpenAPIError):
+    """A 2xx answer whose body does not decode into the documented shape (malformed JSON, wrong types).
+
+    The call itself was executed (``status`` is the 2xx status, ``trace_id`` identifies it for the
+    platform's support); only its answer could not be read. Message sends never raise this: they
+    return :class:`~framework.runtime.openapi.results.Delivered` instead.
+    """
 
 
 class NetworkError(OpenAPIError):

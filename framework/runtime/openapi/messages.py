@@ -10,7 +10,7 @@ import msgspec
 from framework.models.api import Announces, MessageToCreate, PinsMessage, ReactionUsers
 from framework.models.events import Message
 from framework.runtime.openapi._group import EndpointGroup
-from framework.runtime.openapi.results import PendingAudit
+from framework.runtime.openapi.results import Delivered, PendingAudit
 
 __all__ = ["MessagesAPI", "image_file", "multipart_fields"]
 
@@ -48,8 +48,9 @@ class MessagesAPI(EndpointGroup):
         *,
         file_image: bytes | None = None,
         filename: str = "image.png",
-    ) -> Message | PendingAudit:
-        """``POST /channels/{channel_id}/messages``: the sent message, or :class:`PendingAudit`.
+    ) -> Message | PendingAudit | Delivered:
+        """``POST /channels/{channel_id}/messages``: the sent message, :class:`PendingAudit`, or
+        :class:`Delivered` (sent, but the answer was unreadable).
 
         With ``file_image`` (raw image bytes) the message goes as ``multipart/form-data`` (protocol.md §5.1);
         only its text fields (content, msg_id, event_id, image, ...) can travel with it.
@@ -66,7 +67,7 @@ class MessagesAPI(EndpointGroup):
             answer = await self._call(
                 "POST", "/channels/{channel_id}/messages", path={"channel_id": channel_id}, json=message
             )
-        return answer.decode_or_pending(_MESSAGE)
+        return answer.decode_sent(_MESSAGE)
 
     async def patch_channel_message(
         self, channel_id: str, message_id: str, message: MessageToCreate
@@ -91,7 +92,10 @@ class MessagesAPI(EndpointGroup):
         raw = answer.decode(_ANY)
         if isinstance(raw, dict) and isinstance(raw.get("message"), dict):
             raw = raw["message"]
-        return msgspec.convert(raw, Message)
+        try:
+            return msgspec.convert(raw, Message)
+        except msgspec.ValidationError as exc:
+            raise answer.unexpected(exc) from exc
 
     async def get_messages(
         self,
