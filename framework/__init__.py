@@ -76,6 +76,7 @@ if TYPE_CHECKING:
     from framework.runtime.openapi import (
         AuthenticationError,
         BadRequestError,
+        Delivered,
         DuplicateMessageError,
         ForbiddenError,
         InvalidReplyTargetError,
@@ -88,6 +89,7 @@ if TYPE_CHECKING:
         RateLimitedError,
         ReplyWindowExpiredError,
         ServerError,
+        UnexpectedResponseError,
     )
     from framework.runtime.sessions import LocalSessionManager, SessionManager
     from framework.runtime.webhook import WebhookApp, serve_webhook
@@ -113,6 +115,8 @@ _LAZY: dict[str, str] = {
     "ReplyWindowExpiredError": _OPENAPI,
     "ServerError": _OPENAPI,
     "PendingAudit": _OPENAPI,
+    "Delivered": _OPENAPI,
+    "UnexpectedResponseError": _OPENAPI,
     "LocalSessionManager": "framework.runtime.sessions",
     "SessionManager": "framework.runtime.sessions",
     "BotRunner": "framework.runner",
@@ -142,6 +146,7 @@ __all__ = [
     "ConfigError",
     "Context",
     "Credentials",
+    "Delivered",
     "DirectMessage",
     "DuplicateMessageError",
     "Embed",
@@ -186,6 +191,7 @@ __all__ = [
     "Settings",
     "Thumbnail",
     "TokenManager",
+    "UnexpectedResponseError",
     "Upload",
     "User",
     "WebhookApp",
