@@ -245,6 +245,7 @@ class OpenAPICore(EndpointGroup):
         self._rand = rand
         self._closed = False
         self._freed: anyio.Event | None = None
+        self._waiters = 0
         """Set (and replaced) whenever a success frees a rate-limited route; created by the first waiter."""
 
     def __repr__(self) -> str:
@@ -473,7 +474,8 @@ class OpenAPICore(EndpointGroup):
                 return now - started
             if delay > min(limit, self.limiter.max_reservation):  # refused: nothing was booked
                 raise RateLimitedError(
-                    "route is rate limited and the wait exceeds max_rate_limit_wait",
+                    f"route is rate limited for {delay:.1f}s more, beyond max_rate_limit_wait ({budget:.1f}s left) "
+                    f"or the limiter's max_reservation; retry later",
                     retry_after=delay,
                     status=429,
                     method=method,
@@ -496,16 +498,22 @@ class OpenAPICore(EndpointGroup):
             self._freed = anyio.Event()
         freed = self._freed
         slept = False
-        async with anyio.create_task_group() as tg:
+        self._waiters += 1
+        try:
+            async with anyio.create_task_group() as tg:
 
-            async def ring() -> None:
-                await freed.wait()
+                async def ring() -> None:
+                    await freed.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(ring)
+                await self._clock.sleep(delay)
+                slept = True
                 tg.cancel_scope.cancel()
-
-            tg.start_soon(ring)
-            await self._clock.sleep(delay)
-            slept = True
-            tg.cancel_scope.cancel()
+        finally:
+            self._waiters -= 1
+            if self._waiters == 0:
+                self._freed = None  # no event outlives its waiters (nor the event loop that made it)
         return slept
 
     def _route_ok(self, key: str) -> None:
