@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 import anyio
 import httpx
 import pytest
-from openapi_support import Script
+from openapi_support import Script, error_response
 
 from framework.clock import ScaledClock, VirtualClock
 from framework.models import errorcodes as ec
@@ -205,3 +205,28 @@ async def test_malformed_answer_of_other_calls_is_unexpected_response(
         with pytest.raises(UnexpectedResponseError) as raw:
             await api.request("GET", "/guilds/G")
         assert raw.value.status == 200
+
+
+async def test_freeing_one_route_does_not_release_another(
+    tokens: TokenManager, http: httpx.AsyncClient, script: Script
+) -> None:
+    """Waiters wake when any route is freed; one whose own route is still blocked goes back to sleep."""
+    clock = ScaledClock(100.0)
+    sent_at: dict[str, list[float]] = {"G1": [], "G2": []}
+    retry = {"G1": "1", "G2": "5"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        gid = request.url.path.split("/")[3]
+        sent_at[gid].append(clock.monotonic())
+        if len(sent_at[gid]) == 1:
+            return error_response(429, 0, **{"Retry-After": retry[gid]})
+        return httpx.Response(200, json={"id": f"R-{gid}", "timestamp": "t"})
+
+    script.default = answer
+    api = OpenAPI(tokens, base_url="https://api.test", http=http, clock=clock, rand=lambda: 0.0)
+    t0 = clock.monotonic()
+    async with anyio.create_task_group() as tg:
+        for gid in ("G1", "G2"):
+            tg.start_soon(api.post_group_message, gid, MessageToCreate(content="x"))
+    assert sent_at["G1"][1] - t0 < 4.0  # G1 was freed after its own 1 s
+    assert sent_at["G2"][1] - t0 >= 5.0  # G2 was woken by G1's freeing but waited out its 5 s
