@@ -19,6 +19,7 @@ import importlib.util
 import inspect
 import re
 import sys
+import tempfile
 import tomllib
 import types
 from collections.abc import Iterator
@@ -42,7 +43,7 @@ PAGES = [
 ]
 _NOT_RUN = re.compile(r"<!--\s*not-run:\s*(.*?)\s*-->\s*\n\s*\Z", re.S)
 #: At most this many blocks may be marked ``not-run`` across all pages: lower it whenever one becomes runnable.
-MAX_NOT_RUN = 16
+MAX_NOT_RUN = 13
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _FENCE = re.compile(r"^```([\w+-]*)[^\n]*\n(.*?)^```", re.S | re.M)
 #: Pages that describe rather than show: no example expected.
@@ -246,11 +247,31 @@ async def _say(chat: Any, scene: str, text: str) -> None:
         raise AssertionError(f"unknown scene {scene!r}")
 
 
+async def run_with_pytest(source: str, where: str) -> None:
+    """Run a block that defines pytest fixtures as a test file, in a real pytest (the ``qqbot`` plugin's fixtures)."""
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        (root / "mybot").mkdir()
+        (root / "mybot" / "bot.py").write_text(_runnable(ROOT / "README.md", "python")[0][1], encoding="utf-8")
+        (root / "mybot" / "__init__.py").write_text("from mybot.bot import bot\n", encoding="utf-8")
+        (root / "test_example.py").write_text(source, encoding="utf-8")
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "test_example.py"]
+        result = await anyio.run_process(command, cwd=root, check=False)
+    output = result.stdout.decode(errors="replace")
+    assert result.returncode == 0 and " passed" in output, f"{where}:\n{output}{result.stderr.decode(errors='replace')}"
+
+
 async def run_page(page: Path) -> dict[str, Any]:
-    """Run the page's python blocks in one namespace; call the tests they define; drive their bot."""
+    """Run the page's python blocks in one namespace; call the tests they define; drive their bot.
+
+    A block that defines a ``@pytest.fixture`` is a test file instead: it runs in its own pytest.
+    """
     namespace: dict[str, Any] = {"__name__": f"docs_{page.stem}"}
     for line, source in _runnable(page, "python"):
         where = f"{_ids(page)}:{line}"
+        if "@pytest.fixture" in source:
+            await run_with_pytest(source, where)
+            continue
         code = compile(source, where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
         result = eval(code, namespace)
         if inspect.iscoroutine(result):
