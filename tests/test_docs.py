@@ -255,8 +255,8 @@ async def run_with_pytest(source: str, where: str) -> None:
         (root / "mybot" / "bot.py").write_text(_runnable(ROOT / "README.md", "python")[0][1], encoding="utf-8")
         (root / "mybot" / "__init__.py").write_text("from mybot.bot import bot\n", encoding="utf-8")
         (root / "test_example.py").write_text(source, encoding="utf-8")
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "test_example.py"]
-        result = await anyio.run_process(command, cwd=root, check=False)
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+        result = await anyio.run_process([*command, "test_example.py"], cwd=root, check=False)
     output = result.stdout.decode(errors="replace")
     assert result.returncode == 0 and " passed" in output, f"{where}:\n{output}{result.stderr.decode(errors='replace')}"
 
