@@ -7,7 +7,9 @@ and every example runs.
 - ``python`` blocks of a page run in order in one namespace, as in a REPL (top-level ``await``
   allowed, on asyncio); ``async def test_*`` functions a block defines are called; the bots in
   :data:`EXERCISES` are then driven through the emulator and their replies checked. ``mybot`` (and
-  ``mybot.bot``) is the README's five-line bot, as the README says.
+  ``mybot.bot``) is the README's five-line bot, as the README says. A block defining a
+  ``@pytest.fixture`` is a test file and runs in its own pytest. Examples that reach "the platform"
+  through ``load_settings()``/``QQBOT_*`` get the emulator served on loopback in those variables.
 - A block preceded by ``<!-- not-run: reason -->`` is deliberately partial: it is only compiled.
   ``bash``/``console`` blocks with ``qqbot`` commands are covered by the CLI's subprocess tests.
 """
@@ -17,12 +19,14 @@ from __future__ import annotations
 import ast
 import importlib.util
 import inspect
+import os
 import re
 import sys
 import tempfile
 import tomllib
 import types
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +35,9 @@ import pytest
 
 from framework.app import Bot
 from framework.config import load_settings
+from framework.models.intents import ALL_INTENTS
 from framework.plugins.manager import PluginManager
-from framework.testing import connect
+from framework.testing import Emulator, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [
@@ -43,7 +48,7 @@ PAGES = [
 ]
 _NOT_RUN = re.compile(r"<!--\s*not-run:\s*(.*?)\s*-->\s*\n\s*\Z", re.S)
 #: At most this many blocks may be marked ``not-run`` across all pages: lower it whenever one becomes runnable.
-MAX_NOT_RUN = 10
+MAX_NOT_RUN = 8
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _FENCE = re.compile(r"^```([\w+-]*)[^\n]*\n(.*?)^```", re.S | re.M)
 #: Pages that describe rather than show: no example expected.
@@ -261,7 +266,50 @@ async def run_with_pytest(source: str, where: str) -> None:
     assert result.returncode == 0 and " passed" in output, f"{where}:\n{output}{result.stderr.decode(errors='replace')}"
 
 
+#: Blocks that read the platform from the environment, as a launch script does, run against an emulator.
+_USES_PLATFORM = re.compile(r"load_settings\(\)|QQBOT_")
+
+
+@asynccontextmanager
+async def platform_environment(page: Path) -> AsyncIterator[None]:
+    """For a page whose examples connect to "the platform": the emulator on loopback, named by ``QQBOT_*``.
+
+    The examples read ``QQBOT_APP_ID``/``QQBOT_APP_SECRET`` and ``QQBOT_API_BASE``/``QQBOT_TOKEN_URL``
+    (what a user sets to point a bot at another platform), so they run unchanged against it.
+    """
+    if not any(_USES_PLATFORM.search(source) for _, source in _runnable(page, "python")):
+        yield
+        return
+    emulator = Emulator()
+    ((app_id, secret),) = emulator.config.apps.items()
+    emulator.config.grant(app_id, int(ALL_INTENTS))  # an approved bot: no 4014 and identify again
+    async with emulator, emulator.serve("127.0.0.1", 0) as url:
+        environ = {
+            "QQBOT_APP_ID": app_id,
+            "QQBOT_APP_SECRET": secret,
+            "QQBOT_API_BASE": url,
+            "QQBOT_TOKEN_URL": f"{url}/app/getAppAccessToken",
+            "NO_PROXY": "127.0.0.1",  # loopback: never through a proxy from the environment
+        }
+        saved = {name: os.environ.get(name) for name in environ}
+        os.environ.update(environ)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+    assert emulator.control.calls("POST", "/app/getAppAccessToken"), f"{_ids(page)}: no example logged in"
+
+
 async def run_page(page: Path) -> dict[str, Any]:
+    async with platform_environment(page):
+        return await _run_page(page)
+
+
+async def _run_page(page: Path) -> dict[str, Any]:
     """Run the page's python blocks in one namespace; call the tests they define; drive their bot.
 
     A block that defines a ``@pytest.fixture`` is a test file instead: it runs in its own pytest.
