@@ -69,7 +69,8 @@ async def test_malformed_frames_are_logged_once_per_kind(transport: str, caplog:
     ],
 )
 async def test_bad_hello_is_reported_and_retried(d: str, caplog: pytest.LogCaptureFixture) -> None:
-    async with harness("socket", run=False) as h:
+    # a long heartbeat interval: under load, 20x-scaled time leaves too little real time for the first beat
+    async with harness("socket", run=False, heartbeat_ms=20_000) as h:
         h.hub.hello_overrides.append(f'{{"op": 10, "d": {d}}}'.encode())
         async with h.manager:
             await h.manager.start()
