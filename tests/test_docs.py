@@ -48,7 +48,7 @@ PAGES = [
 ]
 _NOT_RUN = re.compile(r"<!--\s*not-run:\s*(.*?)\s*-->\s*\n\s*\Z", re.S)
 #: At most this many blocks may be marked ``not-run`` across all pages: lower it whenever one becomes runnable.
-MAX_NOT_RUN = 4
+MAX_NOT_RUN = 0
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _FENCE = re.compile(r"^```([\w+-]*)[^\n]*\n(.*?)^```", re.S | re.M)
 #: Pages that describe rather than show: no example expected.
@@ -80,8 +80,21 @@ def _not_run(page: Path) -> dict[int, str]:
     return found
 
 
+_LAUNCH = re.compile(r"<!--\s*launch-script\s*-->\s*\n\s*\Z")
+
+
+def _launch_scripts(page: Path) -> list[tuple[int, str]]:
+    """Blocks marked ``<!-- launch-script -->``: whole programs that serve until SIGINT/SIGTERM."""
+    text = page.read_text(encoding="utf-8")
+    return [
+        (text.count("\n", 0, m.start()) + 2, m.group(2))
+        for m in _FENCE.finditer(text)
+        if m.group(1) == "python" and _LAUNCH.search(text, max(0, m.start() - 100), m.start())
+    ]
+
+
 def _runnable(page: Path, language: str) -> list[tuple[int, str]]:
-    skipped = _not_run(page)
+    skipped = set(_not_run(page)) | {line for line, _ in _launch_scripts(page)}
     return [(line, source) for line, source in _blocks(page, language) if line not in skipped]
 
 
@@ -350,3 +363,71 @@ def test_python_examples_run(page: Path) -> None:
 
 def test_every_exercised_page_exists() -> None:
     assert {(ROOT / name) for name in EXERCISES} <= set(PAGES)
+
+
+# -- launch scripts -------------------------------------------------------------------------------
+
+LAUNCH_SCRIPTS = [(page, line, source) for page in PAGES for line, source in _launch_scripts(page)]
+
+
+def test_there_are_launch_scripts() -> None:
+    assert len(LAUNCH_SCRIPTS) >= 3
+
+
+_LAUNCH_IDS = [f"{_ids(p)}:{n}" for p, n, _ in LAUNCH_SCRIPTS]
+
+
+@pytest.mark.parametrize(("page", "line", "source"), LAUNCH_SCRIPTS, ids=_LAUNCH_IDS)
+def test_launch_script_connects_and_stops_on_sigint(page: Path, line: int, source: str, tmp_path: Path) -> None:
+    """Each launch script runs as a program, next to the README's ``mybot``, against an emulator named by
+    ``QQBOT_*``: it identifies, then SIGINT stops it cleanly (exit 0, no traceback)."""
+    import signal
+    import subprocess
+    import time
+
+    (tmp_path / "mybot").mkdir()
+    (tmp_path / "mybot" / "bot.py").write_text(_runnable(ROOT / "README.md", "python")[0][1], encoding="utf-8")
+    (tmp_path / "mybot" / "__init__.py").write_text("from mybot.bot import bot\n", encoding="utf-8")
+    (tmp_path / "launch.py").write_text(source, encoding="utf-8")
+
+    async def scenario() -> tuple[int, str]:
+        emulator = Emulator()
+        ((app_id, secret),) = emulator.config.apps.items()
+        emulator.config.grant(app_id, int(ALL_INTENTS))
+        async with emulator, emulator.serve("127.0.0.1", 0) as url:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("QQBOT_")}
+            env |= {
+                "QQBOT_APP_ID": app_id,
+                "QQBOT_APP_SECRET": secret,
+                "QQBOT_API_BASE": url,
+                "QQBOT_TOKEN_URL": f"{url}/app/getAppAccessToken",
+                "NO_PROXY": "127.0.0.1",
+            }
+            proc = await anyio.open_process(
+                [sys.executable, "launch.py"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            try:
+                deadline = time.monotonic() + 30
+                while not any(i.accepted for i in emulator.gateway.recorder.identifies):
+                    assert proc.returncode is None, f"{_ids(page)}:{line} exited early"
+                    assert time.monotonic() < deadline, f"{_ids(page)}:{line} never identified"
+                    await anyio.sleep(0.05)
+                await anyio.sleep(0.3)  # READY delivered and handled
+                proc.send_signal(signal.SIGINT)
+                with anyio.fail_after(20):
+                    code = await proc.wait()
+                assert proc.stderr is not None
+                chunks: list[bytes] = []
+                with anyio.move_on_after(5):
+                    async for chunk in proc.stderr:  # the process has exited: read to end of stream
+                        chunks.append(chunk)
+                return code, b"".join(chunks).decode(errors="replace")
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+                await proc.aclose()
+
+    code, err = anyio.run(scenario)
+    assert code == 0, f"{_ids(page)}:{line} exited {code}:\n{err}"
+    assert "Traceback" not in err, err
