@@ -64,7 +64,8 @@ def load_object(ref: str) -> Any:
         if spec is None or spec.loader is None:
             raise BotLoadError(f"cannot import {target}")
         module = importlib.util.module_from_spec(spec)
-        sys.path.insert(0, str(path.parent))
+        if str(path.parent) not in sys.path:  # the file's siblings import as they would from its folder
+            sys.path.insert(0, str(path.parent))
         sys.modules[name] = module
         try:
             spec.loader.exec_module(module)

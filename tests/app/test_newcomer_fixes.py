@@ -3,7 +3,6 @@ keyboards need markdown, one INFO line per event and per reply."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from framework import Bot, Context, Keyboard
 from framework.app import BotError
 from framework.app.recording import RecordingApi, c2c, group_at
+from framework.cli.loader import load_object
 from framework.plugins import PluginError, hookimpl
 from framework.testing import connect
 
@@ -21,11 +21,8 @@ pytestmark = pytest.mark.anyio
 
 
 def load_example() -> Bot:
-    spec = importlib.util.spec_from_file_location("hello_bot_consume", ROOT / "examples" / "hello_bot.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    bot = module.bot
+    """A fresh copy of examples/hello_bot.py's bot, loaded the way ``qqbot run`` loads it (its own module object)."""
+    bot = load_object(str(ROOT / "examples" / "hello_bot.py"))
     assert isinstance(bot, Bot)
     return bot
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from framework import Bot, Context, Intents
 from framework.app import BotError, Scene
 from framework.app.recording import RecordingApi, at_message, c2c, group_at
+from framework.cli.loader import load_object
 from framework.clock import ScaledClock
 from framework.config import ConfigError, load_settings
 from framework.models.intents import DEFAULT_PERMITTED, NEEDS_APPROVAL, approval_note
@@ -27,12 +27,8 @@ DM = Intents.DIRECT_MESSAGE
 
 
 def hello_bot() -> Bot:
-    """A fresh import of examples/hello_bot.py (its own module object, so tests do not share state)."""
-    spec = importlib.util.spec_from_file_location("hello_bot_under_test", ROOT / "examples" / "hello_bot.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    bot = module.bot
+    """A fresh copy of examples/hello_bot.py's bot, loaded the way ``qqbot run`` loads it (its own module object)."""
+    bot = load_object(str(ROOT / "examples" / "hello_bot.py"))
     assert isinstance(bot, Bot)
     return bot
 
