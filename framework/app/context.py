@@ -223,13 +223,28 @@ class Context:
                 msg_id=target.msg_id,
                 event_id=None if target.msg_id else target.event_id,
             )
-            if target.scene is Scene.CHANNEL:
-                result = await api.post_channel_message(target.target, message)
-            else:
-                result = await api.post_dms_message(target.target, message)
-            if log.isEnabledFor(logging.INFO):
-                log.info("reply → %s %s: %s", target.scene.value, target.target, _summary(message))
-            return result
+            send = api.post_channel_message if target.scene is Scene.CHANNEL else api.post_dms_message
+        else:
+            message = await self._chat_message(target, content, markdown, keyboard, ark, embed, image, media, file)
+            send = api.post_group_message if target.scene is Scene.GROUP else api.post_c2c_message
+        result = await send(target.target, message)
+        if log.isEnabledFor(logging.INFO):
+            log.info("reply → %s %s: %s", target.scene.value, target.target, _summary(message))
+        return result
+
+    async def _chat_message(
+        self,
+        target: ReplyTarget,
+        content: str | None,
+        markdown: Markdown | None,
+        keyboard: Keyboard | None,
+        ark: Ark | None,
+        embed: Embed | None,
+        image: str | None,
+        media: Media | MediaInfo | None,
+        file: Upload | None,
+    ) -> MessageToCreate:
+        """The body of a group or C2C reply: uploads first, ``msg_type`` from what is sent, ``msg_seq`` counted."""
         if image is not None and file is None and media is None:
             file = Upload(FileType.IMAGE, url=image)
         if file is not None:
@@ -247,7 +262,7 @@ class Context:
             msg_type = MsgType.EMBED
         else:
             msg_type = MsgType.TEXT
-        message = MessageToCreate(
+        return MessageToCreate(
             content=content,
             msg_type=msg_type,
             markdown=markdown,
@@ -259,13 +274,6 @@ class Context:
             event_id=None if target.msg_id else target.event_id,
             msg_seq=self.bot.ledger.next_seq(target.source_id) if target.source_id else None,
         )
-        if target.scene is Scene.GROUP:
-            result = await api.post_group_message(target.target, message)
-        else:
-            result = await api.post_c2c_message(target.target, message)
-        if log.isEnabledFor(logging.INFO):
-            log.info("reply → %s %s: %s", target.scene.value, target.target, _summary(message))
-        return result
 
     async def upload(self, file: Upload) -> MediaInfo:
         """Upload a file to this event's group or C2C chat; the answer's ``file_info`` can be sent as media."""
