@@ -126,7 +126,10 @@ class GatewayConnection:
             return
         self._write_scope.cancel()
         self._read_scope.cancel()
-        self._tg.start_soon(self._abort_now)
+        try:
+            self._tg.start_soon(self._abort_now)
+        except RuntimeError:  # the connection's task group is already closing: nothing left to drop
+            self._cancel_all()
 
     async def _abort_now(self) -> None:
         self.record.dropped = True
