@@ -4,7 +4,7 @@ The emulator runs in its own process (so it is not what is measured); it pre-enc
 ``GROUP_AT_MESSAGE_CREATE`` dispatch frames (≈450 bytes each) for the session, then on command queues
 them all at once on the connection (its writer sends them in batches of 256).
 This process runs a ``LocalSessionManager`` with the real transport
-(``framework.runtime.websocket``) and a no-op sink (optionally decoding each event into its Struct, as a
+(``framework.runtime.gateway.websocket``) and a no-op sink (optionally decoding each event into its Struct, as a
 typed handler would). The figure is N divided by the time from the push command to the N-th event in
 the sink. Run on demand (never a timed unit test)::
 
@@ -28,8 +28,8 @@ from framework.models.api import GatewayBot, SessionStartLimit
 from framework.models.envelope import InboundEvent
 from framework.models.intents import Intents
 from framework.runtime.credentials import Credentials, TokenManager
-from framework.runtime.sessions import LocalSessionManager
-from framework.runtime.websocket import connect
+from framework.runtime.gateway.sessions import LocalSessionManager
+from framework.runtime.gateway.websocket import connect
 
 EVENT = "GROUP_AT_MESSAGE_CREATE"
 
@@ -51,8 +51,8 @@ def serve_emulator() -> None:
     ``push`` queues them on the session's connection in one go (the emulator's writer sends them in
     batches); ``quit`` ends. Pre-encoding keeps the emulator's own JSON work out of the measurement.
     """
+    from framework.emulator import Emulator
     from framework.models.envelope import encode_envelope
-    from framework.testing.emulator import Emulator
 
     async def main() -> None:
         emulator = Emulator()
@@ -87,7 +87,7 @@ def serve_emulator() -> None:
 async def measure(
     url: str, child: subprocess.Popen[str], n: int, rounds: int, decode: bool
 ) -> list[tuple[float, float]]:
-    from framework.testing.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
+    from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 
     received = 0
     target = 0

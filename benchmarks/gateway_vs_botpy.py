@@ -76,8 +76,8 @@ def serve_emulator() -> None:
     to its socket, then print the send's wall and CPU time; ``sendrate N PORT``: write N frames to a
     null reader on ``127.0.0.1:PORT`` and print the rate; ``quit``.
     """
-    from framework.testing.emulator import Emulator
-    from framework.testing.emulator.config import DEFAULT_APP_ID
+    from framework.emulator import Emulator
+    from framework.emulator.config import DEFAULT_APP_ID
 
     async def write_blob(send: Any, blob: bytes) -> tuple[float, float]:
         start, cpu = time.perf_counter(), time.process_time()
@@ -210,9 +210,9 @@ def push_round(emu: Emulator, n: int) -> None:
 
 async def run_framework(emu: Emulator, n: int, rounds: int, concurrency: int) -> tuple[list[float], list[float]]:
     from framework.app import Bot
+    from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
     from framework.models.events import GroupMessage
     from framework.runner import BotRunner
-    from framework.testing.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 
     counter = Counter()
     done = anyio.Event()
@@ -257,7 +257,7 @@ def run_botpy(emu: Emulator, n: int, rounds: int) -> tuple[list[float], list[flo
     from botpy import http as botpy_http
     from botpy import robot as botpy_robot
 
-    from framework.testing.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
+    from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 
     url = emu.url
     host = url.removeprefix("http://")

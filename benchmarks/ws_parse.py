@@ -12,7 +12,7 @@ GROUP_AT_MESSAGE_CREATE dispatch each), fed in 64 KiB chunks as a socket would d
 each alone and followed by ``framework.models.decode_envelope`` (msgspec).
 
 With ``--e2e`` it also measures whole clients receiving the same frames over a loopback socket from a
-server thread (handshake excluded): ``framework.runtime.websocket`` on asyncio and trio, the
+server thread (handshake excluded): ``framework.runtime.gateway.websocket`` on asyncio and trio, the
 ``websockets`` asyncio client, and aiohttp's client (botpy's transport). Run::
 
     python3 benchmarks/ws_parse.py            # N=20000, best of 5
@@ -241,7 +241,7 @@ class BlastServer:
 
 
 async def e2e_own(url: str, n: int, decode: bool) -> float:
-    from framework.runtime.websocket import connect
+    from framework.runtime.gateway.websocket import connect
 
     ws = await connect(url)
     t0 = time.perf_counter()

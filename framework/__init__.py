@@ -73,6 +73,7 @@ from framework.plugins import hookimpl
 if TYPE_CHECKING:
     from framework.runner import BotRunner, run_webhook
     from framework.runtime.credentials import AuthError, Credentials, TokenManager
+    from framework.runtime.gateway.sessions import LocalSessionManager, SessionManager
     from framework.runtime.openapi import (
         AuthenticationError,
         BadRequestError,
@@ -91,7 +92,6 @@ if TYPE_CHECKING:
         ServerError,
         UnexpectedResponseError,
     )
-    from framework.runtime.sessions import LocalSessionManager, SessionManager
     from framework.runtime.webhook import WebhookApp, serve_webhook
 
 __version__ = "0.1.0"
@@ -117,8 +117,8 @@ _LAZY: dict[str, str] = {
     "PendingAudit": _OPENAPI,
     "Delivered": _OPENAPI,
     "UnexpectedResponseError": _OPENAPI,
-    "LocalSessionManager": "framework.runtime.sessions",
-    "SessionManager": "framework.runtime.sessions",
+    "LocalSessionManager": "framework.runtime.gateway.sessions",
+    "SessionManager": "framework.runtime.gateway.sessions",
     "BotRunner": "framework.runner",
     "run_webhook": "framework.runner",
     "WebhookApp": "framework.runtime.webhook",

@@ -9,7 +9,7 @@
 It builds the :class:`~framework.runtime.credentials.TokenManager` and the
 :class:`~framework.runtime.openapi.OpenAPI` client (on ``http_transport`` when given, e.g. the
 emulator's in-process transport), binds the client into the bot, starts the bot (plugins,
-``on_startup``), and runs a :class:`~framework.runtime.sessions.LocalSessionManager` with
+``on_startup``), and runs a :class:`~framework.runtime.gateway.sessions.LocalSessionManager` with
 ``bot.intents``. Its dispatcher is the only event path: the shard readers put events on one bounded
 queue and ``concurrency`` worker tasks run ``bot.process`` on them inline, in arrival order (no task per
 event; the bot's own ``dispatch`` queue is not used).
@@ -43,11 +43,11 @@ from framework.models import InboundEvent, Intents
 from framework.models.constants import API_BASE, TOKEN_URL
 from framework.models.transport import Connector
 from framework.protocol.gateway import GatewayFatalError
-from framework.runtime import websocket
 from framework.runtime.credentials import Credentials, TokenManager
+from framework.runtime.gateway import websocket
+from framework.runtime.gateway.sessions import LocalSessionManager
+from framework.runtime.gateway.shard import ShardOptions, ShardStatus
 from framework.runtime.openapi import OpenAPI
-from framework.runtime.sessions import LocalSessionManager
-from framework.runtime.shard import ShardOptions, ShardStatus
 
 __all__ = ["BotRunner", "EventTracker", "RunnerStatus", "run_webhook", "sole_exception"]
 
@@ -224,7 +224,7 @@ class BotRunner:
     """Run ``bot`` over the gateway (see the module docstring); use it as ``async with``.
 
     ``api_base``/``token_url`` default to production; point them at the emulator for tests.
-    ``connector`` opens WebSockets (:func:`framework.runtime.websocket.connect`, or the emulator's
+    ``connector`` opens WebSockets (:func:`framework.runtime.gateway.websocket.connect`, or the emulator's
     ``connect_websocket``). ``http_transport`` replaces the network for REST calls.
     ``shard_ids``/``shard_count`` select shards (default: every shard ``/gateway/bot`` recommends).
     ``concurrency`` bounds handlers running at once; ``handler_deadline`` is how many seconds running

@@ -15,8 +15,15 @@ ALLOWED: dict[str, set[str]] = {
     "framework.clock": set(),
     "framework.logs": set(),
     "framework.protocol": {"framework.models"},
-    "framework.runtime": {"framework.models", "framework.clock", "framework.protocol", "framework.logs"},
-    "framework.testing.emulator": {"framework.models", "framework.clock", "framework.protocol"},
+    "framework._deprecated": set(),  # the warning of the old-path shims (stdlib only)
+    "framework.runtime": {
+        "framework.models",
+        "framework.clock",
+        "framework.protocol",
+        "framework.logs",
+        "framework._deprecated",
+    },
+    "framework.emulator": {"framework.models", "framework.clock", "framework.protocol"},
 }
 
 

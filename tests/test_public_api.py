@@ -12,16 +12,22 @@ from types import ModuleType
 import pytest
 
 import framework
+from framework._deprecated import MOVED
 
 
 def _packages() -> list[str]:
-    """``framework`` and every subpackage/module of it that declares ``__all__``."""
+    """``framework`` and every subpackage/module of it, except the deprecated shims of old paths."""
     names = ["framework"]
-    for info in pkgutil.walk_packages(framework.__path__, "framework."):
-        if info.name.endswith("__main__"):
-            continue
-        names.append(info.name)
-    return names
+    todo = [("framework.", framework.__path__)]
+    while todo:
+        prefix, path = todo.pop()
+        for info in pkgutil.iter_modules(path, prefix):
+            if info.name.endswith("__main__") or info.name in MOVED:
+                continue
+            names.append(info.name)
+            if info.ispkg:
+                todo.append((info.name + ".", importlib.import_module(info.name).__path__))
+    return sorted(names)
 
 
 def _with_all() -> list[str]:

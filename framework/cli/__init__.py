@@ -82,7 +82,7 @@ def build_parser(*, emulator_options: bool = True) -> argparse.ArgumentParser:
         description=_EMULATOR_DESCRIPTION,
     )
     if emulator_options:
-        from framework.testing.emulator import add_arguments
+        from framework.emulator import add_arguments
 
         add_arguments(emu)
 
@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command == "emulator":
-        from framework.testing.emulator import serve_from_namespace
+        from framework.emulator import serve_from_namespace
 
         return serve_from_namespace(args)
     if args.command == "new":

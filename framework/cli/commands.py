@@ -313,8 +313,8 @@ async def _run_webhook(
 
 def _embedded_emulator(**options: Any) -> Any:
     """The emulator of ``qqbot run`` without credentials: one app, granted every intent (local use)."""
+    from framework.emulator import Emulator, EmulatorConfig
     from framework.models.intents import ALL_INTENTS
-    from framework.testing.emulator import Emulator, EmulatorConfig
 
     config = EmulatorConfig(**options)
     config.allowed_intents = dict.fromkeys(config.apps, int(ALL_INTENTS))

@@ -28,8 +28,8 @@ import anyio
 from framework.app import Bot
 
 if TYPE_CHECKING:
+    from framework.emulator import Emulator
     from framework.testing import Chat
-    from framework.testing.emulator import Emulator
 
 __all__ = ["ConsoleState", "EmulatorSession", "Session", "run_console", "run_console_session"]
 

@@ -74,8 +74,8 @@ def explain(
     from framework.plugins.manager import PluginError
     from framework.protocol.gateway import GatewayFatalError
     from framework.runtime.credentials import AuthError
+    from framework.runtime.gateway.websocket import WebSocketHandshakeError
     from framework.runtime.openapi.errors import AuthenticationError, ForbiddenError, NetworkError, OpenAPIError
-    from framework.runtime.websocket import WebSocketHandshakeError
 
     err = _primary(exc)
     if isinstance(err, AuthError):

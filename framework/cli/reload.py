@@ -33,7 +33,7 @@ import anyio.abc
 from framework.cli.console import EmulatorSession, Kind, Session, _terminal, run_console_session
 
 if TYPE_CHECKING:
-    from framework.testing.emulator import Emulator
+    from framework.emulator import Emulator
 
 __all__ = ["STOP_TIMEOUT", "Supervisor", "child_argv", "run_reload", "watched_paths"]
 
@@ -220,8 +220,8 @@ async def _stop(process: anyio.abc.Process) -> None:
 
 def dev_emulator() -> Emulator:
     """The emulator served by the reloading parent; it grants every intent (the bot's may change on reload)."""
+    from framework.emulator import Emulator, EmulatorConfig
     from framework.models.intents import ALL_INTENTS
-    from framework.testing.emulator import Emulator, EmulatorConfig
 
     config = EmulatorConfig()
     config.allowed_intents = dict.fromkeys(config.apps, int(ALL_INTENTS))

@@ -1,6 +1,6 @@
 """The WebSocket connection interface shared by the gateway client and the emulator.
 
-The gateway client talks to any object with this shape: a real socket (``framework.runtime.websocket``)
+The gateway client talks to any object with this shape: a real socket (``framework.runtime.gateway.websocket``)
 or an in-memory pipe into an in-process emulator (``framework.testing``). Both raise
 :class:`WebSocketClosed` when the peer closes or the connection drops.
 """

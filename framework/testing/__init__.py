@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from framework._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from framework.emulator import Emulator, EmulatorConfig
     from framework.testing.chat import C2CChat, ChannelChat, ChannelUser, DirectChat, GroupChat, GroupUser
     from framework.testing.client import (
         BotErrorsNotChecked,
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
         grant_needed,
         inprocess_runner,
     )
-    from framework.testing.emulator import Emulator, EmulatorConfig
 
 # Exports load on first use (PEP 562): the pytest plugin imports this package in every test run.
 _EXPORTS = {
@@ -28,8 +28,8 @@ _EXPORTS = {
     "ChannelUser": "framework.testing.chat",
     "Chat": "framework.testing.client",
     "DirectChat": "framework.testing.chat",
-    "Emulator": "framework.testing.emulator",
-    "EmulatorConfig": "framework.testing.emulator",
+    "Emulator": "framework.emulator",
+    "EmulatorConfig": "framework.emulator",
     "GroupChat": "framework.testing.chat",
     "GroupUser": "framework.testing.chat",
     "HandlerFailure": "framework.testing.client",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import anyio.lowlevel
 
-from framework.testing.emulator import Emulator
-from framework.testing.emulator.world import EmittedEvent
+from framework.emulator import Emulator
+from framework.emulator.world import EmittedEvent
 
 __all__ = ["C2CChat", "ChannelChat", "ChannelUser", "DirectChat", "GroupChat", "GroupUser"]
 

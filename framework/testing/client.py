@@ -28,14 +28,14 @@ import httpx
 
 from framework.app import Bot, Context
 from framework.clock import Clock
+from framework.emulator import Emulator, EmulatorConfig
+from framework.emulator.control import Control
+from framework.emulator.world import EmittedEvent, SentMessage, World
 from framework.models import EVENT_TABLE, Intents
 from framework.plugins import hookimpl
 from framework.runner import BotRunner, EventTracker, sole_exception
-from framework.runtime import websocket
+from framework.runtime.gateway import websocket
 from framework.testing.chat import C2CChat, ChannelChat, DirectChat, GroupChat
-from framework.testing.emulator import Emulator, EmulatorConfig
-from framework.testing.emulator.control import Control
-from framework.testing.emulator.world import EmittedEvent, SentMessage, World
 
 __all__ = [
     "BotErrorsNotChecked",

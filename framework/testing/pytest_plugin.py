@@ -1,6 +1,6 @@
 """pytest plugin (entry point ``qqbot``): fixtures for testing bots against the emulator.
 
-- ``qqbot_emulator``: a fresh :class:`~framework.testing.emulator.Emulator` (not started; seed its
+- ``qqbot_emulator``: a fresh :class:`~framework.emulator.Emulator` (not started; seed its
   ``world`` or change its ``config`` before connecting).
 - ``qqbot_connect``: ``connect`` bound to that emulator: ``async with qqbot_connect(bot) as chat: ...``.
 - ``qqbot_chat``: an async fixture yielding a connected :class:`~framework.testing.Chat` for the bot
@@ -20,8 +20,8 @@ import pytest
 
 if TYPE_CHECKING:
     from framework.app import Bot
+    from framework.emulator import Emulator
     from framework.testing.client import Chat
-    from framework.testing.emulator import Emulator
 
 __all__ = ["ConnectFactory", "qqbot_bot", "qqbot_chat", "qqbot_connect", "qqbot_emulator"]
 
@@ -35,7 +35,7 @@ class ConnectFactory(Protocol):
 @pytest.fixture
 def qqbot_emulator() -> Emulator:
     """A fresh emulator for this test (default config: one app, every platform rule on)."""
-    from framework.testing.emulator import Emulator
+    from framework.emulator import Emulator
 
     return Emulator()
 

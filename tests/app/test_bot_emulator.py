@@ -17,16 +17,16 @@ import pytest
 
 from framework.app import ApiRequest, Bot, Context
 from framework.clock import ScaledClock
+from framework.emulator import Emulator, EmulatorConfig
+from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 from framework.models import Intents
 from framework.plugins import hookimpl
 from framework.protocol.gateway import GatewayConfig
 from framework.runtime.credentials import Credentials, TokenManager
+from framework.runtime.gateway.sessions import LocalSessionManager
+from framework.runtime.gateway.shard import ShardOptions
+from framework.runtime.gateway.websocket import connect
 from framework.runtime.openapi import OpenAPI
-from framework.runtime.sessions import LocalSessionManager
-from framework.runtime.shard import ShardOptions
-from framework.runtime.websocket import connect
-from framework.testing.emulator import Emulator, EmulatorConfig
-from framework.testing.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 
 
 @dataclass

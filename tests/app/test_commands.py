@@ -8,7 +8,7 @@ import pytest
 
 from framework.app import Bot, CommandArgumentError, Context, HandlerSignatureError, Scene
 from framework.app.commands import Argument, parse_arguments
-from framework.app.recording import RecordingApi, at_message, c2c, direct_message, event, group_at
+from framework.testing.recording import RecordingApi, at_message, c2c, direct_message, event, group_at
 
 
 def make_bot() -> tuple[Bot, RecordingApi, list[tuple[object, ...]]]:

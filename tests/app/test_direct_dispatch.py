@@ -9,9 +9,9 @@ import msgspec
 import pytest
 
 from framework.app import Bot, Context
-from framework.app.recording import RecordingApi, c2c, event
 from framework.app.rules import in_groups
 from framework.models import C2CMessage, InboundEvent, RawEvent, Resumed
+from framework.testing.recording import RecordingApi, c2c, event
 
 pytestmark = pytest.mark.anyio
 

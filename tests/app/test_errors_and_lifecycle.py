@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from framework.app import Bot, BotError, CallNext, Context, HandlerSignatureError
-from framework.app.recording import RecordingApi, c2c, event
 from framework.models import InboundEvent
+from framework.testing.recording import RecordingApi, c2c, event
 
 
 @pytest.mark.anyio

@@ -8,8 +8,8 @@ import msgspec
 import pytest
 
 from framework.app import ApiClient, Bot, Context, HandlerSignatureError, IntentsError
-from framework.app.recording import RecordingApi, c2c, event, group_at
 from framework.models import C2CMessage, GroupMessage, InboundEvent, Intents, Message, intents_for
+from framework.testing.recording import RecordingApi, c2c, event, group_at
 
 
 def test_a_bot_without_handlers_needs_no_intents() -> None:

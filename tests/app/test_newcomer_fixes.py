@@ -10,10 +10,10 @@ import pytest
 
 from framework import Bot, Context, Keyboard
 from framework.app import BotError
-from framework.app.recording import RecordingApi, c2c, group_at
 from framework.cli.loader import load_object
 from framework.plugins import PluginError, hookimpl
 from framework.testing import connect
+from framework.testing.recording import RecordingApi, c2c, group_at
 
 ROOT = Path(__file__).resolve().parents[2]
 

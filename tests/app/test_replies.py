@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from framework.app import Bot, Context, NoReplyTargetError, NotBoundError, Upload
-from framework.app.recording import RecordingApi, at_message, c2c, direct_message, event, group_at
 from framework.models import Embed
 from framework.models.api import Keyboard, MsgType
+from framework.testing.recording import RecordingApi, at_message, c2c, direct_message, event, group_at
 
 
 def make_bot() -> tuple[Bot, RecordingApi]:

@@ -19,7 +19,7 @@ from framework.app import (
     rule,
     startswith,
 )
-from framework.app.recording import RecordingApi, at_message, c2c, group_at
+from framework.testing.recording import RecordingApi, at_message, c2c, group_at
 
 
 @pytest.mark.anyio

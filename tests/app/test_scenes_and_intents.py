@@ -11,14 +11,14 @@ import pytest
 
 from framework import Bot, Context, Intents
 from framework.app import BotError, Scene
-from framework.app.recording import RecordingApi, at_message, c2c, group_at
 from framework.cli.loader import load_object
 from framework.clock import ScaledClock
 from framework.config import ConfigError, load_settings
+from framework.emulator.config import DEFAULT_APP_ID
 from framework.models.intents import DEFAULT_PERMITTED, NEEDS_APPROVAL, approval_note
 from framework.protocol.gateway import GatewayFatalError
 from framework.testing import Emulator, EmulatorConfig, connect, inprocess_runner
-from framework.testing.emulator.config import DEFAULT_APP_ID
+from framework.testing.recording import RecordingApi, at_message, c2c, group_at
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP = Intents.GROUP_AND_C2C_EVENT

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from framework.cli import main
-from framework.testing.emulator import Emulator
+from framework.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = f"{ROOT / 'examples' / 'hello_bot.py'}:bot"
@@ -130,8 +130,8 @@ def test_console_through_a_pseudo_terminal(tmp_path: Path) -> None:
 async def test_run_with_credentials_against_a_platform_compatible_server(tmp_path: Path) -> None:
     """QQBOT_API_BASE/QQBOT_TOKEN_URL point ``qqbot run`` at any compatible server (here: an emulator
     serving on loopback); the bot identifies, answers, and stops gracefully on SIGTERM."""
+    from framework.emulator import EmulatorConfig
     from framework.models.intents import ALL_INTENTS
-    from framework.testing.emulator import EmulatorConfig
 
     emu = Emulator(EmulatorConfig(allowed_intents={"102000001": int(ALL_INTENTS)}))  # a bot approved for all
     app_id = next(iter(emu.config.apps))
@@ -190,7 +190,7 @@ def _free_port() -> int:
 @pytest.mark.anyio
 async def test_run_webhook_transport_end_to_end(tmp_path: Path) -> None:
     """``qqbot run --transport webhook``: the emulator's signed callbacks reach the bot, which replies by REST."""
-    from framework.testing.emulator import EmulatorConfig
+    from framework.emulator import EmulatorConfig
 
     port = _free_port()
     emu = Emulator(EmulatorConfig(webhook_url=f"http://127.0.0.1:{port}/qq/callback"))

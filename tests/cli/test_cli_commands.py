@@ -78,9 +78,9 @@ def test_emulator_help_names_every_option_and_python_m_names_itself(tmp_path: Pa
     qqbot = run([*QQBOT, "emulator", "--help"], cwd=tmp_path)
     for flag in ("--host", "--port", "--app", "--grant-intents", "--webhook-url", "--shards", "--heartbeat-interval"):
         assert flag in qqbot.stdout
-    module = run([sys.executable, "-m", "framework.testing.emulator", "--help"], cwd=tmp_path)
+    module = run([sys.executable, "-m", "framework.emulator", "--help"], cwd=tmp_path)
     assert module.returncode == 0
-    assert module.stdout.startswith("usage: python -m framework.testing.emulator ")
+    assert module.stdout.startswith("usage: python -m framework.emulator ")
 
 
 # -- qqbot emulator -------------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def test_emulator_port_serves_tokens_and_the_control_index_and_stops_on_sigint(t
 
 def test_emulator_python_m_serves_too(tmp_path: Path) -> None:
     port = free_port()
-    with Proc([sys.executable, "-m", "framework.testing.emulator", "--port", str(port)], cwd=tmp_path) as proc:
+    with Proc([sys.executable, "-m", "framework.emulator", "--port", str(port)], cwd=tmp_path) as proc:
         proc.wait_for("listening on")
         with _http() as http:
             assert http.get(f"http://127.0.0.1:{port}/_emulator/world").status_code == 200

@@ -230,8 +230,8 @@ def test_reload_console_stops_on_sigterm(tmp_path: Path) -> None:
 async def test_reload_with_credentials_restarts_only_the_bot(tmp_path: Path) -> None:
     """With credentials the parent serves no emulator: it restarts the bot, which connects to the platform
     it is configured for (here an emulator this test serves, standing in for the platform)."""
+    from framework.emulator import Emulator
     from framework.models.intents import ALL_INTENTS
-    from framework.testing.emulator import Emulator
 
     bot_file = tmp_path / "reloady.py"
     bot_file.write_text(BOT)

@@ -20,8 +20,8 @@ from botpy import http as botpy_http
 from botpy import robot as botpy_robot
 from botpy.message import GroupMessage
 
-from framework.testing.emulator import Emulator, EmulatorConfig
-from framework.testing.emulator.config import DEFAULT_APP_ID
+from framework.emulator import Emulator, EmulatorConfig
+from framework.emulator.config import DEFAULT_APP_ID
 
 pytestmark = [
     pytest.mark.anyio,

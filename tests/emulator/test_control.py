@@ -8,15 +8,15 @@ import httpx
 import pytest
 
 from framework.clock import VirtualClock
+from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET, EmulatorConfig
+from framework.emulator.control import Control, register_control_routes
+from framework.emulator.http import Router
+from framework.emulator.inprocess import RouterTransport
+from framework.emulator.rest import build_rest
+from framework.emulator.tokens import TokenService
+from framework.emulator.world import EmittedEvent, World
 from framework.models import decode_event
 from framework.models.envelope import encode
-from framework.testing.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET, EmulatorConfig
-from framework.testing.emulator.control import Control, register_control_routes
-from framework.testing.emulator.http import Router
-from framework.testing.emulator.inprocess import RouterTransport
-from framework.testing.emulator.rest import build_rest
-from framework.testing.emulator.tokens import TokenService
-from framework.testing.emulator.world import EmittedEvent, World
 
 
 class Env:

@@ -18,10 +18,10 @@ import pytest
 from _gateway_client import RawWebSocket, expect_close, recv_json, send_json
 
 from framework.clock import Clock
+from framework.emulator import Emulator, EmulatorConfig, GatewaySettings
+from framework.emulator.config import SessionStartLimitConfig
 from framework.models import CloseCode, Intents, WebSocketClosed, WebSocketConnection
 from framework.models.intents import ALL_INTENTS
-from framework.testing.emulator import Emulator, EmulatorConfig, GatewaySettings
-from framework.testing.emulator.config import SessionStartLimitConfig
 
 pytestmark = pytest.mark.anyio
 

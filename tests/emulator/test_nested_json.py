@@ -7,8 +7,8 @@ import httpx
 import pytest
 from _gateway_client import RawWebSocket, expect_close, recv_json
 
+from framework.emulator import Emulator
 from framework.models import CloseCode
-from framework.testing.emulator import Emulator
 
 pytestmark = pytest.mark.anyio
 

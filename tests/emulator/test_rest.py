@@ -10,13 +10,13 @@ import httpx
 import pytest
 
 from framework.clock import VirtualClock
-from framework.testing.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET, EmulatorConfig
-from framework.testing.emulator.control import Control, register_control_routes
-from framework.testing.emulator.http import Router
-from framework.testing.emulator.inprocess import RouterTransport
-from framework.testing.emulator.rest import build_rest
-from framework.testing.emulator.tokens import TokenService
-from framework.testing.emulator.world import World
+from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET, EmulatorConfig
+from framework.emulator.control import Control, register_control_routes
+from framework.emulator.http import Router
+from framework.emulator.inprocess import RouterTransport
+from framework.emulator.rest import build_rest
+from framework.emulator.tokens import TokenService
+from framework.emulator.world import World
 
 
 @dataclass
@@ -654,7 +654,7 @@ async def test_rejecting_target_refuses_allowed_active_messages() -> None:
 
 @pytest.mark.anyio
 async def test_router_hides_handler_crashes_and_prefers_literal_segments() -> None:
-    from framework.testing.emulator.http import HttpRequest, HttpResponse, json_response
+    from framework.emulator.http import HttpRequest, HttpResponse, json_response
 
     router = Router()
 

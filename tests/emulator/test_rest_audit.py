@@ -10,12 +10,12 @@ import httpx
 import pytest
 from _gateway_client import RawWebSocket, recv_json, send_json
 
+from framework.emulator import Emulator, EmulatorConfig
+from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 from framework.models.api import MessageToCreate
 from framework.models.intents import Intents
 from framework.runtime.credentials import Credentials, TokenManager
 from framework.runtime.openapi import OpenAPI, PendingAudit
-from framework.testing.emulator import Emulator, EmulatorConfig
-from framework.testing.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 
 pytestmark = pytest.mark.anyio
 

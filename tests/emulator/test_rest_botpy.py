@@ -14,8 +14,8 @@ from botpy import robot as botpy_robot
 from botpy.api import BotAPI  # type: ignore[import-untyped]
 from botpy.errors import ServerError  # type: ignore[import-untyped]
 
-from framework.testing.emulator import Emulator
-from framework.testing.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
+from framework.emulator import Emulator
+from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 
 
 @pytest.fixture

@@ -69,7 +69,7 @@ async def test_quote_by_refidx_is_accepted_only_for_known_indexes_of_this_chat(e
 async def test_keyboard_off_markdown_is_rejected_with_a_log_line(env: Env, caplog: pytest.LogCaptureFixture) -> None:
     ev = env.control.group_at_message("x", group_openid="G1")
     keyboard = {"id": "tmpl-1"}
-    caplog.set_level(logging.INFO, logger="framework.testing.emulator")
+    caplog.set_level(logging.INFO, logger="framework.emulator")
     r = await env.post(
         "/v2/groups/G1/messages", {"msg_type": 0, "content": "t", "keyboard": keyboard, "msg_id": ev.d["id"]}
     )

@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from framework.clock import VirtualClock
-from framework.testing.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET, EmulatorConfig
-from framework.testing.emulator.control import Control, register_control_routes
-from framework.testing.emulator.http import HttpRequest, Router
-from framework.testing.emulator.rest import build_rest
-from framework.testing.emulator.tokens import TokenService
-from framework.testing.emulator.world import World
+from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET, EmulatorConfig
+from framework.emulator.control import Control, register_control_routes
+from framework.emulator.http import HttpRequest, Router
+from framework.emulator.rest import build_rest
+from framework.emulator.tokens import TokenService
+from framework.emulator.world import World
 
 _config = EmulatorConfig()
 _clock = VirtualClock()

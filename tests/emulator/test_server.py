@@ -13,10 +13,10 @@ import anyio.abc
 import httpx
 import pytest
 
-from framework.testing.emulator import Emulator
-from framework.testing.emulator.gateway import ServerWebSocket
-from framework.testing.emulator.http import HttpRequest, HttpResponse, Router, json_response
-from framework.testing.emulator.server import EmulatorServer
+from framework.emulator import Emulator
+from framework.emulator.gateway import ServerWebSocket
+from framework.emulator.http import HttpRequest, HttpResponse, Router, json_response
+from framework.emulator.server import EmulatorServer
 
 pytestmark = pytest.mark.anyio
 
@@ -225,7 +225,7 @@ async def test_in_process_websocket_needs_a_running_emulator() -> None:
 
 
 def test_command_line_configuration() -> None:
-    from framework.testing.emulator import config_from_args
+    from framework.emulator import config_from_args
 
     config = config_from_args(
         ["--port", "0", "--app", "1001:s1", "--app", "1002:s2", "--shards", "2", "--reconnect-every", "30"]
@@ -237,7 +237,7 @@ def test_command_line_configuration() -> None:
 
 
 async def test_serve_forever_until_cancelled() -> None:
-    from framework.testing.emulator import serve_forever
+    from framework.emulator import serve_forever
 
     emu = Emulator()
     async with anyio.create_task_group() as tg:

@@ -6,12 +6,12 @@ import httpx
 import pytest
 
 from framework.clock import VirtualClock
-from framework.testing.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET, EmulatorConfig
-from framework.testing.emulator.http import Router
-from framework.testing.emulator.inprocess import RouterTransport
-from framework.testing.emulator.rest import build_rest
-from framework.testing.emulator.tokens import TokenError, TokenService
-from framework.testing.emulator.world import World
+from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET, EmulatorConfig
+from framework.emulator.http import Router
+from framework.emulator.inprocess import RouterTransport
+from framework.emulator.rest import build_rest
+from framework.emulator.tokens import TokenError, TokenService
+from framework.emulator.world import World
 
 
 def _service(**cfg: object) -> tuple[TokenService, VirtualClock]:

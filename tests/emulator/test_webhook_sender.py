@@ -25,13 +25,13 @@ from signing_vectors import (
 )
 
 from framework.clock import VirtualClock
+from framework.emulator import Emulator, EmulatorConfig
+from framework.emulator.gateway import ServerWebSocket
+from framework.emulator.http import HttpRequest, HttpResponse, Router
+from framework.emulator.server import EmulatorServer
+from framework.emulator.webhook_sender import WebhookSender, is_ack, signature_headers
+from framework.emulator.world import EmittedEvent
 from framework.protocol.signing import public_key_bytes, validation_response
-from framework.testing.emulator import Emulator, EmulatorConfig
-from framework.testing.emulator.gateway import ServerWebSocket
-from framework.testing.emulator.http import HttpRequest, HttpResponse, Router
-from framework.testing.emulator.server import EmulatorServer
-from framework.testing.emulator.webhook_sender import WebhookSender, is_ack, signature_headers
-from framework.testing.emulator.world import EmittedEvent
 
 pytestmark = pytest.mark.anyio
 

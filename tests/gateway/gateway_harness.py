@@ -13,15 +13,15 @@ import anyio
 import httpx
 
 from framework.clock import ScaledClock
+from framework.emulator import Emulator, EmulatorConfig, GatewaySettings
+from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET, SessionStartLimitConfig
 from framework.models.envelope import InboundEvent
 from framework.protocol.gateway import GatewayConfig
 from framework.runtime.credentials import Credentials, TokenManager
+from framework.runtime.gateway.sessions import LocalSessionManager
+from framework.runtime.gateway.shard import ShardOptions
+from framework.runtime.gateway.websocket import connect
 from framework.runtime.openapi.client import OpenAPI
-from framework.runtime.sessions import LocalSessionManager
-from framework.runtime.shard import ShardOptions
-from framework.runtime.websocket import connect
-from framework.testing.emulator import Emulator, EmulatorConfig, GatewaySettings
-from framework.testing.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET, SessionStartLimitConfig
 
 EVENT_TYPE = "X_GATEWAY_TEST"
 """An event type outside the event table: the emulator routes it by guild id, whatever the intents."""

@@ -9,11 +9,11 @@ import msgspec
 import pytest
 
 from framework.app import Bot, Context
+from framework.emulator import Emulator
 from framework.models.envelope import InboundEvent
 from framework.runner import EventTracker
 from framework.runtime.dispatch import DedupeWindow, EventDispatcher
 from framework.testing import inprocess_runner
-from framework.testing.emulator import Emulator
 
 pytestmark = pytest.mark.anyio
 

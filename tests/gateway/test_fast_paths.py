@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from framework.models.envelope import InboundEvent
 from framework.protocol.gateway import Authenticate, DispatchEvent, GatewayConfig, GatewayMachine, ShardState
 from framework.runtime.dispatch import EventDispatcher
-from framework.runtime.shard import Shard
+from framework.runtime.gateway.shard import Shard
 
 pytestmark = pytest.mark.anyio
 

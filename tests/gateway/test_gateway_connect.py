@@ -12,9 +12,9 @@ from gateway_harness import gateway_config, harness
 from framework.clock import ScaledClock
 from framework.models.api import GatewayBot
 from framework.models.envelope import InboundEvent
-from framework.runtime.identify import IdentifyQueue
-from framework.runtime.shard import Shard, ShardOptions
-from framework.runtime.websocket import connect
+from framework.runtime.gateway.identify import IdentifyQueue
+from framework.runtime.gateway.shard import Shard, ShardOptions
+from framework.runtime.gateway.websocket import connect
 
 pytestmark = pytest.mark.anyio
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from gateway_harness import Harness, gateway_config, harness
 
+from framework.emulator import GatewaySettings
 from framework.protocol.gateway import GatewayFatalError
-from framework.testing.emulator import GatewaySettings
 
 pytestmark = pytest.mark.anyio
 

@@ -18,9 +18,9 @@ from framework.clock import VirtualClock
 from framework.models.api import SessionStartLimit
 from framework.models.envelope import InboundEvent
 from framework.runtime.dispatch import DedupeWindow, EventDispatcher, dedupe_key
-from framework.runtime.identify import IdentifyQueue, SessionStartLimitError
-from framework.runtime.signals import run_until_signal
-from framework.runtime.watchdog import LoopWatchdog
+from framework.runtime.gateway.identify import IdentifyQueue, SessionStartLimitError
+from framework.runtime.gateway.signals import run_until_signal
+from framework.runtime.gateway.watchdog import LoopWatchdog
 
 pytestmark = pytest.mark.anyio
 
@@ -139,7 +139,7 @@ async def test_identify_queue_waits_for_budget_reset() -> None:
 
 async def test_watchdog_warns_with_the_blocking_stack(caplog: pytest.LogCaptureFixture) -> None:
     dog = LoopWatchdog(threshold=0.1, interval=0.02)
-    caplog.set_level(logging.WARNING, logger="framework.runtime.watchdog")
+    caplog.set_level(logging.WARNING, logger="framework.runtime.gateway.watchdog")
     async with anyio.create_task_group() as tg:
         await tg.start(dog.run)
         await anyio.sleep(0.05)

@@ -9,7 +9,7 @@ import anyio
 import pytest
 from gateway_harness import Harness, harness
 
-from framework.runtime.identify import SessionStartLimitError
+from framework.runtime.gateway.identify import SessionStartLimitError
 
 pytestmark = pytest.mark.anyio
 

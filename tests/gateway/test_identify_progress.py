@@ -9,13 +9,13 @@ import pytest
 
 from framework.clock import VirtualClock
 from framework.models.api import SessionStartLimit
-from framework.runtime.identify import IdentifyQueue
+from framework.runtime.gateway.identify import IdentifyQueue
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_waiting_shards_log_a_progress_line(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="framework.runtime.identify")
+    caplog.set_level(logging.INFO, logger="framework.runtime.gateway.identify")
     clock = VirtualClock()
     limit = SessionStartLimit(total=10, remaining=10, reset_after=86_400_000, max_concurrency=1)
     queue = IdentifyQueue(limit, clock=clock, shard_count=3)
@@ -28,7 +28,7 @@ async def test_waiting_shards_log_a_progress_line(caplog: pytest.LogCaptureFixtu
     async with anyio.create_task_group() as tg:
         for shard in range(3):
             tg.start_soon(identify, shard)
-    lines = [r.getMessage() for r in caplog.records if r.name == "framework.runtime.identify"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "framework.runtime.gateway.identify"]
     assert lines == [
         "shard 1/3 waiting 5.5 s for an identify slot (max_concurrency 1)",
         "shard 2/3 waiting 5.5 s for an identify slot (max_concurrency 1)",

@@ -14,10 +14,10 @@ from gateway_harness import INTENTS, harness
 
 from framework import Bot, Context
 from framework.clock import ScaledClock
+from framework.emulator import EmulatorConfig, GatewaySettings
+from framework.emulator.config import DEFAULT_APP_ID
 from framework.models.intents import DEFAULT_PERMITTED, Intents
 from framework.testing import connect
-from framework.testing.emulator import EmulatorConfig, GatewaySettings
-from framework.testing.emulator.config import DEFAULT_APP_ID
 
 pytestmark = pytest.mark.anyio
 

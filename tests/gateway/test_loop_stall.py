@@ -9,8 +9,8 @@ import time
 import pytest
 from gateway_harness import EVENT_TYPE, harness
 
+from framework.emulator import GatewaySettings
 from framework.models.envelope import InboundEvent
-from framework.testing.emulator import GatewaySettings
 
 pytestmark = pytest.mark.anyio
 
@@ -21,7 +21,7 @@ async def blocking_handler(event: InboundEvent) -> None:
 
 
 async def test_default_watchdog_names_the_blocking_handler(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="framework.runtime.watchdog")
+    caplog.set_level(logging.WARNING, logger="framework.runtime.gateway.watchdog")
     # the emulator shares the stalled loop: its own heartbeat timeout would fire first, so it is off here
     settings = GatewaySettings(heartbeat_timeout_factor=None)
     async with harness("socket", heartbeat_ms=1000, factor=1.0, settings=settings, sink=blocking_handler) as h:

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from framework.clock import ScaledClock
+from framework.emulator import Emulator
+from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 from framework.models.api import Media, MediaInfo, MessageToCreate, SendResult
 from framework.runtime.credentials import Credentials, LegacyToken, TokenManager
 from framework.runtime.openapi import DuplicateMessageError, LegacyTokenDisabledError, OpenAPI, RateLimitedError
-from framework.testing.emulator import Emulator
-from framework.testing.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 
 pytestmark = pytest.mark.anyio
 

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 import msgspec
 import pytest
 
+from framework.emulator import Emulator
+from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 from framework.models.api import Markdown, MarkdownStyle, Media, MediaInfo, MessageToCreate, SendResult
 from framework.models.events import Message
 from framework.runtime.credentials import Credentials, TokenManager
 from framework.runtime.openapi import OpenAPI
-from framework.testing.emulator import Emulator
-from framework.testing.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 
 pytestmark = pytest.mark.anyio
 

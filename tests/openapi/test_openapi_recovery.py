@@ -15,14 +15,14 @@ import pytest
 from openapi_support import Script, error_response
 
 from framework.clock import ScaledClock, VirtualClock
+from framework.emulator import Emulator
+from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 from framework.models import errorcodes as ec
 from framework.models.api import MessageToCreate, SendResult
 from framework.models.events import Message
 from framework.protocol.ratelimit import route_key
 from framework.runtime.credentials import Credentials, TokenManager
 from framework.runtime.openapi import Delivered, OpenAPI, UnexpectedResponseError
-from framework.testing.emulator import Emulator
-from framework.testing.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 
 pytestmark = pytest.mark.anyio
 

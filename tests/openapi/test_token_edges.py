@@ -10,11 +10,11 @@ import pytest
 from openapi_support import APP_ID, SECRET, TOKEN, TOKEN_URL, Script
 
 from framework.clock import VirtualClock
+from framework.emulator import Emulator
+from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 from framework.protocol.auth import MIN_TOKEN_LIFETIME, refresh_deadline
 from framework.runtime.credentials import Credentials, TokenManager
 from framework.runtime.openapi import OpenAPI
-from framework.testing.emulator import Emulator
-from framework.testing.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 
 pytestmark = pytest.mark.anyio
 

@@ -39,8 +39,8 @@ from _peers import (
     wait_for,
 )
 
-from framework.testing.emulator import Emulator as InProcessEmulator
-from framework.testing.emulator import EmulatorConfig
+from framework.emulator import Emulator as InProcessEmulator
+from framework.emulator import EmulatorConfig
 
 OPS = {2: "identify", 1: "heartbeat", 6: "resume"}
 REPLY_PATHS = {

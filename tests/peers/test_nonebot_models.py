@@ -30,8 +30,8 @@ from nonebot.adapters.qq.event import (
 from nonebot.adapters.qq.models import Dispatch, Hello, PayloadType
 from nonebot.compat import type_validate_json, type_validate_python
 
+from framework.emulator import Emulator, EmulatorConfig
 from framework.models.intents import ALL_INTENTS
-from framework.testing.emulator import Emulator, EmulatorConfig
 
 pytestmark = pytest.mark.anyio
 

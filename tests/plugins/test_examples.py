@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from framework.app import Bot
-from framework.app.recording import RecordingApi, c2c, group_at
 from framework.clock import VirtualClock
 from framework.models import Intents
 from framework.plugins import ENTRY_POINT_GROUP
+from framework.testing.recording import RecordingApi, c2c, group_at
 
 ROOT = Path(__file__).parents[2]
 PACKAGES = sorted(p for p in (ROOT / "plugins_example").iterdir() if (p / "pyproject.toml").exists())

@@ -9,8 +9,8 @@ import msgspec
 import pytest
 
 from framework.app import ApiRequest, Bot, CallNext, Context
-from framework.app.recording import RecordingApi, c2c
 from framework.plugins import hookimpl, hookspecs
+from framework.testing.recording import RecordingApi, c2c
 
 HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("qqbot_"))
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from framework.app import Bot, Context
-from framework.app.recording import RecordingApi, c2c
 from framework.models import Intents
 from framework.plugins import ENTRY_POINT_GROUP, PluginError, hookimpl
+from framework.testing.recording import RecordingApi, c2c
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ async def test_broken_plugins_are_reported_by_name_and_hook_and_the_bot_keeps_wo
     assert bot.plugins.names == ["good"]
     api = RecordingApi()
     bot.bind(api)
-    from framework.app.recording import group_at
+    from framework.testing.recording import group_at
 
     await bot.dispatch(group_at("x"))
     assert api.texts() == ["hi from good"]

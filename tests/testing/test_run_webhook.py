@@ -9,8 +9,8 @@ import anyio
 import pytest
 
 from framework.app import Bot, Context
+from framework.emulator import Emulator
 from framework.runner import EventTracker, run_webhook
-from framework.testing.emulator import Emulator
 
 pytestmark = pytest.mark.anyio
 

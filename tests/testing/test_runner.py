@@ -12,11 +12,11 @@ import pytest
 
 from framework.app import Bot, Context
 from framework.clock import ScaledClock
+from framework.emulator import Emulator, EmulatorConfig
 from framework.models import InboundEvent, Intents
 from framework.protocol.gateway import GatewayFatalError
 from framework.runner import BotRunner, EventTracker
 from framework.testing import inprocess_runner
-from framework.testing.emulator import Emulator, EmulatorConfig
 
 
 @asynccontextmanager

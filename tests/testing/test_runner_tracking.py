@@ -12,10 +12,10 @@ import anyio.lowlevel
 import pytest
 
 from framework.app import Bot
+from framework.emulator import Emulator
 from framework.models import C2CMessage
 from framework.runner import BotRunner, EventTracker, _TrackedSink
 from framework.testing import inprocess_runner
-from framework.testing.emulator import Emulator
 
 pytestmark = pytest.mark.anyio
 

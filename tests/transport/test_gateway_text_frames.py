@@ -17,9 +17,9 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from framework.models.envelope import InboundEvent
 from framework.protocol.gateway import GatewayConfig
-from framework.runtime.identify import IdentifyQueue
-from framework.runtime.shard import Shard, ShardOptions
-from framework.runtime.websocket import connect
+from framework.runtime.gateway.identify import IdentifyQueue
+from framework.runtime.gateway.shard import Shard, ShardOptions
+from framework.runtime.gateway.websocket import connect
 
 pytestmark = pytest.mark.anyio
 

@@ -24,7 +24,7 @@ from framework.protocol.wsframes import (
     close_payload,
     encode_frame,
 )
-from framework.runtime.websocket import DEFAULT_CONNECTOR, WebSocket, WebSocketHandshakeError, connect
+from framework.runtime.gateway.websocket import DEFAULT_CONNECTOR, WebSocket, WebSocketHandshakeError, connect
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Response
 
 from framework.models import WebSocketClosed
-from framework.runtime.websocket import WebSocketHandshakeError, connect
+from framework.runtime.gateway.websocket import WebSocketHandshakeError, connect
 
 pytestmark = pytest.mark.anyio
 

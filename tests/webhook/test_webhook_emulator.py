@@ -12,11 +12,11 @@ import pytest
 from webhook_support import Recorder, served
 
 from framework.clock import Clock, ScaledClock, VirtualClock
+from framework.emulator.config import EmulatorConfig
+from framework.emulator.webhook_sender import WebhookSender
+from framework.emulator.world import World
 from framework.models import InboundEvent
 from framework.runtime.webhook import WebhookApp
-from framework.testing.emulator.config import EmulatorConfig
-from framework.testing.emulator.webhook_sender import WebhookSender
-from framework.testing.emulator.world import World
 
 pytestmark = pytest.mark.anyio
 

@@ -11,8 +11,8 @@ from test_webhook_slow_clients import APP_ID, STALLED, read_until_closed
 
 from framework.app import Bot
 from framework.config import ConfigError, load_settings
+from framework.emulator import Emulator
 from framework.runner import run_webhook
-from framework.testing.emulator import Emulator
 
 pytestmark = pytest.mark.anyio
 

@@ -1,6 +1,10 @@
-"""Session managers: who runs which gateway shards (one process: :class:`LocalSessionManager`)."""
+"""Deprecated: moved to :mod:`framework.runtime.gateway.sessions`; this name goes in the next release."""
 
-from framework.runtime.sessions.base import SessionManager
-from framework.runtime.sessions.local import LocalSessionManager
+from __future__ import annotations
+
+from framework._deprecated import warn_moved
+from framework.runtime.gateway.sessions import LocalSessionManager, SessionManager
 
 __all__ = ["LocalSessionManager", "SessionManager"]
+
+warn_moved(__name__)

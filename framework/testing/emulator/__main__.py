@@ -1,7 +1,7 @@
-"""``python -m framework.testing.emulator --port 8080`` (the same as ``qqbot emulator``)."""
+"""Deprecated: ``python -m framework.testing.emulator`` is ``python -m framework.emulator`` (``qqbot emulator``)."""
 
 import sys
 
-from framework.testing.emulator import main
+from framework.emulator import main
 
 sys.exit(main(prog="python -m framework.testing.emulator"))

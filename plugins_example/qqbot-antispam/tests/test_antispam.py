@@ -4,8 +4,8 @@ import pytest
 import qqbot_antispam
 
 from framework.app import Bot, Context
-from framework.app.recording import RecordingApi, c2c, group_at
 from framework.clock import VirtualClock
+from framework.testing.recording import RecordingApi, c2c, group_at
 
 
 @pytest.fixture

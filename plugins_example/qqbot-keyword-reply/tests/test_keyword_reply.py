@@ -6,8 +6,8 @@ import pytest
 import qqbot_keyword_reply
 
 from framework.app import Bot
-from framework.app.recording import RecordingApi, at_message, c2c, group_at
 from framework.models import Intents
+from framework.testing.recording import RecordingApi, at_message, c2c, group_at
 
 CONFIG = """
 [plugins.qqbot_keyword_reply]

@@ -6,7 +6,7 @@ import pytest
 import qqbot_ping
 
 from framework.app import Bot
-from framework.app.recording import RecordingApi, c2c, group_at
+from framework.testing.recording import RecordingApi, c2c, group_at
 
 
 @pytest.fixture
