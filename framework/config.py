@@ -18,6 +18,8 @@ environment variable        TOML key                             meaning
 ``QQBOT_SANDBOX``           ``bot.sandbox``                      ``1``/``true``: use the sandbox REST base
 ``QQBOT_TRANSPORT``         ``bot.transport``                    ``websocket`` (default) or ``webhook``
 ``QQBOT_SCENES``            ``bot.scenes``                       where the bot serves, e.g. ``group,c2c``
+``QQBOT_CONCURRENCY``       ``bot.concurrency``                  handlers running at once (default 64)
+``QQBOT_HANDLER_TIMEOUT``   ``bot.handler_timeout``              seconds before a handler is cancelled (60; 0: none)
 ``QQBOT_SHARD_COUNT``       ``gateway.shard_count``              total shards (default: ``/gateway/bot``)
 ``QQBOT_SHARD_IDS``         ``gateway.shard_ids``                shards run by this process, e.g. ``0,1``
 ``QQBOT_WEBHOOK_HOST``      ``webhook.host``                     webhook listen address (default 127.0.0.1)
@@ -77,6 +79,10 @@ class BotSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     transport: Literal["websocket", "webhook"] = "websocket"
     scenes: list[Literal["group", "c2c", "guild", "channel", "dm"]] | None = None
     """Where the bot serves (overrides ``Bot(scenes=...)``); see docs/bot.md "Scenes and intents"."""
+    concurrency: int | None = None
+    """Handlers running at once (overrides ``Bot(concurrency=...)``); one chat's events always run in order."""
+    handler_timeout: float | None = None
+    """Seconds an event's handlers may run before they are cancelled and reported; 0 turns the limit off."""
 
     def __repr__(self) -> str:
         secret = "<set>" if self.app_secret else None
@@ -155,6 +161,8 @@ _ENV: dict[str, tuple[str, str]] = {
     "QQBOT_SANDBOX": ("bot", "sandbox"),
     "QQBOT_TRANSPORT": ("bot", "transport"),
     "QQBOT_SCENES": ("bot", "scenes"),
+    "QQBOT_CONCURRENCY": ("bot", "concurrency"),
+    "QQBOT_HANDLER_TIMEOUT": ("bot", "handler_timeout"),
     "QQBOT_SHARD_COUNT": ("gateway", "shard_count"),
     "QQBOT_SHARD_IDS": ("gateway", "shard_ids"),
     "QQBOT_WEBHOOK_HOST": ("webhook", "host"),
@@ -186,12 +194,12 @@ def _env_value(name: str, key: str, raw: str) -> Any:
     if key in _LIST_KEYS:
         items = [p.strip() for p in raw.split(",") if p.strip()]
         return [int(p) if key == "shard_ids" and p.lstrip("-").isdigit() else p for p in items]
-    if key in {"shard_count", "port", "max_connections"}:
+    if key in {"shard_count", "port", "max_connections", "concurrency"}:
         try:
             return int(raw)
         except ValueError:
             raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
-    if key in {"timestamp_tolerance", "read_timeout"}:
+    if key in {"timestamp_tolerance", "read_timeout", "handler_timeout"}:
         try:
             return float(raw)
         except ValueError:
@@ -342,6 +350,13 @@ def load_settings(
         raise ConfigError(f"{missing} is missing: set both the AppID and the AppSecret, or neither for the emulator")
     if bot.app_id is not None and not bot.app_id.isdigit():
         raise ConfigError(f"bot.app_id: expected the numeric AppID, got {bot.app_id!r}")
+    if bot.concurrency is not None and bot.concurrency < 1:
+        raise ConfigError(f"bot.concurrency (QQBOT_CONCURRENCY): expected an integer >= 1, got {bot.concurrency}")
+    if bot.handler_timeout is not None and bot.handler_timeout < 0:
+        raise ConfigError(
+            "bot.handler_timeout (QQBOT_HANDLER_TIMEOUT): expected seconds >= 0 (0: no limit), "
+            f"got {bot.handler_timeout}"
+        )
     gw = settings.gateway
     if gw.shard_count is not None and gw.shard_count < 1:
         raise ConfigError(f"gateway.shard_count: expected an integer >= 1, got {gw.shard_count}")

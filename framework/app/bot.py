@@ -8,23 +8,21 @@ from __future__ import annotations
 
 import inspect
 import logging
+import warnings
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, Unpack, overload
 from urllib.parse import urlsplit
 
 import anyio
-import anyio.abc
-from anyio.abc import ObjectReceiveStream
-from anyio.streams.memory import MemoryObjectSendStream
 
 from framework.app._decorators import EventDecorators
 from framework.app.api import ApiClient, ApiRequest
 from framework.app.commands import Command, arguments_from
 from framework.app.context import Context
 from framework.app.dispatcher import UNDECODABLE, Dispatcher, Route, Runnable
-from framework.app.errors import BotError, HandlerSignatureError, IntentsError, NotBoundError
+from framework.app.errors import BotError, HandlerSignatureError, HandlerTimeoutError, IntentsError, NotBoundError
 from framework.app.handlers import ANY_MESSAGE, Handler, HandlerOptions, bind_parameters, call_with
 from framework.app.injection import ParamSource, describe
 from framework.app.ledger import ReplyLedger
@@ -33,7 +31,9 @@ from framework.app.router import CommandRouter, help_command
 from framework.app.rules import Rule
 from framework.app.scenes import MESSAGE_EVENTS_BY_SCENE, Scene, parse_scenes
 from framework.clock import Clock, SystemClock
+from framework.delivery import EventDispatcher
 from framework.models import EVENT_TABLE, InboundEvent, Intents, RawEvent, Ready, intents_for
+from framework.models.event_table import EventSpec
 from framework.models.intents import NEEDS_APPROVAL, approval_note
 from framework.plugins.manager import PluginManager
 
@@ -70,8 +70,10 @@ class Bot(EventDecorators):
         strict: bool | None = None,
         clock: Clock | None = None,
         help: bool = True,
-        workers: int = 16,
-        queue_size: int = 128,
+        concurrency: int = 64,
+        handler_timeout: float | None = 60.0,
+        queue_size: int = 1024,
+        workers: int | None = None,
     ) -> None:
         self.name = name
         self.config: Mapping[str, Any] = dict(config or {})
@@ -85,7 +87,17 @@ class Bot(EventDecorators):
         self._scenes_arg = _scenes(scenes, "Bot(scenes=...)") if scenes is not None else None
         self._scenes_config: frozenset[Scene] | None = None
         self._help = help
-        self._workers = workers
+        if workers is not None:
+            warnings.warn("Bot(workers=...) is now Bot(concurrency=...)", DeprecationWarning, stacklevel=2)
+            concurrency = workers
+        if concurrency < 1:
+            raise BotError(f"concurrency must be at least 1, got {concurrency}")
+        if handler_timeout is not None and handler_timeout <= 0:
+            raise BotError(f"handler_timeout must be a positive number of seconds (or None), got {handler_timeout}")
+        self.concurrency = concurrency
+        """Handlers running at once at most (events of one chat always run one after the other)."""
+        self.handler_timeout = handler_timeout
+        """Seconds an event's handlers may run before they are cancelled and reported (None: no limit)."""
         self._queue_size = queue_size
         self._handlers: list[Handler] = []
         self._commands: list[Command] = []
@@ -96,9 +108,10 @@ class Bot(EventDecorators):
         self._api: ApiClient | None = None
         self._owner: str | None = None
         self._dispatcher: Dispatcher | None = None
+        self._keyed: dict[str, EventSpec] = {}  # routed event type -> its row (for event_keys)
         self._plugins_loaded = False
-        self._send: MemoryObjectSendStream[InboundEvent] | None = None
-        self._workers_tg: anyio.abc.TaskGroup | None = None
+        self.delivery: EventDispatcher | None = None
+        """The one event-delivery path while the bot runs (see :meth:`running`); transports feed it."""
         self._apply_scenes_config()
         plugin_section = self.config.get("plugins") or {}
         self.plugins = PluginManager(
@@ -132,8 +145,20 @@ class Bot(EventDecorators):
 
     def _apply_scenes_config(self) -> None:
         section = self.config.get("bot") or {}
-        value = section.get("scenes") if isinstance(section, Mapping) else None
+        if not isinstance(section, Mapping):
+            section = {}
+        value = section.get("scenes")
         self._scenes_config = _scenes(value, "bot.scenes") if value is not None else None
+        concurrency = section.get("concurrency")
+        if concurrency is not None:
+            if not isinstance(concurrency, int) or concurrency < 1:
+                raise BotError(f"bot.concurrency must be an integer of at least 1, got {concurrency!r}")
+            self.concurrency = concurrency
+        if "handler_timeout" in section:
+            timeout = section["handler_timeout"]
+            if timeout is not None and (not isinstance(timeout, int | float) or timeout < 0):
+                raise BotError(f"bot.handler_timeout must be seconds >= 0 (0: no limit), got {timeout!r}")
+            self.handler_timeout = float(timeout) if timeout else None
 
     @property
     def scenes(self) -> frozenset[Scene]:
@@ -521,6 +546,7 @@ class Bot(EventDecorators):
             raise IntentsError("the intents override excludes events some handlers need: " + "; ".join(problems))
 
     def _build(self) -> Dispatcher:
+        self._keyed = {}
         routes: dict[str, list[Runnable]] = defaultdict(list)
         routes["READY"].append(_ReadyTracker())
         commands = [c for c in self._commands]
@@ -545,50 +571,56 @@ class Bot(EventDecorators):
         for c in commands:
             c.prepare()
         table = {t: Route(t, tuple(hs)) for t, hs in routes.items()}
+        self._keyed = {t: spec for t in table if t not in _NEVER_DEDUPED and (spec := EVENT_TABLE.get(t)) is not None}
         return Dispatcher(self, table, [m for m, _ in self._middleware], self._report)
 
     @asynccontextmanager
-    async def running(self, api: ApiClient | None = None) -> AsyncIterator[Bot]:
+    async def running(
+        self,
+        api: ApiClient | None = None,
+        *,
+        drain_timeout: float | None = None,
+        handler_deadline: float | None = None,
+    ) -> AsyncIterator[Bot]:
         """Start the bot (plugins, ``on_startup``); stop it on exit.
 
-        While running, :meth:`dispatch` hands events to a bounded queue served by worker tasks, so a
-        transport's reader never waits for a slow handler (only for queue space). The queue and its
-        workers are created by the first :meth:`dispatch`: a transport with its own workers that calls
-        :meth:`process` (``BotRunner``) starts none. On exit queued events are finished, then
-        ``on_shutdown`` and the plugins' shutdown hooks run (shielded).
+        While running, :attr:`delivery` is the bot's :class:`~framework.delivery.EventDispatcher`: gateway
+        shards, the webhook app and :meth:`dispatch` feed it; it deduplicates, keeps each chat's events in
+        order, runs at most :attr:`concurrency` at once and cancels handlers past :attr:`handler_timeout`.
+        On exit it stops taking events and delivers the queued ones (within ``drain_timeout`` real seconds,
+        then gives running handlers ``handler_deadline`` more; ``None``: wait for them), then ``on_shutdown``
+        and the plugins' shutdown hooks run (shielded).
         """
         if api is not None:
             self.bind(api)
         self.prepare()
         await self._run_lifecycle(self._startup)
         await self.plugins.startup()
+        delivery = EventDispatcher(
+            self.process,
+            concurrency=self.concurrency,
+            buffer=self._queue_size,
+            classify=self.event_keys,
+            handler_timeout=self.handler_timeout,
+            on_timeout=self._report_timeout,
+            clock=self.clock,
+        )
         try:
             async with anyio.create_task_group() as tg:
-                self._workers_tg = tg
+                await tg.start(delivery.run)
+                self.delivery = delivery
                 try:
                     yield self
                 finally:
-                    self._workers_tg = None
-                    send, self._send = self._send, None
-                    if send is not None:
-                        send.close()
+                    delivery.close()
+                    with anyio.CancelScope(shield=True):
+                        await _drain(delivery, drain_timeout, handler_deadline)
+                    tg.cancel_scope.cancel()
         finally:
+            self.delivery = None
             with anyio.CancelScope(shield=True):
                 await self._run_lifecycle(self._shutdown)
                 await self.plugins.shutdown()
-
-    def _start_workers(self, tg: anyio.abc.TaskGroup) -> MemoryObjectSendStream[InboundEvent]:
-        send, receive = anyio.create_memory_object_stream[InboundEvent](self._queue_size)
-        with receive:
-            for _ in range(self._workers):
-                tg.start_soon(self._worker, receive.clone())
-        self._send = send
-        return send
-
-    async def _worker(self, receive: ObjectReceiveStream[InboundEvent]) -> None:
-        async with receive:
-            async for event in receive:
-                await self.process(event)
 
     async def _run_lifecycle(
         self, hooks: Sequence[tuple[Callable[..., Awaitable[Any]], tuple[ParamSource, ...], str | None]]
@@ -603,20 +635,36 @@ class Bot(EventDecorators):
     # -- the event path ----------------------------------------------------------------------
 
     async def dispatch(self, event: InboundEvent) -> None:
-        """The event sink: queue ``event`` for the workers while running, else process it now.
-
-        Never raises because of a handler; errors go to ``on_error`` and the plugins' error hook.
+        """Hand ``event`` to the bot: onto :attr:`delivery` while running (waits only for queue space), else
+        processed now. Never raises because of a handler; errors go to ``on_error`` and the plugins' error hook.
         """
-        send = self._send
-        if send is None and self._workers_tg is not None:
-            send = self._start_workers(self._workers_tg)
-        if send is not None:
-            try:
-                await send.send(event)
-                return
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                pass
-        await self.process(event)
+        delivery = self.delivery
+        if delivery is not None and not delivery.closed:
+            await delivery.put(event)
+        else:
+            await self.process(event)
+
+    def event_keys(self, event: InboundEvent) -> tuple[Hashable | None, Hashable | None]:
+        """The delivery keys of ``event`` (:data:`framework.delivery.Classifier`): dedupe on the message id for
+        message events, on the envelope id otherwise; order per chat (a group, a C2C user, a channel, a guild).
+
+        Event types no handler listens to are not decoded. The decoded payload is kept on the event, so the
+        handlers do not decode it again.
+        """
+        spec = self._keyed.get(event.type)
+        if spec is None:
+            return (event.id if event.type not in _NEVER_DEDUPED else None), None
+        try:
+            decoded = event.decode()
+        except Exception:  # process() reports it with the event's type, id and shard
+            return event.id, None
+        key: Hashable | None = event.id
+        if spec.dedupe_by_message_id:
+            message_id = decoded.id
+            if message_id:
+                key = (event.type, message_id)
+        lane = spec.lane
+        return key, (lane(decoded) if lane is not None else None)
 
     def process(self, event: InboundEvent) -> Coroutine[Any, Any, None]:
         """Run the handlers for ``event`` now (``await bot.process(event)``); returns when they finished.
@@ -631,6 +679,15 @@ class Bot(EventDecorators):
             assert dispatcher is not None
         return dispatcher.dispatch(event)
 
+    async def _report_timeout(self, event: InboundEvent, seconds: float) -> None:
+        route = self._dispatcher.handler_names(event.type) if self._dispatcher is not None else ""
+        error = HandlerTimeoutError(
+            f"{event.type} event {event.id or ''} ran past the {seconds:g} s handler timeout and was cancelled "
+            f"({route or 'no handler'}); make the handler faster, run slow work in a task, or raise "
+            "handler_timeout"
+        )
+        await self._report(error, None, route or None)
+
     async def _report(self, error: BaseException, ctx: Context | None, handler: str | None) -> None:
         if handler is not UNDECODABLE:  # the dispatcher logged that one with the event's type, id and shard
             log.error("handler %s failed on %s", handler or "dispatch", ctx.type if ctx else "?", exc_info=error)
@@ -643,6 +700,22 @@ class Bot(EventDecorators):
 
 
 _MISSING = object()
+_NEVER_DEDUPED = frozenset({"READY", "RESUMED"})
+
+
+async def _drain(delivery: EventDispatcher, drain_timeout: float | None, handler_deadline: float | None) -> None:
+    """Wait (real seconds) for queued events to reach the handlers, then for running handlers; log what is cut."""
+    with anyio.move_on_after(drain_timeout):
+        await (delivery.done if handler_deadline is None else delivery.drained).wait()
+    if handler_deadline is not None:
+        with anyio.move_on_after(handler_deadline):
+            await delivery.done.wait()
+    if not delivery.done.is_set():
+        log.warning(
+            "shutdown deadline passed: %d queued event(s) undelivered, cancelling %d running handler(s)",
+            delivery.pending(),
+            delivery.running,
+        )
 
 
 def _runtime_client_types() -> tuple[type[Any], ...]:

@@ -14,14 +14,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
-import msgspec
-
 from framework.app.context import Context
 from framework.app.handlers import Handler
 from framework.app.injection import direct_argument
 from framework.app.middleware import Middleware, compose
 from framework.models import EVENT_TABLE, InboundEvent
-from framework.models.envelope import event_decoder
 from framework.models.replying import Replyable, bind_reply, unbind_reply
 
 if TYPE_CHECKING:
@@ -82,18 +79,23 @@ class Dispatcher:
         # Without middleware the chain is just the handlers: call them directly (no closure, no state entry).
         self._chain = compose(middleware, self._run_handlers) if middleware else None
         # Routes whose handlers need no Context at all are run without building one (see _direct_route).
-        self._direct: dict[str, tuple[Callable[[msgspec.Raw], Any], bool, tuple[_Direct, ...]]] = {}
+        self._direct: dict[str, tuple[bool, tuple[_Direct, ...]]] = {}
         if not middleware:
             for event_type, route in self._routes.items():
                 direct = _direct_route(route)
                 if direct is not None:
                     spec = EVENT_TABLE.get(event_type)
                     replyable = event_type != "RESUMED" and spec is not None and issubclass(spec.model, Replyable)
-                    self._direct[event_type] = (event_decoder(event_type), replyable, direct)
+                    self._direct[event_type] = (replyable, direct)
 
     @property
     def event_types(self) -> frozenset[str]:
         return frozenset(self._routes)
+
+    def handler_names(self, event_type: str) -> str:
+        """The handlers that run for ``event_type``, comma-separated (for reports)."""
+        route = self._routes.get(event_type) or self._catch_all
+        return ", ".join(h.name for h in route.handlers) if route is not None else ""
 
     async def dispatch(self, event: InboundEvent) -> None:
         """Run every handler registered for ``event.type``; never raises for handler failures.
@@ -102,9 +104,9 @@ class Dispatcher:
         """
         direct = self._direct.get(event.type)
         if direct is not None:  # plain handlers only: no Context unless one fails (inlined: this runs per event)
-            decode, replyable, handlers = direct
+            replyable, handlers = direct
             try:
-                decoded = decode(event.data)
+                decoded = event.decode()  # cached: the delivery path's classifier has usually decoded it
             except Exception as exc:
                 await self._undecodable(event, exc)
                 return

@@ -6,6 +6,7 @@ __all__ = [
     "BotError",
     "CommandArgumentError",
     "HandlerSignatureError",
+    "HandlerTimeoutError",
     "IntentsError",
     "NoReplyTargetError",
     "NotBoundError",
@@ -39,3 +40,7 @@ class NoReplyTargetError(BotError):
 
 class NotBoundError(BotError):
     """The bot has no API client yet (call ``bot.bind(api)`` or start the bot first)."""
+
+
+class HandlerTimeoutError(BotError):
+    """An event's handlers ran past ``Bot.handler_timeout`` and were cancelled (reported to ``on_error``)."""

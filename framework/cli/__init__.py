@@ -48,6 +48,10 @@ def build_parser(*, emulator_options: bool = True) -> argparse.ArgumentParser:
         "--port", type=int, help="webhook listen port (default: config, 8080; on the emulator: loopback only)"
     )
     run.add_argument("--shard-count", type=int, help="total number of shards (default: /gateway/bot)")
+    run.add_argument("--concurrency", type=int, help="handlers running at once (default: config, 64)")
+    run.add_argument(
+        "--handler-timeout", type=float, help="seconds before a handler is cancelled and reported (default 60; 0: none)"
+    )
     run.add_argument("--shard-ids", help="comma-separated shards this process runs, e.g. 0,1")
     run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: config, INFO")
     run.add_argument("--log-format", choices=["text", "json"], help="default: config, text")

@@ -55,6 +55,14 @@ def _overrides(settings: Settings, args: argparse.Namespace) -> None:
         if not 0 < args.port < 65536:
             raise ConfigError(f"--port: expected 1..65535, got {args.port}")
         settings.webhook.port = args.port
+    if getattr(args, "concurrency", None) is not None:
+        if args.concurrency < 1:
+            raise ConfigError(f"--concurrency: expected an integer >= 1, got {args.concurrency}")
+        settings.bot.concurrency = args.concurrency
+    if getattr(args, "handler_timeout", None) is not None:
+        if args.handler_timeout < 0:
+            raise ConfigError(f"--handler-timeout: expected seconds >= 0 (0: no limit), got {args.handler_timeout}")
+        settings.bot.handler_timeout = args.handler_timeout
     if getattr(args, "shard_count", None) is not None:
         if args.shard_count < 1:
             raise ConfigError(f"--shard-count: expected an integer >= 1, got {args.shard_count}")
@@ -85,8 +93,15 @@ def load(args: argparse.Namespace) -> tuple[Settings, Bot]:
     if not isinstance(obj, Bot):
         raise BotLoadError(f"{args.bot} is a {type(obj).__name__}, not a framework Bot")
     section: dict[str, Any] = {"plugins": settings.plugins.as_bot_config()}
+    bot_section: dict[str, Any] = {}
     if settings.bot.scenes is not None:  # [bot] scenes / QQBOT_SCENES win over Bot(scenes=...)
-        section["bot"] = {"scenes": list(settings.bot.scenes)}
+        bot_section["scenes"] = list(settings.bot.scenes)
+    if settings.bot.concurrency is not None:  # likewise concurrency and handler_timeout
+        bot_section["concurrency"] = settings.bot.concurrency
+    if settings.bot.handler_timeout is not None:
+        bot_section["handler_timeout"] = settings.bot.handler_timeout
+    if bot_section:
+        section["bot"] = bot_section
     obj.configure(section)
     return settings, obj
 

@@ -8,9 +8,11 @@ event is one row here; decorators, intents and decoding follow.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from operator import attrgetter
 from types import MappingProxyType
+from typing import Any
 
 import msgspec
 
@@ -33,6 +35,11 @@ class EventSpec:
     decorator: str
     """The ``Bot`` decorator, e.g. ``"on_group_at_message"``."""
     doc: str = ""
+    lane: Callable[[Any], str | None] | None = None
+    """The chat a decoded payload belongs to (a group, a C2C user, a channel, a guild): events of one chat are
+    handled in arrival order (:mod:`framework.delivery`). ``None``: no ordering constraint. Filled from the model."""
+    dedupe_by_message_id: bool = False
+    """The payload's ``id`` is a message id: a redelivery under a new envelope id is still the same message."""
 
 
 _I = Intents
@@ -127,6 +134,50 @@ _ROWS: tuple[EventSpec, ...] = (
     # PUBLIC_GUILD_MESSAGES
     EventSpec("AT_MESSAGE_CREATE", ev.Message, _I.PUBLIC_GUILD_MESSAGES, "on_at_message", "a guild @bot message"),
     EventSpec("PUBLIC_MESSAGE_DELETE", ev.MessageDeleteEvent, _I.PUBLIC_GUILD_MESSAGES, "on_public_message_delete"),
+)
+
+
+
+def _c2c_author(d: ev.C2CMessage) -> str | None:
+    return d.author.user_openid or d.author.id or None
+
+
+def _interaction_chat(d: ev.Interaction) -> str | None:
+    return d.group_openid or d.user_openid or d.channel_id or None
+
+
+def _deleted_message_chat(d: ev.MessageDeleteEvent) -> str | None:
+    return d.message.channel_id or d.message.guild_id or None
+
+
+#: Models whose chat is not simply their first chat-id field.
+_SPECIAL_LANES: dict[type[Any], Callable[[Any], str | None] | None] = {
+    ev.Ready: None,
+    ev.Resumed: None,
+    ev.C2CMessage: _c2c_author,
+    ev.Interaction: _interaction_chat,
+    ev.MessageDeleteEvent: _deleted_message_chat,
+    ev.Guild: attrgetter("id"),
+    ev.DirectMessage: attrgetter("guild_id"),  # the DM session's guild
+}
+_CHAT_FIELDS = ("group_openid", "channel_id", "openid", "user_openid", "guild_id")
+_MESSAGE_MODELS = (ev.Message, ev.GroupMessage, ev.C2CMessage)
+
+
+def _lane_for(model: type[Any]) -> Callable[[Any], str | None] | None:
+    """Built once per row from the model's fields (no reflection per event)."""
+    if model in _SPECIAL_LANES:
+        return _SPECIAL_LANES[model]
+    fields = set(model.__struct_fields__)
+    for name in _CHAT_FIELDS:
+        if name in fields:
+            return attrgetter(name)
+    return None
+
+
+_ROWS = tuple(
+    replace(row, lane=_lane_for(row.model), dedupe_by_message_id=issubclass(row.model, _MESSAGE_MODELS))
+    for row in _ROWS
 )
 
 #: Event type -> row.

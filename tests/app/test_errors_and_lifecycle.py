@@ -77,7 +77,7 @@ def test_error_handler_signatures_are_checked() -> None:
 
 @pytest.mark.anyio
 async def test_running_calls_startup_and_shutdown_and_drains_queued_events() -> None:
-    bot = Bot(workers=2, queue_size=4)
+    bot = Bot(concurrency=2, queue_size=4)
     api = RecordingApi()
     trace: list[str] = []
 

@@ -118,7 +118,7 @@ async def test_middleware_runs_in_order_around_handlers_and_can_drop_events() ->
 
 @pytest.mark.anyio
 async def test_per_handler_concurrency_limit() -> None:
-    bot = Bot(workers=8)
+    bot = Bot(concurrency=8)
     running = 0
     peak = 0
     done = 0
@@ -135,14 +135,14 @@ async def test_per_handler_concurrency_limit() -> None:
 
     async with bot.running():
         for i in range(10):
-            await bot.dispatch(c2c("x", msg_id=f"c{i}"))
+            await bot.dispatch(c2c("x", msg_id=f"c{i}", user=f"U{i}"))  # ten chats: no per-chat ordering
     assert done == 10
     assert peak == 2
 
 
 @pytest.mark.anyio
 async def test_without_a_limit_events_overlap() -> None:
-    bot = Bot(workers=8)
+    bot = Bot(concurrency=8)
     running = 0
     peak = 0
 
@@ -157,5 +157,29 @@ async def test_without_a_limit_events_overlap() -> None:
 
     async with bot.running():
         for i in range(10):
-            await bot.dispatch(c2c("x", msg_id=f"c{i}"))
+            await bot.dispatch(c2c("x", msg_id=f"c{i}", user=f"U{i}"))  # ten chats: no per-chat ordering
     assert peak > 2
+
+
+@pytest.mark.anyio
+async def test_one_users_messages_run_one_after_the_other_in_order() -> None:
+    bot = Bot(concurrency=8)
+    running = 0
+    peak = 0
+    seen: list[str] = []
+
+    @bot.on_c2c_message
+    async def slow(ctx: Context) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        for _ in range(5):
+            await anyio.lowlevel.checkpoint()
+        seen.append(ctx.text)
+        running -= 1
+
+    async with bot.running():
+        for i in range(10):
+            await bot.dispatch(c2c(f"m{i}", msg_id=f"c{i}", user="same"))
+    assert peak == 1
+    assert seen == [f"m{i}" for i in range(10)]

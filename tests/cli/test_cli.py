@@ -54,6 +54,10 @@ def test_check_prints_intents_handlers_and_commands(
         (["check", EXAMPLE], {"QQBOT_APP_ID": "123"}, "QQBOT_APP_SECRET"),
         (["check", EXAMPLE], {"QQBOT_LOG_FORMAT": "xml"}, "logging.format"),
         (["run", EXAMPLE, "--shard-ids", "0,1"], {}, "--shard-ids needs --shard-count"),
+        (["run", EXAMPLE, "--concurrency", "0"], {}, "--concurrency: expected an integer >= 1"),
+        (["run", EXAMPLE, "--handler-timeout", "-1"], {}, "--handler-timeout: expected seconds >= 0"),
+        (["check", EXAMPLE], {"QQBOT_CONCURRENCY": "lots"}, "QQBOT_CONCURRENCY: expected an integer"),
+        (["check", EXAMPLE], {"QQBOT_HANDLER_TIMEOUT": "-5"}, "bot.handler_timeout (QQBOT_HANDLER_TIMEOUT)"),
     ],
 )
 def test_bad_input_gives_a_clear_error(argv: list[str], env: dict[str, str], needle: str, tmp_path: Path) -> None:

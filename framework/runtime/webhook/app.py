@@ -7,8 +7,10 @@ One :class:`WebhookApp` serves any number of bots, routed by the ``X-Bot-Appid``
 2. op 13 (URL validation): answer ``{"plain_token", "signature"}``;
 3. any other op: verify ``X-Signature-Ed25519`` over ``X-Signature-Timestamp`` + the raw body and check
    the timestamp against the tolerance (→ 401, nothing dispatched);
-4. op 0: acknowledge with ``{"op":12,"d":0}`` at once, then hand an :class:`InboundEvent` to the bot's
-   sink in a task group owned by the app's lifespan. Redelivered event ids are dispatched once.
+4. op 0: offer an :class:`InboundEvent` to the bot's :class:`~framework.delivery.EventDispatcher` (the
+   one delivery path: dedupe, per-chat order, concurrency cap; 503 when it is full, so the platform retries)
+   and acknowledge with ``{"op":12,"d":0}``. A bot given as a plain async function gets a dispatcher of
+   its own, run by the app's lifespan; a bot's own dispatcher (``bot.delivery``) is fed as it is.
 
 Handler errors are logged and never reach the HTTP response; no request is ever answered with a 500.
 """
@@ -18,21 +20,23 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
 import anyio
+import anyio.abc
 import msgspec
 from anyio.abc import TaskGroup
 
 from framework.clock import Clock, SystemClock, fail_after
+from framework.delivery import EventDispatcher
 from framework.logs import register_secret
 from framework.models.constants import Opcode
 from framework.models.envelope import Envelope, EventSink, InboundEvent, decode_envelope
 from framework.protocol import signing
-from framework.protocol.recent_ids import RecentIds
 
 __all__ = [
     "ASGIReceive",
@@ -80,13 +84,15 @@ class WebhookBot:
     registered with :func:`framework.logs.register_secret` so log lines redact it.
     """
 
-    __slots__ = ("_key", "_public_key", "sink")
+    __slots__ = ("_key", "_public_key", "delivery", "sink")
 
-    def __init__(self, secret: str, sink: EventSink) -> None:
+    def __init__(self, secret: str, sink: EventSink | EventDispatcher) -> None:
         register_secret(secret)
         self._key = signing.derive_private_key(secret)
         self._public_key = self._key.public_key()
         self.sink = sink
+        self.delivery: EventDispatcher | None = sink if isinstance(sink, EventDispatcher) else None
+        """Where callbacks go: the dispatcher given, or the app's own one around a plain sink while running."""
 
     def verify(self, message: bytes, signature_hex: str | None) -> bool:
         """True when ``signature_hex`` signs ``message`` with this bot's key."""
@@ -106,7 +112,6 @@ class WebhookStats:
 
     validations: int = 0
     dispatched: int = 0
-    duplicates: int = 0
     rejected_signature: int = 0
     rejected_timestamp: int = 0
     rejected_malformed: int = 0
@@ -139,11 +144,13 @@ class WebhookApp:
 
     Configuration:
         ``timestamp_tolerance``: seconds ``X-Signature-Timestamp`` may differ from ``clock.time()``
-        (``None`` disables the replay check). ``max_body_size``: bytes (413 above). ``dedupe_size`` /
-        ``dedupe_ttl``: how many event ids are remembered, and for how long (default twice the tolerance,
-        at least 10 minutes). ``max_in_flight``: handlers running or queued at once (503 above, so the
-        platform retries later). ``drain_timeout``: on shutdown, seconds of ``clock`` time running handlers
-        get before they are cancelled. ``path``: when set, only this path is served (404 elsewhere).
+        (``None`` disables the replay check). ``max_body_size``: bytes (413 above). ``dedupe_size``: how
+        many event ids the dispatcher the app makes for a plain sink remembers (``dedupe_ttl`` is
+        deprecated and ignored: the window is bounded by size, like the gateway's). ``max_in_flight``:
+        events running or queued per bot at once (503 above, so the platform retries later).
+        ``concurrency``: handlers running at once in a dispatcher the app makes. ``drain_timeout``: on
+        shutdown, seconds of ``clock`` time the app's dispatchers get to finish before they are cancelled.
+        ``path``: when set, only this path is served (404 elsewhere).
         ``read_timeout``: real-time seconds a request gets to deliver its whole body once its headers are
         in (408 and the connection closed after). ``max_connections``: requests receiving a body at once;
         when one more arrives, the one receiving longest is cut off with 408, so a flood of stalled bodies
@@ -160,6 +167,7 @@ class WebhookApp:
         dedupe_size: int = 10_000,
         dedupe_ttl: float | None = None,
         max_in_flight: int = 1_000,
+        concurrency: int = 64,
         drain_timeout: float = 10.0,
         path: str | None = None,
         read_timeout: float = 10.0,
@@ -183,26 +191,36 @@ class WebhookApp:
         self.read_timeout = read_timeout
         self.max_connections = max_connections
         self._receiving: dict[anyio.CancelScope, None] = {}  # body reads in progress, oldest first
-        if dedupe_ttl is None:
-            dedupe_ttl = max(600.0, 2 * (timestamp_tolerance or 0.0))
-        self._recent = RecentIds(max_size=dedupe_size, ttl=dedupe_ttl, now=self.clock.monotonic)
+        if dedupe_ttl is not None:
+            warnings.warn(
+                "WebhookApp(dedupe_ttl=...) is ignored: the delivery window is bounded by size (dedupe_size)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        self.dedupe_size = dedupe_size
+        self.concurrency = concurrency
         self.stats = WebhookStats()
         self._task_group: TaskGroup | None = None
         self._accepting = False
-        self._in_flight = 0
-        self._idle: anyio.Event | None = None
+        self._owned: list[EventDispatcher] = []  # the dispatchers this app made for plain sinks
 
     # -- configuration -------------------------------------------------------------------------------
 
-    def add_bot(self, app_id: str, secret: str, sink: EventSink) -> WebhookBot:
+    def add_bot(self, app_id: str, secret: str, sink: EventSink | EventDispatcher) -> WebhookBot:
         """Serve another bot on this endpoint; returns its :class:`WebhookBot`."""
         bot = WebhookBot(secret, sink)
         self._bots[str(app_id)] = bot
+        if self._task_group is not None and bot.delivery is None:
+            self._task_group.start_soon(self._own_delivery, str(app_id), bot)
         return bot
 
     def remove_bot(self, app_id: str) -> None:
         """Stop serving ``app_id`` (its callbacks are answered 404 from now on)."""
         self._bots.pop(str(app_id), None)
+
+    def bot(self, app_id: str) -> WebhookBot:
+        """The :class:`WebhookBot` serving ``app_id`` (its ``delivery`` counts duplicates, failures, ...)."""
+        return self._bots[str(app_id)]
 
     @property
     def app_ids(self) -> list[str]:
@@ -211,8 +229,8 @@ class WebhookApp:
 
     @property
     def in_flight(self) -> int:
-        """Handlers accepted and not finished yet."""
-        return self._in_flight
+        """Events accepted and not finished yet (queued or running), over every bot."""
+        return sum(_load(b.delivery) for b in self._bots.values())
 
     @property
     def receiving(self) -> int:
@@ -220,54 +238,67 @@ class WebhookApp:
         return len(self._receiving)
 
     def __repr__(self) -> str:
-        return f"WebhookApp(app_ids={self.app_ids!r}, in_flight={self._in_flight})"
+        return f"WebhookApp(app_ids={self.app_ids!r}, in_flight={self.in_flight})"
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[WebhookApp]:
-        """Open the task group handlers run in; on exit stop accepting, drain, then cancel leftovers."""
+        """Run a dispatcher for each bot given as a plain sink; on exit stop accepting, drain, cancel leftovers."""
         if self._task_group is not None:
             raise RuntimeError("this WebhookApp is already running")
         async with anyio.create_task_group() as tg:
+            for app_id, bot in self._bots.items():
+                if bot.delivery is None:
+                    await tg.start(self._own_delivery, app_id, bot)
             self._task_group = tg
             self._accepting = True
             try:
                 yield self
             finally:
                 self._accepting = False
-                await self._drain()
-                if self._in_flight:
-                    self.stats.handlers_abandoned += self._in_flight
-                    logger.warning("webhook shutdown: cancelling %d unfinished handler(s)", self._in_flight)
+                owned = list(self._owned)
+                for delivery in owned:
+                    delivery.close()
+                with anyio.CancelScope(shield=True), contextlib.suppress(TimeoutError):
+                    await fail_after(self.clock, self.drain_timeout, lambda: _all_done(owned))
+                left = sum(_load(d) for d in owned)
+                if left:
+                    self.stats.handlers_abandoned += left
+                    logger.warning("webhook shutdown: cancelling %d unfinished handler(s)", left)
                 tg.cancel_scope.cancel()
                 self._task_group = None
 
-    async def _drain(self) -> None:
-        idle = self._idle
-        if self._in_flight == 0 or idle is None:
-            return
-        with anyio.CancelScope(shield=True), contextlib.suppress(TimeoutError):
-            await fail_after(self.clock, self.drain_timeout, idle.wait)
+    async def _own_delivery(
+        self, app_id: str, bot: WebhookBot, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """A dispatcher around a plain sink, for as long as the app runs."""
+        sink = bot.sink
+        assert not isinstance(sink, EventDispatcher)
+        stats = self.stats
 
-    def _reserve(self) -> None:
-        if self._in_flight == 0:
-            self._idle = anyio.Event()
-        self._in_flight += 1
+        async def guarded(event: InboundEvent) -> None:
+            try:
+                await sink(event)
+            except Exception:
+                stats.handler_errors += 1
+                logger.exception("webhook handler failed (app %s, event %s %s)", app_id, event.type, event.id)
 
-    def _release(self) -> None:
-        self._in_flight -= 1
-        if self._in_flight == 0 and self._idle is not None:
-            self._idle.set()
-
-    async def _run_handler(self, bot: WebhookBot, app_id: str, event: InboundEvent) -> None:
+        delivery = EventDispatcher(
+            guarded,
+            concurrency=min(self.concurrency, self.max_in_flight),
+            buffer=self.max_in_flight,
+            dedupe_window=self.dedupe_size,
+            clock=self.clock,
+        )
+        bot.delivery = delivery
+        self._owned.append(delivery)
         try:
-            await bot.sink(event)
-        except Exception:
-            self.stats.handler_errors += 1
-            logger.exception("webhook handler failed (app %s, event %s %s)", app_id, event.type, event.id)
+            await delivery.run(task_status=task_status)
         finally:
-            self._release()
+            self._owned.remove(delivery)
+            if bot.delivery is delivery:
+                bot.delivery = None
 
     # -- ASGI ----------------------------------------------------------------------------------------
 
@@ -321,7 +352,7 @@ class WebhookApp:
         body = await self._receive_body(headers, receive)
         try:
             envelope = decode_envelope(body)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):  # RecursionError: nested too deeply
             self.stats.rejected_malformed += 1
             raise _Reject(400, "malformed payload") from None
         if envelope.op == Opcode.CALLBACK_VALIDATION:
@@ -426,26 +457,27 @@ class WebhookApp:
         if not envelope.t:
             self.stats.rejected_malformed += 1
             raise _Reject(400, "dispatch without an event type")
-        tg = self._task_group
-        if tg is None or not self._accepting or self._in_flight >= self.max_in_flight:
+        delivery = bot.delivery
+        if delivery is None or not self._accepting or delivery.closed or _load(delivery) >= self.max_in_flight:
             self.stats.rejected_unavailable += 1
             raise _Reject(503, "not accepting events now", ((b"retry-after", b"1"),))
-        key = (app_id, envelope.id)
-        if envelope.id is not None and not self._recent.add(key):
-            self.stats.duplicates += 1
-            await _respond(send, 200, _ACK_OK)
-            return
         event = InboundEvent(type=envelope.t, data=envelope.d, id=envelope.id, seq=envelope.s, source="webhook")
-        self._reserve()
-        try:
-            await _respond(send, 200, _ACK_OK)
-        except BaseException:
-            # Not acknowledged: the platform will redeliver, so do not remember the id.
-            self._recent.discard(key)
-            self._release()
-            raise
+        if not delivery.offer(event):
+            self.stats.rejected_unavailable += 1
+            raise _Reject(503, "not accepting events now", ((b"retry-after", b"1"),))
         self.stats.dispatched += 1
-        tg.start_soon(self._run_handler, bot, app_id, event)
+        # Queued before the acknowledgement: if the answer is lost, the platform redelivers and the
+        # dispatcher's dedupe window drops the copy, so the event is handled once either way.
+        await _respond(send, 200, _ACK_OK)
+
+
+def _load(delivery: EventDispatcher | None) -> int:
+    return delivery.pending() + delivery.running if delivery is not None else 0
+
+
+async def _all_done(deliveries: list[EventDispatcher]) -> None:
+    for delivery in deliveries:
+        await delivery.done.wait()
 
 
 class _Disconnected(Exception):

@@ -1,0 +1,412 @@
+"""The one event-delivery path: every transport feeds an :class:`EventDispatcher`, which runs the one sink.
+
+Gateway shards, the webhook app and (later) an event-bus consumer hand :class:`~framework.models.InboundEvent`
+objects to :meth:`EventDispatcher.offer` (no checkpoint; False when the queue is full) or
+:meth:`EventDispatcher.put` (waits for space: backpressure). ``concurrency`` worker tasks take events in
+arrival order and await the sink (``Bot.process`` for a bot):
+
+- **dedupe**: an event whose key was seen within the last ``dedupe_window`` keys is dropped (one
+  :class:`~framework.protocol.recent_ids.RecentIds` window). The key comes from ``classify``: the bot's
+  says the message id (``d.id``) for message events and the envelope id otherwise; without one, the
+  envelope id, else ``TYPE:d.id``.
+- **per-chat order**: events with the same *lane* (``classify``'s second value: a group, a C2C user, a
+  channel) run one after the other in arrival order; events of different lanes run concurrently up to
+  ``concurrency``. An event whose lane is busy waits *beside* the queue, not in a worker, so a slow chat
+  never holds up another beyond the global cap.
+- **deadline**: with ``handler_timeout``, a sink call running longer is cancelled and reported
+  (``on_timeout``); the worker goes on with the next event.
+- **observers** (:class:`DeliveryObserver`) hear each event start and finish (the runner's tracker).
+
+An exception from the sink is logged and counted, never propagated to a transport. :meth:`close` stops
+intake; :meth:`run` returns once every queued and held event has been delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import anyio
+import anyio.lowlevel
+import msgspec
+from anyio.abc import TaskStatus
+
+from framework.clock import Clock, SystemClock
+from framework.models.envelope import EventSink, InboundEvent
+from framework.protocol.recent_ids import RecentIds
+
+__all__ = [
+    "Classifier",
+    "DeliveryObserver",
+    "DeliveryStats",
+    "EventDispatcher",
+    "dedupe_key",
+    "envelope_keys",
+]
+
+log = logging.getLogger("framework.delivery")
+
+#: ``event -> (dedupe key, lane key)``; ``None`` for "never deduplicated" / "no ordering constraint".
+Classifier = Callable[[InboundEvent], tuple[Hashable | None, Hashable | None]]
+
+#: Events whose ``d`` is not a message and must never be deduplicated by ``d.id``.
+_NO_DEDUPE = frozenset({"READY", "RESUMED"})
+
+
+class _HasId(msgspec.Struct):
+    id: str | None = None
+
+
+_id_decoder = msgspec.json.Decoder(_HasId)
+
+
+def dedupe_key(event: InboundEvent) -> str | None:
+    """The envelope id, else ``d.id`` prefixed by the type, else None (READY and RESUMED: always None)."""
+    if event.type in _NO_DEDUPE:
+        return None
+    if event.id:
+        return event.id
+    try:
+        inner = _id_decoder.decode(event.data).id
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return f"{event.type}:{inner}" if inner else None
+
+
+def envelope_keys(event: InboundEvent) -> tuple[Hashable | None, Hashable | None]:
+    """The default classifier: :func:`dedupe_key`, no lane (events run concurrently in arrival order)."""
+    return dedupe_key(event), None
+
+
+class DeliveryObserver(Protocol):
+    """Told when the sink starts and finishes each event (duplicates are never started)."""
+
+    def started(self, event: InboundEvent) -> None: ...
+
+    def finished(self, event: InboundEvent) -> None: ...
+
+
+TimeoutReporter = Callable[[InboundEvent, float], Awaitable[None]]
+
+
+@dataclass
+class DeliveryStats:
+    """Counters of one dispatcher."""
+
+    received: int = 0
+    """Events accepted into the queue."""
+    delivered: int = 0
+    """Sink calls that returned."""
+    duplicates: int = 0
+    failures: int = 0
+    """Sink calls that raised."""
+    timeouts: int = 0
+    """Sink calls cancelled by ``handler_timeout``."""
+
+
+class EventDispatcher:
+    """A bounded queue into ``sink`` with dedupe, per-lane order, a concurrency cap and a deadline.
+
+    Run :meth:`run` in a task group (``await tg.start(dispatcher.run)``); :meth:`close` ends it once
+    everything queued has been delivered. ``handler_timeout`` and the timer run on ``clock``.
+    """
+
+    def __init__(
+        self,
+        sink: EventSink,
+        *,
+        concurrency: int = 64,
+        buffer: int = 1024,
+        dedupe_window: int = 10_000,
+        classify: Classifier | None = None,
+        handler_timeout: float | None = None,
+        on_timeout: TimeoutReporter | None = None,
+        observers: Sequence[DeliveryObserver] = (),
+        clock: Clock | None = None,
+    ) -> None:
+        if buffer < 1:
+            raise ValueError(f"buffer must be at least 1, got {buffer}")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if handler_timeout is not None and handler_timeout <= 0:
+            raise ValueError(f"handler_timeout must be positive (or None for no deadline), got {handler_timeout}")
+        self.sink = sink
+        """Read per event: the owner may swap it while running."""
+        self.buffer = buffer
+        self.concurrency = concurrency
+        self.classify: Classifier = classify or envelope_keys
+        self.handler_timeout = handler_timeout
+        self.on_timeout = on_timeout
+        self.observers: list[DeliveryObserver] = list(observers)
+        self.clock: Clock = clock or SystemClock()
+        self.stats = DeliveryStats()
+        self.dedupe = RecentIds(dedupe_window)
+        self._queue: deque[InboundEvent] = deque()
+        self._lanes: dict[Hashable, deque[InboundEvent]] = {}  # busy lane -> events held behind the running one
+        self._held = 0  # events waiting in _lanes
+        self._idle: deque[anyio.Event] = deque()  # one per worker waiting for an event
+        self._waking = False  # an idle worker was woken and has not taken an event yet
+        self._full: deque[anyio.Event] = deque()  # one per put() waiting for space
+        self._current: list[InboundEvent | None] = [None] * concurrency  # what each worker's sink call runs
+        self._scopes: list[anyio.CancelScope | None] = [None] * concurrency
+        self._expired: list[bool] = [False] * concurrency
+        self._lane_of: list[Hashable | None] = [None] * concurrency  # the lane each worker is draining
+        self._busy = 0
+        self._closed = False
+        self._started = False
+        self.drained = anyio.Event()
+        """Set after :meth:`close` once every queued event has been handed to the sink."""
+        self.done = anyio.Event()
+        """Set after :meth:`close` once every event has been delivered and the workers have ended."""
+
+    def __repr__(self) -> str:
+        return (
+            f"EventDispatcher(concurrency={self.concurrency}, queued={len(self._queue)}, held={self._held}, "
+            f"running={self._busy}, closed={self._closed})"
+        )
+
+    # -- introspection ----------------------------------------------------------------------------
+
+    @property
+    def running(self) -> int:
+        """Events being handled by the sink now."""
+        return self._busy
+
+    def pending(self) -> int:
+        """Events accepted but not yet handed to the sink (queued, or held behind their lane)."""
+        return len(self._queue) + self._held
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def add_observer(self, observer: DeliveryObserver) -> None:
+        """Tell ``observer`` about every event started from now on."""
+        self.observers.append(observer)
+
+    # -- intake -----------------------------------------------------------------------------------
+
+    async def put(self, event: InboundEvent) -> None:
+        """Queue ``event``; waits while the queue is full. Dropped (and logged) after :meth:`close`."""
+        queue = self._queue
+        while len(queue) >= self.buffer and not self._closed:
+            space = anyio.Event()
+            self._full.append(space)
+            try:
+                await space.wait()
+            except BaseException:  # cancelled: pass a wake-up meant for us on, or withdraw
+                if space.is_set():
+                    if self._full:
+                        self._full.popleft().set()
+                else:
+                    self._full.remove(space)
+                raise
+        # from here on no checkpoint: a put() cancelled while waiting has recorded nothing
+        if not self.offer(event):
+            log.warning("dispatcher closed; dropping %s event (id %s)", event.type, event.id)
+
+    def offer(self, event: InboundEvent) -> bool:
+        """:meth:`put` without waiting (the transports' hot path): queue ``event`` and return True; return
+        False, doing nothing, when the queue is full or closed."""
+        queue = self._queue
+        if len(queue) >= self.buffer or self._closed:
+            return False
+        self.stats.received += 1
+        queue.append(event)
+        if self._idle and not self._waking:
+            self._wake_one()
+        return True
+
+    def _wake_one(self) -> None:
+        # One waking worker at a time: it wakes the next one when it finds more queued (see _serve),
+        # so a burst does not wake every idle worker only for most of them to find the queue empty.
+        self._waking = True
+        self._idle.popleft().set()
+
+    def close(self) -> None:
+        """Accept no more events; :meth:`run` returns once the accepted ones are delivered."""
+        if self._closed:
+            return
+        self._closed = True
+        for waiters in (self._idle, self._full):
+            while waiters:
+                waiters.popleft().set()
+        self._check_drained()
+
+    def _check_drained(self) -> None:
+        if self._closed and not self._queue and not self._held:
+            self.drained.set()
+
+    # -- workers ----------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve the queue until :meth:`close` has been called and everything accepted is delivered."""
+        if self._started:
+            raise RuntimeError("this EventDispatcher is already running")
+        self._started = True
+        try:
+            async with anyio.create_task_group() as outer:
+                if self.handler_timeout is not None:
+                    outer.start_soon(self._enforce_deadline, self.handler_timeout)
+                async with anyio.create_task_group() as workers:
+                    for slot in range(self.concurrency):
+                        workers.start_soon(self._worker, slot)
+                    task_status.started()
+                outer.cancel_scope.cancel()  # the timer
+        finally:
+            if self._closed and not self._queue and not self._held:
+                self.drained.set()
+                self.done.set()
+
+    async def _worker(self, slot: int) -> None:
+        while True:
+            with anyio.CancelScope() as scope:
+                self._scopes[slot] = scope
+                await self._serve(slot)
+                return
+            # only a deadline cancels this scope: report the event, then go on (with its lane's next event)
+            event = self._current[slot]
+            self._current[slot] = None
+            self._expired[slot] = False
+            self._busy -= 1
+            if event is not None:
+                self.stats.timeouts += 1
+                if self.observers:
+                    self._notify_finished(event)
+                await self._report_timeout(event)
+
+    async def _serve(self, slot: int) -> None:
+        """Deliver events until closed and empty. After a deadline cancelled one of its events, the worker
+        calls it again and it first finishes the lane it was draining."""
+        queue = self._queue
+        full = self._full
+        lanes = self._lanes
+        classify = self.classify
+        seen = self.dedupe.seen
+        stats = self.stats
+        resume_lane = self._lane_of[slot]
+        if resume_lane is not None:
+            await self._drain_lane(slot, resume_lane)
+        while True:
+            if queue:
+                # no checkpoint between queued events: the sink's own awaits are the only ones
+                event = queue.popleft()
+                if full:
+                    full.popleft().set()
+                try:
+                    key, lane = classify(event)
+                except Exception:
+                    log.exception("classifying a %s event failed; delivering it unordered", event.type)
+                    key = lane = None
+                if key is not None and seen(key):
+                    stats.duplicates += 1
+                    self._check_drained()
+                    continue
+                if lane is None:
+                    await self._deliver(slot, event)
+                else:
+                    held = lanes.get(lane)
+                    if held is not None:  # the lane's worker runs it after the ones before it
+                        held.append(event)
+                        self._held += 1
+                        continue
+                    lanes[lane] = deque()
+                    self._lane_of[slot] = lane
+                    await self._deliver(slot, event)
+                    await self._drain_lane(slot, lane)
+                self._check_drained()
+            elif self._closed:
+                return
+            else:
+                wake = anyio.Event()
+                self._idle.append(wake)
+                try:
+                    await wake.wait()
+                finally:
+                    if wake.is_set():
+                        self._waking = False
+                    else:  # cancelled while idle: nobody may count on this worker any more
+                        self._idle.remove(wake)
+                if len(queue) > 1 and self._idle and not self._waking:
+                    self._wake_one()  # more than this worker can take now: bring in another
+
+    async def _drain_lane(self, slot: int, lane: Hashable) -> None:
+        held = self._lanes[lane]
+        while held:
+            event = held.popleft()
+            self._held -= 1
+            await self._deliver(slot, event)
+        del self._lanes[lane]
+        self._lane_of[slot] = None
+
+    async def _deliver(self, slot: int, event: InboundEvent) -> None:
+        self._busy += 1
+        self._current[slot] = event
+        observers = self.observers
+        if observers:
+            for observer in observers:
+                observer.started(event)
+        try:
+            await self.sink(event)
+        except Exception:
+            self.stats.failures += 1
+            log.exception(
+                "event sink failed on %s (id %s, shard %s, seq %s)", event.type, event.id, event.shard_id, event.seq
+            )
+        else:
+            self.stats.delivered += 1
+        if self._expired[slot]:  # past the deadline but it returned (or swallowed the cancellation)
+            await anyio.lowlevel.checkpoint()  # the scope's pending cancellation lands here; the worker reports
+        self._current[slot] = None
+        self._busy -= 1
+        if observers:
+            self._notify_finished(event)
+
+    def _notify_finished(self, event: InboundEvent) -> None:
+        for observer in self.observers:
+            try:
+                observer.finished(event)
+            except Exception:
+                log.exception("delivery observer %r failed", observer)
+
+    async def _report_timeout(self, event: InboundEvent) -> None:
+        seconds = self.handler_timeout or 0.0
+        log.error(
+            "handling a %s event (id %s, shard %s) ran past the %g s handler timeout; cancelled",
+            event.type,
+            event.id,
+            event.shard_id,
+            seconds,
+        )
+        if self.on_timeout is not None:
+            try:
+                await self.on_timeout(event, seconds)
+            except Exception:
+                log.exception("the handler-timeout reporter failed")
+
+    async def _enforce_deadline(self, limit: float) -> None:
+        """Cancel sink calls that run longer than ``limit``: sampled a few times per ``limit``, so a call
+        is cancelled between ``limit`` and ``1.25 * limit`` after it started (no clock read per event)."""
+        tick = limit / 4
+        clock = self.clock
+        watched: list[tuple[InboundEvent | None, float]] = [(None, 0.0)] * self.concurrency
+        while True:
+            await clock.sleep(tick)
+            now = clock.monotonic()
+            current = self._current
+            for slot in range(self.concurrency):
+                event = current[slot]
+                if event is None:
+                    watched[slot] = (None, 0.0)
+                    continue
+                seen_event, since = watched[slot]
+                if seen_event is not event:
+                    watched[slot] = (event, now)
+                elif now - since >= limit - tick / 2 and not self._expired[slot]:
+                    scope = self._scopes[slot]
+                    if scope is not None:
+                        self._expired[slot] = True
+                        scope.cancel()
