@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from gateway_vs_botpy import CHUNK, wire_frames
+from _common import CHUNK, wire_frames
 
 from framework.app import Bot
 from framework.models.envelope import InboundEvent

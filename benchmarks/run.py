@@ -1,0 +1,992 @@
+"""Every benchmark of issue 15 in one command: a table, ``benchmarks/results.json`` and PNG curves.
+
+    python benchmarks/run.py            # the full pass (about 5 minutes on 2 cores)
+    python benchmarks/run.py --quick    # about a minute: smaller rounds, shorter rates, scaled identify window
+    python benchmarks/run.py --smoke    # seconds: tiny sizes, no figures (what tests/benchmarks runs)
+
+Each measurement runs in its own process (this script with ``--case NAME``), so memory and import
+figures come from a clean interpreter, and each of those starts its own emulator process
+(``_common.EmulatorProcess``) configured for it, so the emulator never competes with the client for the
+same core's time slice. The emulator's CPU share during each measurement is reported as its headroom.
+
+Sections of ``results.json`` (every figure a number; a section that cannot run yet says why):
+
+``throughput``  events/s into a no-op ``@bot.on_group_at_message`` with 1, 4 and 16 shards; qq-botpy on the
+                same workload, and the ratio;
+``bare``        frame parse + typed decode of the same frames, no I/O, no dispatch; the framework's fraction;
+``latency``     frame written → handler start, p50/p99/p99.9, at fixed rates (open loop); beside each, the
+                floor: the same schedule into a plain socket reader (parse + envelope, no runtime);
+``rest``        group sends/s to the emulator with connection reuse (and without, for comparison); the
+                per-route limiter's added latency (end to end with a no-op limiter, and its own cost);
+``memory``      RSS of a fresh interpreter, idle (framework imported, bot built), with 1, 20, 100 shards;
+                memory kept per 100k events (dedupe state and anything else the runner retains);
+``startup``     ``import framework``, start → READY, 20 shards READY under ``max_concurrency`` 1;
+``sessions_redis`` and ``event_bus``: not measurable until those components exist.
+
+Figures are noisy on a shared machine: compare the ratios measured within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+MODES: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "throughput_n": 2_000,
+        "rounds": 1,
+        "shards": [1, 4, 16],
+        "bare_n": 2_000,
+        "latency_rates": [1_000, 5_000, 20_000],
+        "latency_seconds": 0.2,
+        "rest_calls": 60,
+        "rest_concurrency": 8,
+        "memory_shards": [1, 20, 100],
+        "dedupe_events": 10_000,
+        "dedupe_batches": 1,
+        "import_reps": 2,
+        "ready_reps": 1,
+        "ready20_shards": 20,
+        "ready20_factor": 200.0,
+        "limiter_loops": 20_000,
+    },
+    "quick": {
+        "throughput_n": 20_000,
+        "rounds": 2,
+        "shards": [1, 4, 16],
+        "bare_n": 50_000,
+        "latency_rates": [1_000, 5_000, 20_000],
+        "latency_seconds": 1.5,
+        "rest_calls": 1_000,
+        "rest_concurrency": 16,
+        "memory_shards": [1, 20, 100],
+        "dedupe_events": 100_000,
+        "dedupe_batches": 1,
+        "import_reps": 5,
+        "ready_reps": 3,
+        "ready20_shards": 20,
+        "ready20_factor": 50.0,
+        "limiter_loops": 200_000,
+    },
+    "full": {
+        "throughput_n": 100_000,
+        "rounds": 5,
+        "shards": [1, 4, 16],
+        "bare_n": 100_000,
+        "latency_rates": [1_000, 2_000, 5_000, 10_000, 20_000],
+        "latency_seconds": 5.0,
+        "rest_calls": 5_000,
+        "rest_concurrency": 16,
+        "memory_shards": [1, 5, 20, 50, 100],
+        "dedupe_events": 100_000,
+        "dedupe_batches": 2,
+        "import_reps": 10,
+        "ready_reps": 5,
+        "ready20_shards": 20,
+        "ready20_factor": 10.0,
+        "limiter_loops": 1_000_000,
+    },
+}
+
+IDENTIFY_WINDOW = 5.0
+"""The platform's identify window (protocol.md §2.5), used by both the client and the emulator."""
+
+TARGETS = [
+    # (key in the flat figures, description, comparison, bound)
+    ("throughput.ratio_1_shard", "gateway throughput vs qq-botpy (1 shard, same run)", ">=", 3.5),
+    ("bare.fraction", "framework / bare parse+decode limit", ">=", 0.5),
+    ("latency.p99_ms@1000", "p99 latency at 1,000 events/s (ms)", "<=", 2.0),
+    ("latency.p99_ms@5000", "p99 latency at 5,000 events/s (ms)", "<=", 10.0),
+    ("memory.rss_mb@20", "RSS with 20 idle shards (MB)", "<", 60.0),
+    ("memory.rss_mb@100", "RSS with 100 idle shards (MB)", "<", 120.0),
+    ("startup.import_ms", "import framework (ms, median)", "<", 150.0),
+]
+
+
+# ================================================================================================
+# measurements (each runs in a child process: ``run.py --case NAME PARAMS_JSON RESULT_FILE``)
+# ================================================================================================
+
+
+def _bot_and_runner(url: str, handler: Callable[..., Any] | None = None, **runner_kw: Any) -> tuple[Any, Any]:
+    """A ``Bot`` with a no-op group @message handler (or ``handler``) and a ``BotRunner`` on the emulator."""
+    from framework.app import Bot
+    from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
+    from framework.models.events import GroupMessage
+    from framework.runner import BotRunner
+
+    bot = Bot("bench", help=False)
+    if handler is None:
+
+        async def noop(message: GroupMessage) -> None:
+            pass
+
+        handler = noop
+    bot.on_group_at_message(handler)
+    runner = BotRunner(
+        bot,
+        app_id=DEFAULT_APP_ID,
+        app_secret=DEFAULT_APP_SECRET,
+        api_base=url,
+        token_url=f"{url}/app/getAppAccessToken",
+        **runner_kw,
+    )
+    return bot, runner
+
+
+def _headroom(reports: list[dict[str, float]], rates: list[float], n: int) -> dict[str, float]:
+    """The emulator's CPU per frame and its share of one core while the client consumed the frames."""
+    cpu = statistics.median(r["cpu"] for r in reports)
+    busy = statistics.median(r["cpu"] / (n / rate) for r, rate in zip(reports, rates, strict=True))
+    return {"emulator_cpu_us_per_event": cpu / n * 1e6, "emulator_core_share": busy}
+
+
+def case_throughput(p: dict[str, Any]) -> dict[str, Any]:
+    """Events/s through ``BotRunner`` (or qq-botpy) into a no-op handler, ``p["shards"]`` shards."""
+    import anyio
+    from _common import EmulatorOptions, EmulatorProcess
+    from gateway_vs_botpy import run_botpy, run_framework
+
+    shards, n, rounds = p["shards"], p["n"], p["rounds"]
+    if p["sdk"] == "framework":
+        options = EmulatorOptions(shards=shards, max_concurrency=shards)
+        with EmulatorProcess(options) as emu:
+            rates, reports = anyio.run(run_framework, emu, n, rounds, 16, shards)
+    else:
+        # botpy's session pool mis-indexes its list when max_concurrency > 1, and it connects every shard
+        # at once whatever max_concurrency says: give it 1 and an emulator that does not pace identifies
+        options = EmulatorOptions(shards=shards, max_concurrency=1)
+        with EmulatorProcess(options) as emu:
+            rates, reports = run_botpy(emu, n, rounds, shards)
+    return {"rates": rates, "best": max(rates), "median": statistics.median(rates)} | _headroom(reports, rates, n)
+
+
+def case_bare(p: dict[str, Any]) -> dict[str, Any]:
+    from gateway_vs_botpy import run_bare
+
+    rates = run_bare(p["n"], p["rounds"])
+    return {"rates": rates, "best": max(rates), "median": statistics.median(rates)}
+
+
+def _latency_row(sent: list[float], first: int, stamps: dict[int, float], report: dict[str, Any]) -> dict[str, Any]:
+    from _common import percentile
+
+    lat = sorted((stamps[first + i] - t) * 1e3 for i, t in enumerate(sent))
+    if lat[0] < -0.05:
+        raise RuntimeError("a handler started before its frame was sent: the processes' clocks are not comparable")
+    return {
+        "events": len(lat),
+        "p50_ms": percentile(lat, 50),
+        "p99_ms": percentile(lat, 99),
+        "p999_ms": percentile(lat, 99.9),
+        "max_ms": lat[-1],
+        "emulator_lag_p99_ms": report["lag_p99"] * 1e3,
+        "emulator_core_share": report["cpu"] / report["wall"],
+    }
+
+
+def case_latency(p: dict[str, Any]) -> dict[str, Any]:
+    """Open loop: the emulator writes frames on schedule; the handler stamps its start; per rate percentiles.
+
+    Each rate is also sent, right after, into a plain TCP reader in this process that only parses the
+    frames and decodes the envelope (no framework runtime): the floor this machine sets at that moment.
+    """
+    import anyio
+    import anyio.abc
+    from _common import EmulatorOptions, EmulatorProcess
+
+    from framework.models import InboundEvent, decode_envelope
+    from framework.models.events import GroupMessage
+    from framework.protocol.wsframes import FrameReader
+
+    stamps: dict[int, float] = {}
+    monotonic = time.monotonic
+
+    async def stamp(message: GroupMessage, event: InboundEvent) -> None:
+        stamps[event.seq or 0] = monotonic()
+
+    async def wait_for(count: int) -> None:
+        with anyio.fail_after(60):
+            while len(stamps) < count:  # noqa: ASYNC110 (polling a plain dict)
+                await anyio.sleep(0.01)
+
+    async def floor(emu: EmulatorProcess, rate: int, seconds: float) -> dict[str, Any]:
+        stamps.clear()
+
+        async def serve(stream: anyio.abc.SocketStream) -> None:
+            reader = FrameReader(max_size=4 * 2**20)
+            async with stream:
+                while True:
+                    try:
+                        data = await stream.receive(65536)
+                    except anyio.EndOfStream:
+                        return
+                    reader.feed(data)
+                    while (message := reader.next_event()) is not None:
+                        stamps[decode_envelope(message).s or 0] = monotonic()  # type: ignore[arg-type]
+
+        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+            port = listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(listener.serve, serve)
+                report = await anyio.to_thread.run_sync(emu.ask, f"pacedraw {rate} {seconds} {port}")
+                await wait_for(len(report["sent"]))
+                tg.cancel_scope.cancel()
+        return _latency_row(report["sent"], report["first_seq"], stamps, report)
+
+    async def main(emu: EmulatorProcess) -> dict[str, Any]:
+        _, runner = _bot_and_runner(emu.url, stamp)
+        out: dict[str, Any] = {}
+        async with runner:
+            with anyio.fail_after(30):
+                await runner.wait_ready()
+            stamps.clear()
+            warmup = await anyio.to_thread.run_sync(emu.ask, "paced 1000 0.3")
+            await wait_for(len(warmup["sent"]))
+            for rate in p["rates"]:
+                stamps.clear()
+                report = await anyio.to_thread.run_sync(emu.ask, f"paced {rate} {p['seconds']}")
+                await wait_for(len(report["sent"]))
+                row = _latency_row(report["sent"], report["first_seq"], stamps, report)
+                row["floor"] = await floor(emu, rate, p["seconds"])
+                out[str(rate)] = row
+        return out
+
+    with EmulatorProcess(EmulatorOptions()) as emu:
+        result: dict[str, Any] = anyio.run(main, emu)
+    return result
+
+
+def case_rest(p: dict[str, Any]) -> dict[str, Any]:
+    """Group sends/s over one pooled client; with and without connection reuse; the limiter's cost."""
+    import anyio
+    import httpx
+    from _common import GROUP, EmulatorOptions, EmulatorProcess, percentile
+
+    from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
+    from framework.models.api import MessageToCreate
+    from framework.protocol.ratelimit import RouteLimiter, route_key
+    from framework.runtime.credentials import Credentials, TokenManager
+    from framework.runtime.openapi import OpenAPI
+
+    class NoLimiter(RouteLimiter):
+        """Never delays and never learns: the per-route limiter taken out of the call path."""
+
+        def acquire(self, key: str, now: float, max_wait: float = float("inf")) -> float:
+            return 0.0
+
+        def on_success(self, key: str, now: float) -> bool:
+            return False
+
+        def epoch(self, key: str) -> int:
+            return 0
+
+    calls, concurrency = p["calls"], p["concurrency"]
+    message = MessageToCreate(content="pong", msg_type=0)
+
+    async def measure(emu: EmulatorProcess, *, reuse: bool, limiter: bool, workers: int) -> dict[str, float]:
+        streams: set[Any] = set()
+
+        async def seen(response: httpx.Response) -> None:
+            stream = response.extensions.get("network_stream")
+            if stream is not None:  # the connection's local address: one per TCP connection
+                streams.add(stream.get_extra_info("client_addr") or id(stream))
+
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20 if reuse else 0)
+        tokens = TokenManager(
+            Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), token_url=f"{emu.url}/app/getAppAccessToken"
+        )
+        latencies: list[float] = []
+        async with (
+            httpx.AsyncClient(limits=limits, event_hooks={"response": [seen]}) as http,
+            OpenAPI(tokens, base_url=emu.url, http=http, limiter=None if limiter else NoLimiter()) as api,
+        ):
+            for _ in range(20):  # warm up: token, connection, code paths
+                await api.post_group_message(GROUP, message)
+            streams.clear()
+            left = calls
+
+            async def worker() -> None:
+                nonlocal left
+                while left > 0:
+                    left -= 1
+                    start = time.perf_counter()
+                    await api.post_group_message(GROUP, message)
+                    latencies.append(time.perf_counter() - start)
+
+            cpu0, start = emu.cpu_seconds(), time.perf_counter()
+            async with anyio.create_task_group() as tg:
+                for _ in range(workers):
+                    tg.start_soon(worker)
+            elapsed = time.perf_counter() - start
+            emu_cpu = emu.cpu_seconds() - cpu0
+        await tokens.aclose()
+        latencies.sort()
+        return {
+            "replies_per_s": calls / elapsed,
+            "latency_p50_ms": percentile(latencies, 50) * 1e3,
+            "latency_p99_ms": percentile(latencies, 99) * 1e3,
+            "connections": len(streams),
+            "emulator_core_share": emu_cpu / elapsed,
+        }
+
+    async def main(emu: EmulatorProcess) -> dict[str, Any]:
+        # alternate with and without the limiter so that load from other jobs hits both alike
+        with_limiter: list[dict[str, float]] = []
+        without: list[dict[str, float]] = []
+        for _ in range(3):
+            with_limiter.append(await measure(emu, reuse=True, limiter=True, workers=1))
+            without.append(await measure(emu, reuse=True, limiter=False, workers=1))
+        seq = min(with_limiter, key=lambda r: r["latency_p50_ms"])
+        bare = min(without, key=lambda r: r["latency_p50_ms"])
+        pooled = await measure(emu, reuse=True, limiter=True, workers=concurrency)
+        fresh = await measure(emu, reuse=False, limiter=True, workers=1)
+        return {
+            "sequential": seq,
+            "sequential_no_limiter": bare,
+            "concurrent": pooled | {"workers": concurrency},
+            "no_reuse": fresh,
+            "limiter_added_ms": statistics.median(r["latency_p50_ms"] for r in with_limiter)
+            - statistics.median(r["latency_p50_ms"] for r in without),
+        }
+
+    with EmulatorProcess(EmulatorOptions(allow_active_messages=True)) as emu:
+        result: dict[str, Any] = anyio.run(main, emu)
+
+    # the limiter's own work per call, no I/O: what OpenAPI does on the unblocked path
+    limiter_obj = RouteLimiter()
+    loops = p["limiter_loops"]
+    start = time.perf_counter()
+    for _ in range(loops):
+        key = route_key("POST", "/v2/groups/{group_openid}/messages", GROUP)
+        now = time.monotonic()
+        limiter_obj.epoch(key)
+        limiter_obj.acquire(key, now, max_wait=60.0)
+        limiter_obj.on_success(key, now)
+    result["limiter_own_us"] = (time.perf_counter() - start) / loops * 1e6
+    return result
+
+
+def case_memory(p: dict[str, Any]) -> dict[str, Any]:
+    """RSS of this fresh process: before importing the framework, idle, or with ``p["shards"]`` shards READY."""
+    import gc
+
+    from _common import rss_bytes
+
+    python_rss = rss_bytes()
+    import anyio
+
+    import framework  # noqa: F401
+
+    shards = p["shards"]
+    if shards == 0:
+        _bot_and_runner("http://127.0.0.1:1")
+        gc.collect()
+        return {"python_mb": python_rss / 2**20, "rss_mb": rss_bytes() / 2**20}
+    from _common import EmulatorOptions, EmulatorProcess
+
+    async def main(emu: EmulatorProcess) -> float:
+        _, runner = _bot_and_runner(emu.url)
+        async with runner:
+            with anyio.fail_after(120):
+                await runner.wait_ready()
+            await anyio.sleep(0.3)
+            gc.collect()
+            return rss_bytes()
+
+    with EmulatorProcess(EmulatorOptions(shards=shards, max_concurrency=shards)) as emu:
+        rss = anyio.run(main, emu)
+    return {"python_mb": python_rss / 2**20, "rss_mb": rss / 2**20}
+
+
+def case_dedupe(p: dict[str, Any]) -> dict[str, Any]:
+    """Memory the running bot keeps after N more events (dedupe window, counters...), traced by tracemalloc."""
+    import gc
+    import tracemalloc
+
+    import anyio
+    from _common import EmulatorOptions, EmulatorProcess, rss_bytes
+
+    from framework.models.events import GroupMessage
+
+    handled = 0
+
+    async def count(message: GroupMessage) -> None:
+        nonlocal handled
+        handled += 1
+
+    async def push(emu: EmulatorProcess, n: int) -> None:
+        target = handled + n
+        for start in range(0, n, 50_000):
+            await anyio.to_thread.run_sync(emu.ask, f"prepare {min(50_000, n - start)}")
+            await anyio.to_thread.run_sync(emu.ask, "push")
+        with anyio.fail_after(300):
+            while handled < target:  # noqa: ASYNC110 (polling a plain counter)
+                await anyio.sleep(0.01)
+
+    async def main(emu: EmulatorProcess) -> dict[str, Any]:
+        _, runner = _bot_and_runner(emu.url, count)
+        n = p["events"]
+        out: dict[str, Any] = {"events": n}
+        async with runner:
+            with anyio.fail_after(30):
+                await runner.wait_ready()
+            await push(emu, 2_000)  # warm up: lazily built structures exist before tracing starts
+            gc.collect()
+            rss0 = rss_bytes()
+            tracemalloc.start()
+            for batch in range(1, p["batches"] + 1):
+                await push(emu, n)
+                gc.collect()
+                out[f"kept_bytes_after_{batch}"] = tracemalloc.get_traced_memory()[0]
+                out[f"rss_growth_bytes_after_{batch}"] = rss_bytes() - rss0
+            tracemalloc.stop()
+        out["kept_bytes"] = out["kept_bytes_after_1"]
+        return out
+
+    with EmulatorProcess(EmulatorOptions()) as emu:
+        result: dict[str, Any] = anyio.run(main, emu)
+    return result
+
+
+def case_ready(p: dict[str, Any]) -> dict[str, Any]:
+    """Start → READY against an already running emulator (``p["url"]``); from process start and from the runner."""
+    import anyio
+
+    async def main() -> dict[str, float]:
+        _, runner = _bot_and_runner(p["url"])
+        start = time.monotonic()
+        async with runner:
+            with anyio.fail_after(30):
+                await runner.wait_ready()
+            ready = time.monotonic()
+        return {"runner_to_ready_ms": (ready - start) * 1e3, "process_to_ready_ms": (ready - p["spawned"]) * 1e3}
+
+    result: dict[str, Any] = anyio.run(main)
+    return result
+
+
+def case_ready_many(p: dict[str, Any]) -> dict[str, Any]:
+    """N shards READY under max_concurrency 1: the platform's 5 s window on a clock running ``factor`` × fast."""
+    import inspect
+
+    import anyio
+    from _common import EmulatorOptions, EmulatorProcess
+
+    from framework.clock import ScaledClock
+    from framework.runtime.gateway.identify import IdentifyQueue
+
+    # the client waits window + margin after each identify it sent (the platform counts on arrival)
+    margin = inspect.signature(IdentifyQueue).parameters["margin"].default
+    shards, factor = p["shards"], p["factor"]
+    options = EmulatorOptions(shards=shards, max_concurrency=1, identify_window=IDENTIFY_WINDOW, clock_factor=factor)
+
+    async def main(emu: EmulatorProcess) -> float:
+        _, runner = _bot_and_runner(emu.url, clock=ScaledClock(factor))
+        start = time.monotonic()
+        async with runner:
+            with anyio.fail_after(60 + shards * IDENTIFY_WINDOW / factor * 2):
+                await runner.wait_ready()
+            ready = time.monotonic()
+        return ready - start
+
+    with EmulatorProcess(options) as emu:
+        elapsed = anyio.run(main, emu)
+    bound = (shards - 1) * IDENTIFY_WINDOW / factor
+    return {
+        "shards": shards,
+        "clock_factor": factor,
+        "elapsed_s": elapsed,
+        "identify_bound_s": bound,
+        "elapsed_over_bound": elapsed / bound,
+        "overhead_ms": (elapsed - bound) * 1e3,
+        "client_margin_s": margin,
+        "paced_bound_s": (shards - 1) * (IDENTIFY_WINDOW + margin) / factor,
+        "beyond_paced_bound_ms": (elapsed - (shards - 1) * (IDENTIFY_WINDOW + margin) / factor) * 1e3,
+    }
+
+
+CASES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "throughput": case_throughput,
+    "bare": case_bare,
+    "latency": case_latency,
+    "rest": case_rest,
+    "memory": case_memory,
+    "dedupe": case_dedupe,
+    "ready": case_ready,
+    "ready_many": case_ready_many,
+}
+
+
+# ================================================================================================
+# the orchestrator
+# ================================================================================================
+
+
+class CaseFailed(RuntimeError):
+    pass
+
+
+def run_case(name: str, params: dict[str, Any], result_dir: Path, *, timeout: float = 600) -> dict[str, Any]:
+    """Run one case in a fresh interpreter; its result dict (the child writes it to a file)."""
+    result_file = result_dir / f"{name}-{time.monotonic_ns()}.json"
+    params = params | {"spawned": time.monotonic()}
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--case", name, json.dumps(params), str(result_file)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if proc.returncode != 0 or not result_file.exists():
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        raise CaseFailed(f"case {name} {params} failed (exit {proc.returncode}):\n{tail}")
+    result: dict[str, Any] = json.loads(result_file.read_text())
+    result_file.unlink()
+    return result
+
+
+def import_times(module_code: str, reps: int) -> list[float]:
+    """Milliseconds for ``module_code`` in fresh interpreters (measured inside each)."""
+    code = f"import time; t = time.perf_counter(); {module_code}; print(time.perf_counter() - t)"
+    out = []
+    for _ in range(reps):
+        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+        out.append(float(proc.stdout.strip().splitlines()[-1]) * 1e3)
+    return out
+
+
+def versions() -> dict[str, str]:
+    from importlib import metadata
+
+    found = {}
+    for name in ("qqbot-framework", "msgspec", "anyio", "httpx", "h11", "qq-botpy", "aiohttp", "matplotlib"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "missing"
+    return found
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {
+        "cpu": model or platform.processor(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "system": platform.platform(),
+        "loadavg_before": list(os.getloadavg()) if hasattr(os, "getloadavg") else [],
+    }
+
+
+def measure_all(mode: str, log: Callable[[str], None], result_dir: Path) -> dict[str, Any]:
+    m = MODES[mode]
+    results: dict[str, Any] = {
+        "mode": mode,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "versions": versions(),
+        "params": m,
+    }
+    started = time.monotonic()
+
+    log("1. gateway throughput (framework and qq-botpy, same workload, same run)")
+    throughput: dict[str, Any] = {"events_per_round": m["throughput_n"], "rounds": m["rounds"], "by_shards": {}}
+    for shards in m["shards"]:
+        row: dict[str, Any] = {}
+        for sdk in ("framework", "botpy"):
+            params = {"sdk": sdk, "shards": shards, "n": m["throughput_n"], "rounds": m["rounds"]}
+            row[sdk] = run_case("throughput", params, result_dir)
+        row["ratio"] = row["framework"]["median"] / row["botpy"]["median"]
+        throughput["by_shards"][str(shards)] = row
+        log(
+            f"   {shards:>3} shards: framework {row['framework']['median']:,.0f}/s, "
+            f"botpy {row['botpy']['median']:,.0f}/s, ratio {row['ratio']:.2f}x"
+        )
+    first = throughput["by_shards"][str(m["shards"][0])]
+    throughput["ratio_1_shard"] = first["ratio"]
+    results["throughput"] = throughput
+
+    log("2. bare limit (parse + typed decode, no I/O)")
+    bare = run_case("bare", {"n": m["bare_n"], "rounds": max(3, m["rounds"])}, result_dir)
+    bare["fraction"] = first["framework"]["median"] / bare["median"]
+    results["bare"] = bare
+    log(f"   {bare['median']:,.0f}/s; framework fraction {bare['fraction']:.2f}")
+
+    log("3. latency, open loop (and the floor: a plain socket reader, same schedule)")
+    latency = run_case("latency", {"rates": m["latency_rates"], "seconds": m["latency_seconds"]}, result_dir)
+    results["latency"] = {"seconds_per_rate": m["latency_seconds"], "by_rate": latency}
+    for rate, row in latency.items():
+        floor = row["floor"]
+        log(
+            f"   {int(rate):>6}/s: p50 {row['p50_ms']:.2f}, p99 {row['p99_ms']:.2f}, p99.9 {row['p999_ms']:.2f} ms"
+            f" (floor {floor['p50_ms']:.2f}, {floor['p99_ms']:.2f}, {floor['p999_ms']:.2f})"
+        )
+
+    log("4. REST")
+    rest = run_case(
+        "rest",
+        {"calls": m["rest_calls"], "concurrency": m["rest_concurrency"], "limiter_loops": m["limiter_loops"]},
+        result_dir,
+    )
+    results["rest"] = rest
+    log(
+        f"   {rest['sequential']['replies_per_s']:,.0f}/s sequential, "
+        f"{rest['concurrent']['replies_per_s']:,.0f}/s with {m['rest_concurrency']} callers; "
+        f"limiter {rest['limiter_own_us']:.2f} µs/call"
+    )
+
+    log("5. memory")
+    memory: dict[str, Any] = {"rss_mb": {}}
+    for shards in [0, *m["memory_shards"]]:
+        row = run_case("memory", {"shards": shards}, result_dir)
+        memory["python_mb"] = row["python_mb"]
+        memory["rss_mb"]["idle" if shards == 0 else str(shards)] = row["rss_mb"]
+        log(f"   {'idle' if shards == 0 else f'{shards} shards'}: {row['rss_mb']:.1f} MB")
+    dedupe = run_case("dedupe", {"events": m["dedupe_events"], "batches": m["dedupe_batches"]}, result_dir)
+    dedupe["kept_bytes_per_100k"] = dedupe["kept_bytes"] * 100_000 / dedupe["events"]
+    memory["dedupe"] = dedupe
+    results["memory"] = memory
+    log(f"   kept after {dedupe['events']:,} events: {dedupe['kept_bytes'] / 2**20:.2f} MB")
+
+    log("6. startup")
+    startup: dict[str, Any] = {}
+    imports = import_times("import framework", m["import_reps"])
+    public = import_times("from framework import Bot, BotRunner", m["import_reps"])
+    startup["import_ms"] = statistics.median(imports)
+    startup["import_ms_runs"] = imports
+    startup["import_bot_runner_ms"] = statistics.median(public)
+    from _common import EmulatorOptions, EmulatorProcess
+
+    with EmulatorProcess(EmulatorOptions()) as emu:
+        readies = [run_case("ready", {"url": emu.url}, result_dir) for _ in range(m["ready_reps"])]
+    startup["runner_to_ready_ms"] = statistics.median(r["runner_to_ready_ms"] for r in readies)
+    startup["process_to_ready_ms"] = statistics.median(r["process_to_ready_ms"] for r in readies)
+    many = run_case("ready_many", {"shards": m["ready20_shards"], "factor": m["ready20_factor"]}, result_dir)
+    startup["many_shards"] = many
+    results["startup"] = startup
+    log(
+        f"   import {startup['import_ms']:.0f} ms; READY {startup['runner_to_ready_ms']:.0f} ms after start; "
+        f"{many['shards']} shards {many['elapsed_s']:.2f} s vs bound {many['identify_bound_s']:.2f} s"
+    )
+
+    results["sessions_redis"] = {
+        "available": False,
+        "reason": "no Redis session manager in the framework yet (issue 15 item 7 waits for it)",
+    }
+    results["event_bus"] = {
+        "available": False,
+        "reason": "no event bus in the framework yet (issue 15 item 8 waits for it)",
+    }
+    results["emulator"] = emulator_headroom(results)
+    results["targets"] = check_targets(results)
+    results["machine"]["loadavg_after"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else []
+    results["elapsed_s"] = time.monotonic() - started
+    return results
+
+
+def emulator_headroom(r: dict[str, Any]) -> dict[str, Any]:
+    """The emulator's largest share of a core in any measurement, and its headroom (1 - share)."""
+    shares = {
+        f"throughput {sdk} {k} shards": row[sdk]["emulator_core_share"]
+        for k, row in r["throughput"]["by_shards"].items()
+        for sdk in ("framework", "botpy")
+    }
+    shares |= {f"latency {rate}/s": row["emulator_core_share"] for rate, row in r["latency"]["by_rate"].items()}
+    shares["rest 1 caller"] = r["rest"]["sequential"]["emulator_core_share"]
+    shares["rest concurrent"] = r["rest"]["concurrent"]["emulator_core_share"]
+    busiest = max(shares, key=lambda k: shares[k])
+    return {
+        "core_share": shares,
+        "busiest": busiest,
+        "max_core_share": shares[busiest],
+        "headroom": 1 - shares[busiest],
+    }
+
+
+def flat(r: dict[str, Any]) -> dict[str, float]:
+    """The figures the targets and the table name."""
+    out = {
+        "throughput.ratio_1_shard": r["throughput"]["ratio_1_shard"],
+        "bare.fraction": r["bare"]["fraction"],
+        "startup.import_ms": r["startup"]["import_ms"],
+    }
+    for rate, row in r["latency"]["by_rate"].items():
+        out[f"latency.p99_ms@{rate}"] = row["p99_ms"]
+    for shards, mb in r["memory"]["rss_mb"].items():
+        out[f"memory.rss_mb@{shards}"] = mb
+    return out
+
+
+def check_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
+    figures = flat(r)
+    checks = []
+    ops: dict[str, Callable[[float, float], bool]] = {
+        ">=": lambda a, b: a >= b,
+        "<=": lambda a, b: a <= b,
+        "<": lambda a, b: a < b,
+    }
+    for key, text, op, bound in TARGETS:
+        value = figures.get(key)
+        checks.append(
+            {
+                "key": key,
+                "target": f"{op} {bound:g}",
+                "description": text,
+                "measured": value,
+                "met": None if value is None else ops[op](value, bound),
+            }
+        )
+    return checks
+
+
+def table(r: dict[str, Any]) -> str:
+    """The printed summary: one line per figure."""
+    rows: list[tuple[str, str]] = []
+    t = r["throughput"]
+    for shards, row in t["by_shards"].items():
+        rows.append(
+            (
+                f"throughput, {shards} shard(s): framework / qq-botpy (events/s, median)",
+                f"{row['framework']['median']:,.0f} / {row['botpy']['median']:,.0f} = {row['ratio']:.2f}x",
+            )
+        )
+    rows.append(("bare parse + typed decode (events/s)", f"{r['bare']['median']:,.0f}"))
+    rows.append(("framework (1 shard) / bare limit", f"{r['bare']['fraction']:.2f}"))
+    for rate, row in r["latency"]["by_rate"].items():
+        floor = row["floor"]
+        rows.append(
+            (
+                f"latency at {int(rate):,} events/s: p50 / p99 / p99.9 (ms) [floor]",
+                f"{row['p50_ms']:.2f} / {row['p99_ms']:.2f} / {row['p999_ms']:.2f} "
+                f"[{floor['p50_ms']:.2f} / {floor['p99_ms']:.2f} / {floor['p999_ms']:.2f}]",
+            )
+        )
+    rest = r["rest"]
+    rows.append(
+        (
+            "REST group sends/s: 1 caller / concurrent / 1 caller without reuse",
+            f"{rest['sequential']['replies_per_s']:,.0f} / {rest['concurrent']['replies_per_s']:,.0f} / "
+            f"{rest['no_reuse']['replies_per_s']:,.0f}",
+        )
+    )
+    rows.append(
+        (
+            "REST connections opened: 1 caller / concurrent / without reuse",
+            f"{rest['sequential']['connections']} / {rest['concurrent']['connections']} / "
+            f"{rest['no_reuse']['connections']}",
+        )
+    )
+    rows.append(
+        (
+            "REST p50 latency with / without the limiter (ms); limiter's own cost",
+            f"{rest['sequential']['latency_p50_ms']:.3f} / {rest['sequential_no_limiter']['latency_p50_ms']:.3f}; "
+            f"{rest['limiter_own_us']:.2f} µs/call",
+        )
+    )
+    mem = r["memory"]
+    rss = ", ".join(f"{k}: {v:.1f}" for k, v in mem["rss_mb"].items())
+    rows.append((f"RSS (MB; bare interpreter {mem['python_mb']:.1f})", rss))
+    d = mem["dedupe"]
+    rows.append(
+        (
+            f"memory kept after {d['events']:,} events (tracemalloc; per 100k)",
+            f"{d['kept_bytes'] / 2**10:,.0f} KiB; {d['kept_bytes_per_100k'] / 2**10:,.0f} KiB",
+        )
+    )
+    s = r["startup"]
+    rows.append(
+        (
+            "import framework / from framework import Bot, BotRunner (ms, median)",
+            f"{s['import_ms']:.0f} / {s['import_bot_runner_ms']:.0f}",
+        )
+    )
+    rows.append(
+        (
+            "start -> READY: runner / process (ms, median)",
+            f"{s['runner_to_ready_ms']:.0f} / {s['process_to_ready_ms']:.0f}",
+        )
+    )
+    many = s["many_shards"]
+    rows.append(
+        (
+            f"{many['shards']} shards READY, max_concurrency 1, clock x{many['clock_factor']:g} (s)",
+            f"{many['elapsed_s']:.2f} vs identify bound {many['identify_bound_s']:.2f}, "
+            f"with the client's margin {many['paced_bound_s']:.2f}",
+        )
+    )
+    e = r["emulator"]
+    rows.append(("emulator: busiest share of a core (headroom)", f"{e['max_core_share']:.2f} ({e['busiest']})"))
+    rows.append(("Redis session manager / event bus", "not available yet"))
+    width = max(len(a) for a, _ in rows)
+    lines = [f"{a:<{width}}  {b}" for a, b in rows]
+    lines.append("")
+    lines.append("targets:")
+    for c in r["targets"]:
+        value = "-" if c["measured"] is None else f"{c['measured']:.2f}"
+        verdict = {True: "met", False: "NOT met", None: "not measured"}[c["met"]]
+        lines.append(f"  {c['description']:<52} {c['target']:>8}  {value:>8}  {verdict}")
+    return "\n".join(lines)
+
+
+def plot(r: dict[str, Any], out: Path) -> list[Path]:
+    """PNG curves into ``out``: throughput by shards, latency vs rate, RSS vs shards, startup."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    note = f"{r['mode']} run, {r['date']}, {r['machine']['cores']} cores (shared)"
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    by = r["throughput"]["by_shards"]
+    xs = list(range(len(by)))
+    ax.bar([x - 0.2 for x in xs], [v["framework"]["median"] / 1e3 for v in by.values()], 0.4, label="framework")
+    ax.bar([x + 0.2 for x in xs], [v["botpy"]["median"] / 1e3 for v in by.values()], 0.4, label="qq-botpy 1.2.1")
+    for x, v in zip(xs, by.values(), strict=True):
+        ax.text(x - 0.2, v["framework"]["median"] / 1e3, f"{v['ratio']:.2f}x", ha="center", va="bottom", fontsize=8)
+    ax.axhline(r["bare"]["median"] / 1e3, color="grey", linestyle="--", label="bare parse + decode")
+    ax.set_xticks(xs, [f"{k} shard{'s' if k != '1' else ''}" for k in by])
+    ax.set_ylabel("thousand events/s (median)")
+    ax.set_title("Gateway throughput into a no-op handler")
+    ax.legend(fontsize=8)
+    fig.text(0.01, 0.01, note, fontsize=7, color="grey")
+    written.append(_save(fig, out / "throughput.png"))
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    lat = r["latency"]["by_rate"]
+    rates = [int(k) for k in lat]
+    for key, label in (("p50_ms", "p50"), ("p99_ms", "p99"), ("p999_ms", "p99.9")):
+        line = ax.plot(rates, [row[key] for row in lat.values()], marker="o", label=label)[0]
+        floor = [row["floor"][key] for row in lat.values()]
+        ax.plot(rates, floor, linestyle=":", color=line.get_color(), label=f"{label}, plain reader (floor)")
+    ax.scatter([1000, 5000], [2, 10], marker="x", color="red", label="p99 targets", zorder=3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("events/s sent on schedule (open loop)")
+    ax.set_ylabel("frame written -> handler start (ms)")
+    ax.set_title("Latency vs rate")
+    ax.legend(fontsize=8)
+    fig.text(0.01, 0.01, note, fontsize=7, color="grey")
+    written.append(_save(fig, out / "latency.png"))
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    rss = r["memory"]["rss_mb"]
+    shards = [0 if k == "idle" else int(k) for k in rss]
+    ax.plot(shards, list(rss.values()), marker="o", label="RSS (0 = idle, not connected)")
+    ax.scatter([20, 100], [60, 120], marker="x", color="red", label="targets", zorder=3)
+    ax.axhline(r["memory"]["python_mb"], color="grey", linestyle="--", label="bare interpreter")
+    ax.set_xlabel("connected shards (READY)")
+    ax.set_ylabel("RSS (MiB)")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Memory vs shards")
+    ax.legend(fontsize=8)
+    fig.text(0.01, 0.01, note, fontsize=7, color="grey")
+    written.append(_save(fig, out / "memory.png"))
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    s = r["startup"]
+    many = s["many_shards"]
+    labels = ["import framework", "runner start -> READY", "process start -> READY"]
+    values = [s["import_ms"], s["runner_to_ready_ms"], s["process_to_ready_ms"]]
+    ax.barh(labels, values)
+    ax.axvline(150, color="red", linestyle=":", label="import target 150 ms")
+    ax.set_xlabel("ms (median)")
+    ax.set_title(
+        f"Startup; {many['shards']} shards at max_concurrency 1: {many['elapsed_over_bound']:.2f}x the identify bound"
+    )
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8)
+    fig.text(0.01, 0.01, note, fontsize=7, color="grey")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    written.append(_save(fig, out / "startup.png"))
+    return written
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quick", action="store_true", help="about a minute: smaller rounds and windows")
+    group.add_argument("--smoke", action="store_true", help="seconds: tiny sizes, no figures unless --plots")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        help="where to write the results (default benchmarks/results.json; with --smoke a temporary file)",
+    )
+    parser.add_argument("--out", type=Path, default=HERE / "out", help="folder of the PNG figures")
+    parser.add_argument(
+        "--plots",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw the figures (default: yes, except with --smoke)",
+    )
+    parser.add_argument("--case", nargs=3, metavar=("NAME", "PARAMS", "RESULT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        name, params, result_file = args.case
+        result = CASES[name](json.loads(params))
+        Path(result_file).write_text(json.dumps(result))
+        return
+
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    plots = args.plots if args.plots is not None else mode != "smoke"
+    if plots:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            sys.exit("matplotlib is not installed: pip install -e '.[bench]' (or pass --no-plots)")
+    default = Path(tempfile.gettempdir()) / "qqbot-bench-smoke.json" if mode == "smoke" else HERE / "results.json"
+    json_path = args.json or default
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    log(f"benchmarks, {mode} pass: each measurement in its own process, the emulator in another")
+    try:
+        results = measure_all(mode, log, json_path.parent)
+    except CaseFailed as exc:
+        sys.exit(str(exc))
+    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    print()
+    print(table(results))
+    print(f"\nwrote {json_path}", end="")
+    if plots:
+        figures = plot(results, args.out)
+        print(" and " + ", ".join(str(p) for p in figures), end="")
+    print(f" in {results['elapsed_s']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

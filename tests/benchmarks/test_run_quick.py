@@ -1,0 +1,145 @@
+"""``python benchmarks/run.py --smoke`` runs every measurement for real (its own processes, the emulator in
+another, qq-botpy beside the framework) and writes a JSON with every section of issue 15 filled in.
+
+No timing is asserted (figures on a shared machine mean nothing in a test); what is asserted is that every
+figure exists and is a number, that the figures agree with each other (best ≥ median, p50 ≤ p99 ≤ p99.9,
+ratios are the quotients they claim to be), and facts that do not depend on speed: one pooled REST
+connection serves a sequential caller, a client without keep-alive opens one per call, 20 shards under
+max_concurrency 1 take at least the identify windows they must wait.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def number(value: Any) -> float:
+    assert isinstance(value, int | float) and not isinstance(value, bool), value
+    assert math.isfinite(value), value
+    return float(value)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bench")
+    path = out / "results.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--json", str(path), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    assert "targets:" in proc.stdout  # the table was printed
+    assert not list(out.glob("*.png"))  # --smoke draws no figures (matplotlib is a bench-only extra)
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def test_every_section_is_there(results: dict[str, Any]) -> None:
+    sections = {"throughput", "bare", "latency", "rest", "memory", "startup", "sessions_redis", "event_bus"}
+    assert sections <= results.keys()
+    assert results["mode"] == "smoke"
+    assert results["machine"]["cores"] >= 1
+    for pending in ("sessions_redis", "event_bus"):
+        assert results[pending]["available"] is False
+        assert "yet" in results[pending]["reason"]
+
+
+def test_throughput_framework_and_botpy_side_by_side(results: dict[str, Any]) -> None:
+    by = results["throughput"]["by_shards"]
+    assert set(by) == {"1", "4", "16"}
+    for row in by.values():
+        for sdk in ("framework", "botpy"):
+            case = row[sdk]
+            assert number(case["best"]) >= number(case["median"]) > 0
+            assert len(case["rates"]) == results["params"]["rounds"]
+            assert number(case["emulator_cpu_us_per_event"]) > 0
+            assert number(case["emulator_core_share"]) > 0
+        assert number(row["ratio"]) == pytest.approx(row["framework"]["median"] / row["botpy"]["median"])
+    assert results["throughput"]["ratio_1_shard"] == by["1"]["ratio"]
+
+
+def test_bare_limit_and_fraction(results: dict[str, Any]) -> None:
+    bare = results["bare"]
+    assert number(bare["best"]) >= number(bare["median"]) > 0
+    framework = results["throughput"]["by_shards"]["1"]["framework"]["median"]
+    assert number(bare["fraction"]) == pytest.approx(framework / bare["median"])
+
+
+def test_latency_percentiles_at_each_rate(results: dict[str, Any]) -> None:
+    by = results["latency"]["by_rate"]
+    assert set(by) == {"1000", "5000", "20000"}
+    for rate, row in by.items():
+        assert row["events"] == round(int(rate) * results["latency"]["seconds_per_rate"])
+        for measured in (row, row["floor"]):  # through the framework, and into a plain socket reader
+            assert measured["events"] == row["events"]
+            assert (
+                0
+                <= number(measured["p50_ms"])
+                <= number(measured["p99_ms"])
+                <= number(measured["p999_ms"])
+                <= number(measured["max_ms"])
+            )
+            number(measured["emulator_lag_p99_ms"])
+            assert number(measured["emulator_core_share"]) > 0
+
+
+def test_rest_reuses_connections_and_measures_the_limiter(results: dict[str, Any]) -> None:
+    rest = results["rest"]
+    for key in ("sequential", "sequential_no_limiter", "concurrent", "no_reuse"):
+        row = rest[key]
+        assert number(row["replies_per_s"]) > 0
+        assert 0 < number(row["latency_p50_ms"]) <= number(row["latency_p99_ms"])
+    assert rest["sequential"]["connections"] == 1  # one caller, one kept-alive connection
+    assert 1 <= rest["concurrent"]["connections"] <= rest["concurrent"]["workers"]
+    assert rest["no_reuse"]["connections"] >= results["params"]["rest_calls"] - 2  # a new one (almost) every call
+    number(rest["limiter_added_ms"])  # a difference of medians: may be negative in the noise
+    assert number(rest["limiter_own_us"]) > 0
+
+
+def test_memory_idle_shards_and_dedupe(results: dict[str, Any]) -> None:
+    memory = results["memory"]
+    assert set(memory["rss_mb"]) == {"idle", "1", "20", "100"}
+    python = number(memory["python_mb"])
+    for mb in memory["rss_mb"].values():
+        assert number(mb) > python  # the framework is loaded on top of a bare interpreter
+    dedupe = memory["dedupe"]
+    assert dedupe["events"] == results["params"]["dedupe_events"]
+    assert number(dedupe["kept_bytes"]) > 0
+    assert number(dedupe["kept_bytes_per_100k"]) == pytest.approx(dedupe["kept_bytes"] * 100_000 / dedupe["events"])
+    number(dedupe["rss_growth_bytes_after_1"])
+
+
+def test_startup_and_identify_bound(results: dict[str, Any]) -> None:
+    startup = results["startup"]
+    assert number(startup["import_ms"]) > 0
+    assert number(startup["import_bot_runner_ms"]) > 0
+    assert 0 < number(startup["runner_to_ready_ms"]) < number(startup["process_to_ready_ms"])
+    many = startup["many_shards"]
+    assert many["shards"] == 20
+    # max_concurrency 1: 19 windows must pass between the first and the last identify
+    assert (
+        number(many["elapsed_s"]) >= number(many["identify_bound_s"]) == pytest.approx(19 * 5.0 / many["clock_factor"])
+    )
+
+
+def test_targets_and_emulator_headroom(results: dict[str, Any]) -> None:
+    targets = results["targets"]
+    assert len(targets) == 7
+    for target in targets:
+        number(target["measured"])
+        assert target["met"] in (True, False)
+    emulator = results["emulator"]
+    assert number(emulator["headroom"]) == pytest.approx(1 - emulator["max_core_share"])
+    assert emulator["busiest"] in emulator["core_share"]
