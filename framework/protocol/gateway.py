@@ -33,6 +33,7 @@ from typing import Any
 
 import msgspec
 
+from framework.errors import QQBotError
 from framework.models.constants import CloseCode, Opcode
 from framework.models.envelope import Envelope, InboundEvent, decode_envelope, encode_envelope
 from framework.protocol.backoff import Backoff, BackoffCounter
@@ -77,7 +78,7 @@ class ShardState(enum.Enum):
     STOPPED = "stopped"
 
 
-class GatewayFatalError(Exception):
+class GatewayFatalError(QQBotError):
     """Reconnecting cannot help (bad shard, intents, banned bot, repeated auth failure, ...)."""
 
     def __init__(self, message: str, *, code: int | None = None) -> None:
@@ -511,6 +512,15 @@ class GatewayMachine:
         """Stop asking for ``intents`` (from the next Identify on); they are no longer optional either."""
         self.intents &= ~intents
         self.optional_intents &= ~intents
+
+    def restore_session(self, session_id: str, seq: int) -> bool:
+        """Take over a session another process left (a fleet handover): the next connection resumes it from
+        ``seq`` instead of identifying. Only while disconnected and not stopped; returns whether it applied."""
+        if self.state is not ShardState.DISCONNECTED or not session_id or seq < 0:
+            return False
+        self.session_id = session_id
+        self.seq = seq
+        return True
 
     def undelivered(self, seq: int | None) -> None:
         """The runtime could not queue the event with ``seq`` (cancelled mid-handoff): move the resume
