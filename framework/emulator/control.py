@@ -27,24 +27,42 @@ URL scheme (all bodies and answers are JSON; errors use the platform's error bod
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from framework.emulator.config import EmulatorConfig
-from framework.emulator.http import ApiError, Code, HttpRequest, HttpResponse, Router, json_response
+from framework.emulator.http import (
+    ApiError,
+    Body,
+    Code,
+    HttpRequest,
+    HttpResponse,
+    Router,
+    decode_body,
+    json_response,
+)
 from framework.emulator.tokens import TokenService
 from framework.emulator.world import (
     ApiCall,
-    Channel,
     EmittedEvent,
-    Group,
     RestFault,
     SentMessage,
     World,
+    WorldChannel,
+    WorldGroup,
     new_openid,
 )
 
-__all__ = ["Control", "escape_content", "register_control_routes", "sent_json"]
+__all__ = [
+    "ACTS",
+    "REST_FAULTS",
+    "SEEDS",
+    "Control",
+    "escape_content",
+    "register_control_routes",
+    "sent_json",
+    "world_summary",
+]
 
 _SCENES = ("guild", "dm", "group", "c2c")
 
@@ -84,13 +102,13 @@ class Control:
     def _unix(self) -> int:
         return int(self.world.clock.time())
 
-    def _channel(self, channel_id: str) -> Channel:
+    def _channel(self, channel_id: str) -> WorldChannel:
         channel = self.world.channels.get(channel_id)
         if channel is None:
             raise KeyError(f"no channel {channel_id!r}")
         return channel
 
-    def _group(self, group_openid: str) -> Group:
+    def _group(self, group_openid: str) -> WorldGroup:
         group = self.world.groups.get(group_openid)
         if group is None:
             raise KeyError(f"no group {group_openid!r}")
@@ -459,52 +477,376 @@ class Control:
 
 
 # HTTP ------------------------------------------------------------------------------------------
+#
+# One msgspec Struct per request body (decoded by ``decode_body``: a field of the wrong type or a missing
+# required one is a 400/12002 naming the field). Each Struct's ``run`` performs the operation and returns
+# the JSON answer. Optional string fields accept null and "" for "use the default", as the routes always did.
 
-_Route = Callable[[dict[str, Any], dict[str, str]], Any]
-
-
-def _s(body: dict[str, Any], name: str, default: str | None = None, *, required: bool = False) -> str | None:
-    value = body.get(name, default)
-    if value is None:
-        if required:
-            raise ApiError(400, Code.BODY_INVALID, f"{name} is required")
-        return None
-    if not isinstance(value, str):
-        raise ApiError(400, Code.BODY_INVALID, f"{name} must be a string")
-    return value
+_Json = Any
 
 
-def _req(body: dict[str, Any], name: str) -> str:
-    value = _s(body, name, required=True)
-    assert value is not None
-    return value
+class _Act(Body):
+    def run(self, c: Control) -> _Json:
+        raise NotImplementedError
 
 
-def _i(body: dict[str, Any], name: str, default: int) -> int:
-    value = body.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ApiError(400, Code.BODY_INVALID, f"{name} must be an integer")
-    return value
+class ChannelMessageBody(_Act):
+    channel_id: str
+    content: str
+    author_id: str | None = None
+    username: str | None = "user"
+    mention_bot: bool = False
+    attachments: list[dict[str, Any]] | None = None
+    message_reference: dict[str, Any] | None = None
+
+    def run(self, c: Control) -> _Json:
+        events = c.channel_message(
+            self.channel_id,
+            self.content,
+            author_id=self.author_id,
+            username=self.username or "user",
+            mention_bot=self.mention_bot,
+            attachments=self.attachments,
+            message_reference=self.message_reference,
+        )
+        return {**events[0].to_json(), "events": [e.to_json() for e in events]}
 
 
-def _b(body: dict[str, Any], name: str, default: bool) -> bool:
-    value = body.get(name, default)
-    if not isinstance(value, bool):
-        raise ApiError(400, Code.BODY_INVALID, f"{name} must be a boolean")
-    return value
+class DmBody(_Act):
+    user_id: str
+    content: str
+    source_guild_id: str | None = None
+    username: str | None = "user"
+
+    def run(self, c: Control) -> _Json:
+        ev = c.dm(self.user_id, self.content, source_guild_id=self.source_guild_id, username=self.username or "user")
+        return ev.to_json()
 
 
-def _list(body: dict[str, Any], name: str) -> list[dict[str, Any]] | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise ApiError(400, Code.BODY_INVALID, f"{name} must be a list of objects")
-    return value
+class GroupMessageBody(_Act):
+    content: str
+    group_openid: str | None = None
+    member_openid: str | None = None
+    role: str | None = "member"
+    attachments: list[dict[str, Any]] | None = None
+
+    def run(self, c: Control, *, at_bot: bool = True) -> _Json:
+        return c.group_at_message(
+            self.content,
+            group_openid=self.group_openid,
+            member_openid=self.member_openid,
+            role=self.role or "member",
+            attachments=self.attachments,
+            at_bot=at_bot,
+        ).to_json()
 
 
-def _event(ev: EmittedEvent) -> dict[str, Any]:
-    return ev.to_json()
+class GroupPlainMessageBody(GroupMessageBody):
+    def run(self, c: Control, *, at_bot: bool = False) -> _Json:
+        return super().run(c, at_bot=at_bot)
+
+
+class C2CMessageBody(_Act):
+    content: str
+    openid: str | None = None
+    attachments: list[dict[str, Any]] | None = None
+
+    def run(self, c: Control) -> _Json:
+        return c.c2c_message(self.content, openid=self.openid, attachments=self.attachments).to_json()
+
+
+class MemberAddBody(_Act):
+    guild_id: str
+    user_id: str | None = None
+    username: str | None = "user"
+
+    def run(self, c: Control) -> _Json:
+        return c.member_add(self.guild_id, self.user_id, self.username or "user").to_json()
+
+
+class MemberRemoveBody(_Act):
+    guild_id: str
+    user_id: str
+
+    def run(self, c: Control) -> _Json:
+        return c.member_remove(self.guild_id, self.user_id).to_json()
+
+
+class GroupAddRobotBody(_Act):
+    group_openid: str | None = None
+    op_member_openid: str | None = None
+
+    def run(self, c: Control) -> _Json:
+        return c.group_add_robot(self.group_openid, op_member_openid=self.op_member_openid).to_json()
+
+
+class GroupDelRobotBody(_Act):
+    group_openid: str
+    op_member_openid: str | None = None
+
+    def run(self, c: Control) -> _Json:
+        return c.group_del_robot(self.group_openid, op_member_openid=self.op_member_openid).to_json()
+
+
+class GroupMsgSwitchBody(_Act):
+    group_openid: str
+    receive: bool = True
+    op_member_openid: str | None = None
+
+    def run(self, c: Control) -> _Json:
+        ev = c.group_msg_switch(self.group_openid, receive=self.receive, op_member_openid=self.op_member_openid)
+        return ev.to_json()
+
+
+class GroupMemberAddBody(_Act):
+    group_openid: str
+    member_openid: str | None = None
+
+    def run(self, c: Control) -> _Json:
+        return c.group_member_add(self.group_openid, self.member_openid).to_json()
+
+
+class GroupMemberRemoveBody(_Act):
+    group_openid: str
+    member_openid: str
+
+    def run(self, c: Control) -> _Json:
+        return c.group_member_remove(self.group_openid, self.member_openid).to_json()
+
+
+class FriendAddBody(_Act):
+    openid: str | None = None
+
+    def run(self, c: Control) -> _Json:
+        return c.friend_add(self.openid).to_json()
+
+
+class FriendDelBody(_Act):
+    openid: str
+
+    def run(self, c: Control) -> _Json:
+        return c.friend_del(self.openid).to_json()
+
+
+class C2CMsgSwitchBody(_Act):
+    openid: str
+    receive: bool = True
+
+    def run(self, c: Control) -> _Json:
+        return c.c2c_msg_switch(self.openid, receive=self.receive).to_json()
+
+
+class ButtonClickBody(_Act):
+    scene: str
+    target_id: str
+    button_id: str | None = "1"
+    button_data: str | None = ""
+    user_id: str | None = None
+    message_id: str | None = ""
+
+    def run(self, c: Control) -> _Json:
+        return c.button_click(
+            self.scene,
+            self.target_id,
+            button_id=self.button_id or "1",
+            button_data=self.button_data or "",
+            user_id=self.user_id,
+            message_id=self.message_id or "",
+        ).to_json()
+
+
+class ReactionBody(_Act):
+    channel_id: str
+    message_id: str
+    user_id: str | None = None
+    emoji_id: str | None = "4"
+    emoji_type: int = 1
+    remove: bool = False
+
+    def run(self, c: Control) -> _Json:
+        return c.reaction(
+            self.channel_id,
+            self.message_id,
+            user_id=self.user_id,
+            emoji_id=self.emoji_id or "4",
+            emoji_type=self.emoji_type,
+            remove=self.remove,
+        ).to_json()
+
+
+class EmitBody(_Act):
+    type: str
+    d: dict[str, Any]
+    guild_id: str | None = None
+
+    def run(self, c: Control) -> _Json:
+        return c.emit(self.type, self.d, self.guild_id).to_json()
+
+
+ACTS: dict[str, type[_Act]] = {
+    "channel_message": ChannelMessageBody,
+    "dm": DmBody,
+    "group_at_message": GroupMessageBody,
+    "group_message": GroupPlainMessageBody,
+    "c2c_message": C2CMessageBody,
+    "member_add": MemberAddBody,
+    "member_remove": MemberRemoveBody,
+    "group_add_robot": GroupAddRobotBody,
+    "group_del_robot": GroupDelRobotBody,
+    "group_msg_switch": GroupMsgSwitchBody,
+    "group_member_add": GroupMemberAddBody,
+    "group_member_remove": GroupMemberRemoveBody,
+    "friend_add": FriendAddBody,
+    "friend_del": FriendDelBody,
+    "c2c_msg_switch": C2CMsgSwitchBody,
+    "button_click": ButtonClickBody,
+    "reaction": ReactionBody,
+    "emit": EmitBody,
+}
+"""``POST /_emulator/act/{operation}``: the body Struct of each operation."""
+
+
+class GuildSeed(_Act):
+    guild_id: str | None = None
+    name: str | None = "Emulated guild"
+    owner_id: str | None = ""
+
+    def run(self, c: Control) -> _Json:
+        return c.world.guild_json(c.world.add_guild(self.guild_id, self.name or "", owner_id=self.owner_id or ""))
+
+
+class ChannelSeed(_Act):
+    guild_id: str
+    channel_id: str | None = None
+    name: str | None = "general"
+    type: int = 0
+    sub_type: int = 0
+
+    def run(self, c: Control) -> _Json:
+        channel = c.world.add_channel(
+            self.guild_id, self.channel_id, self.name or "general", type=self.type, sub_type=self.sub_type
+        )
+        return channel.to_json()
+
+
+class MemberSeed(_Act):
+    guild_id: str
+    user_id: str | None = None
+    username: str | None = "user"
+    nick: str | None = ""
+
+    def run(self, c: Control) -> _Json:
+        member = c.world.add_member(self.guild_id, self.user_id, self.username or "user", nick=self.nick or "")
+        return member.to_json()
+
+
+class RoleSeed(_Act):
+    guild_id: str
+    name: str
+    role_id: str | None = None
+
+    def run(self, c: Control) -> _Json:
+        return c.world.role_json(c.world.add_role(self.guild_id, self.name, role_id=self.role_id))
+
+
+class GroupSeed(_Act):
+    group_openid: str | None = None
+    name: str | None = ""
+
+    def run(self, c: Control) -> _Json:
+        return {"group_openid": c.world.add_group(self.group_openid, self.name or "").openid}
+
+
+class GroupMemberSeed(_Act):
+    group_openid: str
+    member_openid: str | None = None
+    role: str | None = "member"
+
+    def run(self, c: Control) -> _Json:
+        member = c.world.add_group_member(self.group_openid, self.member_openid, self.role or "member")
+        return {"member_openid": member.openid}
+
+
+class C2CUserSeed(_Act):
+    openid: str | None = None
+    nick: str | None = ""
+
+    def run(self, c: Control) -> _Json:
+        return {"openid": c.world.add_c2c_user(self.openid, nick=self.nick or "").openid}
+
+
+SEEDS: dict[str, type[_Act]] = {
+    "guilds": GuildSeed,
+    "channels": ChannelSeed,
+    "members": MemberSeed,
+    "roles": RoleSeed,
+    "groups": GroupSeed,
+    "group_members": GroupMemberSeed,
+    "c2c_users": C2CUserSeed,
+}
+"""``POST /_emulator/world/{kind}``: the body Struct of each seed kind."""
+
+
+class FailFault(_Act):
+    status: int = 500
+    count: int = 1
+    code: int | None = None
+    message: str | None = ""
+    path_prefix: str | None = ""
+
+    def run(self, c: Control) -> _Json:
+        f = c.fail_next(
+            self.count,
+            status=self.status,
+            code=self.code,
+            message=self.message or "",
+            path_prefix=self.path_prefix or "",
+        )
+        return _fault_json(f)
+
+
+class RateLimitFault(_Act):
+    count: int = 1
+    path_prefix: str | None = ""
+
+    def run(self, c: Control) -> _Json:
+        return _fault_json(c.rate_limit(self.count, path_prefix=self.path_prefix or ""))
+
+
+class ExpireTokensFault(_Act):
+    def run(self, c: Control) -> _Json:
+        c.expire_tokens()
+        return {"expired": True}
+
+
+REST_FAULTS: dict[str, type[_Act]] = {
+    "fail": FailFault,
+    "rate_limit": RateLimitFault,
+    "expire_tokens": ExpireTokensFault,
+}
+"""``POST /_emulator/rest/faults/{name}``: the body Struct of each REST fault."""
+
+
+def _fault_json(f: RestFault) -> dict[str, Any]:
+    return {"status": f.status, "count": f.remaining, "code": f.code, "path_prefix": f.path_prefix}
+
+
+def _run(c: Control, what: str, table: dict[str, type[_Act]], name: str, req: HttpRequest) -> HttpResponse:
+    kind = table.get(name)
+    if kind is None:
+        raise ApiError(404, Code.NOT_FOUND, f"unknown {what} {name!r}; known: {sorted(table)}")
+    body = decode_body(req, kind)
+    return json_response(200, _answer(lambda: body.run(c)))
+
+
+def _answer(fn: Callable[[], _Json]) -> _Json:
+    """``fn()``, with the world's KeyError (unknown object) as 404 and ValueError (refused) as 400."""
+    try:
+        return fn()
+    except KeyError as exc:
+        raise ApiError(404, Code.NOT_FOUND, str(exc.args[0]) if exc.args else "not found") from None
+    except ValueError as exc:
+        raise ApiError(400, Code.BODY_INVALID, str(exc)) from None
 
 
 def register_control_routes(control: Control, router: Router) -> None:
@@ -512,151 +854,22 @@ def register_control_routes(control: Control, router: Router) -> None:
     world = control.world
     c = control
 
-    acts: dict[str, _Route] = {
-        "channel_message": lambda b, _: _channel_message(c, b),
-        "dm": lambda b, _: _event(
-            c.dm(
-                _req(b, "user_id"),
-                _req(b, "content"),
-                source_guild_id=_s(b, "source_guild_id"),
-                username=_s(b, "username", "user") or "user",
-            )
-        ),
-        "group_at_message": lambda b, _: _event(
-            c.group_at_message(
-                _req(b, "content"),
-                group_openid=_s(b, "group_openid"),
-                member_openid=_s(b, "member_openid"),
-                role=_s(b, "role", "member") or "member",
-                attachments=_list(b, "attachments"),
-            )
-        ),
-        "group_message": lambda b, _: _event(
-            c.group_at_message(
-                _req(b, "content"),
-                group_openid=_s(b, "group_openid"),
-                member_openid=_s(b, "member_openid"),
-                role=_s(b, "role", "member") or "member",
-                attachments=_list(b, "attachments"),
-                at_bot=False,
-            )
-        ),
-        "c2c_message": lambda b, _: _event(
-            c.c2c_message(_req(b, "content"), openid=_s(b, "openid"), attachments=_list(b, "attachments"))
-        ),
-        "member_add": lambda b, _: _event(
-            c.member_add(_req(b, "guild_id"), _s(b, "user_id"), _s(b, "username", "user") or "user")
-        ),
-        "member_remove": lambda b, _: _event(c.member_remove(_req(b, "guild_id"), _req(b, "user_id"))),
-        "group_add_robot": lambda b, _: _event(
-            c.group_add_robot(_s(b, "group_openid"), op_member_openid=_s(b, "op_member_openid"))
-        ),
-        "group_del_robot": lambda b, _: _event(
-            c.group_del_robot(_req(b, "group_openid"), op_member_openid=_s(b, "op_member_openid"))
-        ),
-        "group_msg_switch": lambda b, _: _event(
-            c.group_msg_switch(
-                _req(b, "group_openid"), receive=_b(b, "receive", True), op_member_openid=_s(b, "op_member_openid")
-            )
-        ),
-        "group_member_add": lambda b, _: _event(c.group_member_add(_req(b, "group_openid"), _s(b, "member_openid"))),
-        "group_member_remove": lambda b, _: _event(
-            c.group_member_remove(_req(b, "group_openid"), _req(b, "member_openid"))
-        ),
-        "friend_add": lambda b, _: _event(c.friend_add(_s(b, "openid"))),
-        "friend_del": lambda b, _: _event(c.friend_del(_req(b, "openid"))),
-        "c2c_msg_switch": lambda b, _: _event(c.c2c_msg_switch(_req(b, "openid"), receive=_b(b, "receive", True))),
-        "button_click": lambda b, _: _event(
-            c.button_click(
-                _req(b, "scene"),
-                _req(b, "target_id"),
-                button_id=_s(b, "button_id", "1") or "1",
-                button_data=_s(b, "button_data", "") or "",
-                user_id=_s(b, "user_id"),
-                message_id=_s(b, "message_id", "") or "",
-            )
-        ),
-        "reaction": lambda b, _: _event(
-            c.reaction(
-                _req(b, "channel_id"),
-                _req(b, "message_id"),
-                user_id=_s(b, "user_id"),
-                emoji_id=_s(b, "emoji_id", "4") or "4",
-                emoji_type=_i(b, "emoji_type", 1),
-                remove=_b(b, "remove", False),
-            )
-        ),
-        "emit": lambda b, _: _event(c.emit(_req(b, "type"), _obj(b, "d"), _s(b, "guild_id"))),
-    }
-
-    seeds: dict[str, _Route] = {
-        "guilds": lambda b, _: world.guild_json(
-            world.add_guild(
-                _s(b, "guild_id"), _s(b, "name", "Emulated guild") or "", owner_id=_s(b, "owner_id", "") or ""
-            )
-        ),
-        "channels": lambda b, _: world.add_channel(
-            _req(b, "guild_id"),
-            _s(b, "channel_id"),
-            _s(b, "name", "general") or "general",
-            type=_i(b, "type", 0),
-            sub_type=_i(b, "sub_type", 0),
-        ).to_json(),
-        "members": lambda b, _: world.add_member(
-            _req(b, "guild_id"), _s(b, "user_id"), _s(b, "username", "user") or "user", nick=_s(b, "nick", "") or ""
-        ).to_json(),
-        "roles": lambda b, _: world.role_json(
-            world.add_role(_req(b, "guild_id"), _req(b, "name"), role_id=_s(b, "role_id"))
-        ),
-        "groups": lambda b, _: {"group_openid": world.add_group(_s(b, "group_openid"), _s(b, "name", "") or "").openid},
-        "group_members": lambda b, _: {
-            "member_openid": world.add_group_member(
-                _req(b, "group_openid"), _s(b, "member_openid"), _s(b, "role", "member") or "member"
-            ).openid
-        },
-        "c2c_users": lambda b, _: {"openid": world.add_c2c_user(_s(b, "openid"), nick=_s(b, "nick", "") or "").openid},
-    }
-
-    def wrap(fn: _Route, *, body: bool = True) -> Callable[[HttpRequest, dict[str, str]], Awaitable[HttpResponse]]:
-        async def handler(req: HttpRequest, params: dict[str, str]) -> HttpResponse:
-            data = req.json_object() if body else {}
-            try:
-                return json_response(200, fn(data, params))
-            except KeyError as exc:
-                raise ApiError(404, Code.NOT_FOUND, str(exc.args[0]) if exc.args else "not found") from None
-            except ValueError as exc:
-                raise ApiError(400, Code.BODY_INVALID, str(exc)) from None
-
-        return handler
-
     async def act(req: HttpRequest, params: dict[str, str]) -> HttpResponse:
-        fn = acts.get(params["operation"])
-        if fn is None:
-            raise ApiError(404, Code.NOT_FOUND, f"unknown operation {params['operation']!r}; known: {sorted(acts)}")
-        return await wrap(fn)(req, params)
+        return _run(c, "operation", ACTS, params["operation"], req)
 
     async def seed(req: HttpRequest, params: dict[str, str]) -> HttpResponse:
-        fn = seeds.get(params["kind"])
-        if fn is None:
-            raise ApiError(404, Code.NOT_FOUND, f"unknown kind {params['kind']!r}; known: {sorted(seeds)}")
-        return await wrap(fn)(req, params)
+        return _run(c, "kind", SEEDS, params["kind"], req)
 
-    def summary(_: dict[str, Any], __: dict[str, str]) -> dict[str, Any]:
-        return {
-            "bot": world.bot.to_json(),
-            "guilds": [world.guild_json(g) for g in world.guilds.values()],
-            "channels": [ch.to_json() for ch in world.channels.values()],
-            "groups": [
-                {"group_openid": g.openid, "bot_member": g.bot_member, "members": sorted(g.members)}
-                for g in world.groups.values()
-            ],
-            "c2c_users": sorted(world.c2c_users),
-        }
+    async def fault(req: HttpRequest, params: dict[str, str]) -> HttpResponse:
+        return _run(c, "fault", REST_FAULTS, params["name"], req)
 
-    def sent(_: dict[str, Any], p: dict[str, str]) -> list[dict[str, Any]]:
-        if p["scene"] not in _SCENES:
-            raise ValueError(f"scene must be one of {_SCENES}")
-        return [sent_json(m) for m in c.sent(p["scene"], p["target_id"])]
+    async def summary(req: HttpRequest, params: dict[str, str]) -> HttpResponse:
+        return json_response(200, world_summary(world))
+
+    async def sent(req: HttpRequest, params: dict[str, str]) -> HttpResponse:
+        if params["scene"] not in _SCENES:
+            raise ApiError(400, Code.BODY_INVALID, f"scene must be one of {_SCENES}")
+        return json_response(200, [sent_json(m) for m in c.sent(params["scene"], params["target_id"])])
 
     async def calls(req: HttpRequest, params: dict[str, str]) -> HttpResponse:
         found = c.calls(req.query.get("method") or None, req.query.get("path_prefix", ""))
@@ -666,34 +879,11 @@ def register_control_routes(control: Control, router: Router) -> None:
         c.clear_calls()
         return json_response(200, {})
 
-    def interaction(_: dict[str, Any], p: dict[str, str]) -> dict[str, Any]:
-        iid = p["interaction_id"]
+    async def interaction(req: HttpRequest, params: dict[str, str]) -> HttpResponse:
+        iid = params["interaction_id"]
         if iid not in world.interactions:
-            raise KeyError(f"no interaction {iid!r}")
-        return {"interaction": world.interactions[iid], "ack_code": c.interaction_ack(iid)}
-
-    def fault(b: dict[str, Any], p: dict[str, str]) -> dict[str, Any]:
-        name = p["name"]
-        prefix = _s(b, "path_prefix", "") or ""
-        if name == "fail":
-            code = b.get("code")
-            if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
-                raise ValueError("code must be an integer")
-            f = c.fail_next(
-                _i(b, "count", 1),
-                status=_i(b, "status", 500),
-                code=code,
-                message=_s(b, "message", "") or "",
-                path_prefix=prefix,
-            )
-        elif name == "rate_limit":
-            f = c.rate_limit(_i(b, "count", 1), path_prefix=prefix)
-        elif name == "expire_tokens":
-            c.expire_tokens()
-            return {"expired": True}
-        else:
-            raise KeyError(f"unknown fault {name!r}; known: ['expire_tokens', 'fail', 'rate_limit']")
-        return {"status": f.status, "count": f.remaining, "code": f.code, "path_prefix": f.path_prefix}
+            raise ApiError(404, Code.NOT_FOUND, f"no interaction {iid!r}")
+        return json_response(200, {"interaction": world.interactions[iid], "ack_code": c.interaction_ack(iid)})
 
     async def clear_faults(req: HttpRequest, params: dict[str, str]) -> HttpResponse:
         c.clear_faults()
@@ -710,8 +900,8 @@ def register_control_routes(control: Control, router: Router) -> None:
                     for method, pattern in router.routes()
                     if pattern.startswith("/_emulator/") and pattern != "/_emulator/"
                 ],
-                "act": sorted(acts),
-                "world": sorted(seeds),
+                "act": sorted(ACTS),
+                "world": sorted(SEEDS),
                 "scenes": list(_SCENES),
             },
         )
@@ -720,38 +910,29 @@ def register_control_routes(control: Control, router: Router) -> None:
     router.add("GET", "/_emulator", index)
     router.add("POST", "/_emulator/act/{operation}", act)
     router.add("POST", "/_emulator/world/{kind}", seed)
-    router.add("GET", "/_emulator/world", wrap(summary, body=False))
-    router.add("GET", "/_emulator/sent/{scene}/{target_id}", wrap(sent, body=False))
+    router.add("GET", "/_emulator/world", summary)
+    router.add("GET", "/_emulator/sent/{scene}/{target_id}", sent)
     router.add("GET", "/_emulator/calls", calls)
     router.add("DELETE", "/_emulator/calls", clear_calls)
-    router.add("GET", "/_emulator/interactions/{interaction_id}", wrap(interaction, body=False))
-    router.add("POST", "/_emulator/rest/faults/{name}", wrap(fault))
+    router.add("GET", "/_emulator/interactions/{interaction_id}", interaction)
+    router.add("POST", "/_emulator/rest/faults/{name}", fault)
     router.add("DELETE", "/_emulator/rest/faults", clear_faults)
+
+
+def world_summary(world: World) -> dict[str, Any]:
+    """``GET /_emulator/world``: the bot, guilds, channels, groups and C2C users."""
+    return {
+        "bot": world.bot.to_json(),
+        "guilds": [world.guild_json(g) for g in world.guilds.values()],
+        "channels": [ch.to_json() for ch in world.channels.values()],
+        "groups": [
+            {"group_openid": g.openid, "bot_member": g.bot_member, "members": sorted(g.members)}
+            for g in world.groups.values()
+        ],
+        "c2c_users": sorted(world.c2c_users),
+    }
 
 
 def _grant(mask: int | None) -> dict[str, Any]:
     """An app's intent grant as the index shows it (None: every intent)."""
     return {"intents": mask, "all": mask is None}
-
-
-def _obj(body: dict[str, Any], name: str) -> dict[str, Any]:
-    value = body.get(name)
-    if not isinstance(value, dict):
-        raise ApiError(400, Code.BODY_INVALID, f"{name} must be an object")
-    return value
-
-
-def _channel_message(c: Control, b: dict[str, Any]) -> dict[str, Any]:
-    ref = b.get("message_reference")
-    if ref is not None and not isinstance(ref, dict):
-        raise ApiError(400, Code.BODY_INVALID, "message_reference must be an object")
-    events = c.channel_message(
-        _req(b, "channel_id"),
-        _req(b, "content"),
-        author_id=_s(b, "author_id"),
-        username=_s(b, "username", "user") or "user",
-        mention_bot=_b(b, "mention_bot", False),
-        attachments=_list(b, "attachments"),
-        message_reference=ref,
-    )
-    return {**events[0].to_json(), "events": [e.to_json() for e in events]}

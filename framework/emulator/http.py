@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import msgspec
@@ -25,12 +25,14 @@ from framework.models import errorcodes as ec
 
 __all__ = [
     "ApiError",
+    "Body",
     "Code",
     "Handler",
     "HttpRequest",
     "HttpResponse",
     "Observer",
     "Router",
+    "decode_body",
     "error_response",
     "json_response",
     "new_trace_id",
@@ -184,6 +186,42 @@ def error_response(status: int, code: int, message: str, *, extra: dict[str, Any
 
 
 # -- request field validation (400 with the platform's body-invalid code) -----------------------------
+
+
+class Body(msgspec.Struct, kw_only=True):
+    """Base of the control API's request bodies: one Struct per body, decoded by :func:`decode_body`.
+
+    Unknown fields are ignored (as before); a field of the wrong type or a missing required one is a
+    400/12002 whose message names the field.
+    """
+
+
+_B = TypeVar("_B", bound=Body)
+_AT = " - at `$."
+
+
+def _field_message(error: str) -> str:
+    """msgspec's validation message as one line that starts with the field: ``content is required``,
+    ``count: expected `int`, got `str```."""
+    text, _, where = error.partition(_AT)
+    prefix = where.rstrip("`") + "." if where else ""
+    missing = "Object missing required field `"
+    if text.startswith(missing):
+        return f"{prefix}{text[len(missing) :].rstrip('`')} is required"
+    text = text[:1].lower() + text[1:]
+    return f"{prefix.rstrip('.')}: {text}" if prefix else f"request body: {text} (send a JSON object)"
+
+
+def decode_body(req: HttpRequest, type: type[_B]) -> _B:
+    """``req``'s JSON body as ``type`` (an empty body is ``{}``); 400/12002 naming the field otherwise."""
+    try:
+        return msgspec.json.decode(req.body if req.body.strip() else b"{}", type=type)
+    except msgspec.ValidationError as exc:
+        raise ApiError(400, Code.BODY_INVALID, _field_message(str(exc))) from None
+    except msgspec.DecodeError:
+        raise ApiError(400, Code.BODY_INVALID, "request body is not valid JSON") from None
+    except RecursionError:
+        raise ApiError(400, Code.BODY_INVALID, "request body is nested too deeply") from None
 
 
 def require_str(body: dict[str, Any], name: str) -> str:

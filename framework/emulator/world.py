@@ -4,6 +4,13 @@ uploads, the log of API calls, event emission and the gateway's session-start li
 Everything is in memory and synchronous; the REST layer, the control API, the gateway and the
 webhook sender all read and change one :class:`World`. Seed it from tests with ``add_guild``,
 ``add_channel``, ``add_member``, ``add_role``, ``add_group``, ``add_group_member``, ``add_c2c_user``.
+
+This module deliberately does not reuse ``framework.models``: the emulator is an independent oracle
+for the client, so the platform's objects are modelled here a second time, from the protocol notes,
+as plain dataclasses holding what the platform holds. A mistake in the client's models then shows up
+as a disagreement in the tests instead of being shared by both sides. The classes are called
+``World*`` (``WorldGuild``, ``WorldChannel``, ``WorldMember``, ...) so that they never shadow the
+client's model names in an import or a traceback.
 """
 
 from __future__ import annotations
@@ -24,26 +31,26 @@ from framework.emulator.config import EmulatorConfig
 __all__ = [
     "ApiCall",
     "AuditRecord",
-    "C2CUser",
-    "Channel",
     "DmSession",
     "EmittedEvent",
     "EventListener",
     "EventRecord",
-    "Group",
-    "GroupMember",
-    "Guild",
-    "Member",
     "RestFault",
-    "Role",
     "SentMessage",
     "SessionLimit",
     "Timer",
     "Upload",
     "UploadSession",
-    "User",
     "UserMessage",
     "World",
+    "WorldC2CUser",
+    "WorldChannel",
+    "WorldGroup",
+    "WorldGroupMember",
+    "WorldGuild",
+    "WorldMember",
+    "WorldRole",
+    "WorldUser",
     "rfc3339",
 ]
 
@@ -62,7 +69,7 @@ def new_openid() -> str:
 
 
 @dataclass
-class User:
+class WorldUser:
     id: str
     username: str = ""
     avatar: str = ""
@@ -73,7 +80,7 @@ class User:
 
 
 @dataclass
-class Guild:
+class WorldGuild:
     id: str
     name: str = ""
     owner_id: str = ""
@@ -84,7 +91,7 @@ class Guild:
 
 
 @dataclass
-class Channel:
+class WorldChannel:
     id: str
     guild_id: str
     name: str = ""
@@ -114,9 +121,9 @@ class Channel:
 
 
 @dataclass
-class Member:
+class WorldMember:
     guild_id: str
-    user: User
+    user: WorldUser
     nick: str = ""
     roles: list[str] = field(default_factory=lambda: ["1"])
     joined_at: str = ""
@@ -126,7 +133,7 @@ class Member:
 
 
 @dataclass
-class Role:
+class WorldRole:
     id: str
     guild_id: str
     name: str = ""
@@ -146,7 +153,7 @@ class Role:
 
 
 @dataclass
-class GroupMember:
+class WorldGroupMember:
     openid: str
     """The member's openid in this group (``member_openid``)."""
     role: str = "member"
@@ -155,17 +162,17 @@ class GroupMember:
 
 
 @dataclass
-class Group:
+class WorldGroup:
     openid: str
     name: str = ""
-    members: dict[str, GroupMember] = field(default_factory=dict)
+    members: dict[str, WorldGroupMember] = field(default_factory=dict)
     bot_member: bool = True
     """Whether the bot is in the group (sends to a group without the bot fail with 40034101)."""
     accepts_active: bool = True
 
 
 @dataclass
-class C2CUser:
+class WorldC2CUser:
     openid: str
     union_openid: str = ""
     nick: str = ""
@@ -395,13 +402,13 @@ class World:
     def __init__(self, config: EmulatorConfig, clock: Clock) -> None:
         self.config = config
         self.clock = clock
-        self.bot = User(config.bot_id, config.bot_username, config.bot_avatar, bot=True)
-        self.guilds: dict[str, Guild] = {}
-        self.channels: dict[str, Channel] = {}
-        self.members: dict[str, dict[str, Member]] = {}  # guild_id -> user_id -> member
-        self.roles: dict[str, dict[str, Role]] = {}  # guild_id -> role_id -> role
-        self.groups: dict[str, Group] = {}
-        self.c2c_users: dict[str, C2CUser] = {}
+        self.bot = WorldUser(config.bot_id, config.bot_username, config.bot_avatar, bot=True)
+        self.guilds: dict[str, WorldGuild] = {}
+        self.channels: dict[str, WorldChannel] = {}
+        self.members: dict[str, dict[str, WorldMember]] = {}  # guild_id -> user_id -> member
+        self.roles: dict[str, dict[str, WorldRole]] = {}  # guild_id -> role_id -> role
+        self.groups: dict[str, WorldGroup] = {}
+        self.c2c_users: dict[str, WorldC2CUser] = {}
         self.dm_sessions: dict[str, DmSession] = {}  # dm guild_id -> session
         self.user_messages: dict[str, UserMessage] = {}
         self.events: dict[str, EventRecord] = {}
@@ -459,24 +466,24 @@ class World:
 
     def add_guild(
         self, guild_id: str | None = None, name: str = "Emulated guild", *, owner_id: str = "", description: str = ""
-    ) -> Guild:
+    ) -> WorldGuild:
         """Add a guild the bot is in."""
         gid = guild_id or self.next_id()
-        guild = Guild(gid, name, owner_id or self.next_id(), description, joined_at=self.timestamp())
+        guild = WorldGuild(gid, name, owner_id or self.next_id(), description, joined_at=self.timestamp())
         self.guilds[gid] = guild
         self.members.setdefault(gid, {})
         self.roles.setdefault(gid, {})
         for rid, rname in (("1", "普通成员"), ("2", "管理员"), ("4", "创建者"), ("5", "子频道管理员")):
-            self.roles[gid].setdefault(rid, Role(rid, gid, rname))
+            self.roles[gid].setdefault(rid, WorldRole(rid, gid, rname))
         return guild
 
     def add_channel(
         self, guild_id: str, channel_id: str | None = None, name: str = "general", *, type: int = 0, sub_type: int = 0
-    ) -> Channel:
+    ) -> WorldChannel:
         """Add a channel to an existing guild."""
         self._guild(guild_id)
         cid = channel_id or self.next_id()
-        channel = Channel(cid, guild_id, name, type, sub_type, position=len(self.channels) + 1)
+        channel = WorldChannel(cid, guild_id, name, type, sub_type, position=len(self.channels) + 1)
         self.channels[cid] = channel
         return channel
 
@@ -489,13 +496,13 @@ class World:
         roles: list[str] | None = None,
         nick: str = "",
         bot: bool = False,
-    ) -> Member:
+    ) -> WorldMember:
         """Add (or replace) a guild member."""
         self._guild(guild_id)
         uid = user_id or self.next_id()
-        member = Member(
+        member = WorldMember(
             guild_id,
-            User(uid, username, f"http://thirdqq.qlogo.cn/{uid}", bot),
+            WorldUser(uid, username, f"http://thirdqq.qlogo.cn/{uid}", bot),
             nick,
             list(roles) if roles is not None else ["1"],
             self.timestamp(),
@@ -503,43 +510,43 @@ class World:
         self.members[guild_id][uid] = member
         return member
 
-    def add_role(self, guild_id: str, name: str, *, role_id: str | None = None, color: int = 4278245297) -> Role:
+    def add_role(self, guild_id: str, name: str, *, role_id: str | None = None, color: int = 4278245297) -> WorldRole:
         """Add a role to a guild."""
         self._guild(guild_id)
         rid = role_id or self.next_id()
-        role = Role(rid, guild_id, name, color)
+        role = WorldRole(rid, guild_id, name, color)
         self.roles[guild_id][rid] = role
         return role
 
     def add_group(
         self, group_openid: str | None = None, name: str = "Emulated group", *, bot_member: bool = True
-    ) -> Group:
+    ) -> WorldGroup:
         """Add a group (the bot is a member unless ``bot_member=False``)."""
         gid = group_openid or new_openid()
-        group = self.groups.get(gid) or Group(gid, name)
+        group = self.groups.get(gid) or WorldGroup(gid, name)
         group.bot_member = bot_member
         self.groups[gid] = group
         return group
 
     def add_group_member(
         self, group_openid: str, member_openid: str | None = None, role: str = "member"
-    ) -> GroupMember:
+    ) -> WorldGroupMember:
         """Add a member to a group (created on demand)."""
         group = self.groups.get(group_openid) or self.add_group(group_openid)
         mid = member_openid or new_openid()
-        member = GroupMember(mid, role, union_openid=mid)
+        member = WorldGroupMember(mid, role, union_openid=mid)
         group.members[mid] = member
         return member
 
-    def add_c2c_user(self, openid: str | None = None, *, nick: str = "", friend: bool = True) -> C2CUser:
+    def add_c2c_user(self, openid: str | None = None, *, nick: str = "", friend: bool = True) -> WorldC2CUser:
         """Add a user who can chat with the bot one to one."""
         oid = openid or new_openid()
-        user = self.c2c_users.get(oid) or C2CUser(oid, union_openid=oid, nick=nick)
+        user = self.c2c_users.get(oid) or WorldC2CUser(oid, union_openid=oid, nick=nick)
         user.friend = friend
         self.c2c_users[oid] = user
         return user
 
-    def _guild(self, guild_id: str) -> Guild:
+    def _guild(self, guild_id: str) -> WorldGuild:
         guild = self.guilds.get(guild_id)
         if guild is None:
             raise KeyError(f"no guild {guild_id!r} in the world; add_guild() first")
@@ -547,7 +554,7 @@ class World:
 
     # views ---------------------------------------------------------------------------------------
 
-    def guild_json(self, guild: Guild) -> dict[str, Any]:
+    def guild_json(self, guild: WorldGuild) -> dict[str, Any]:
         return {
             "id": guild.id,
             "name": guild.name,
@@ -560,7 +567,7 @@ class World:
             "joined_at": guild.joined_at,
         }
 
-    def role_json(self, role: Role) -> dict[str, Any]:
+    def role_json(self, role: WorldRole) -> dict[str, Any]:
         number = sum(1 for m in self.members.get(role.guild_id, {}).values() if role.id in m.roles)
         return role.to_json(number)
 

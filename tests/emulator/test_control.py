@@ -281,8 +281,15 @@ async def test_http_act_errors(env: Env) -> None:
     assert r.status_code == 404 and r.json()["code"] == 404
     r = await _post(env, "/_emulator/act/c2c_message", {"openid": "U1"})
     assert r.status_code == 400 and r.json()["code"] == 12002
+    assert r.json()["message"] == "content is required"
     r = await _post(env, "/_emulator/act/c2c_message", {"content": 3})
-    assert r.status_code == 400
+    assert r.status_code == 400 and r.json()["message"] == "content: expected `str`, got `int`"
+    r = await _post(env, "/_emulator/act/channel_message", {"channel_id": "1", "content": "x", "attachments": [1]})
+    assert r.json()["message"] == "attachments[0]: expected `object`, got `int`"
+    r = await _post(env, "/_emulator/rest/faults/fail", {"count": True})
+    assert r.status_code == 400 and r.json()["message"] == "count: expected `int`, got `bool`"
+    r = await _post(env, "/_emulator/act/c2c_message", [1])
+    assert r.status_code == 400 and r.json()["message"].startswith("request body: expected `object`, got `array`")
     r = await _post(env, "/_emulator/act/channel_message", {"channel_id": "nope", "content": "x"})
     assert r.status_code == 404 and "nope" in r.json()["message"]
     r = await env.http.post("/_emulator/act/c2c_message", content=b"[[[")

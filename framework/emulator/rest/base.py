@@ -17,7 +17,7 @@ from framework.emulator.http import (
 )
 from framework.emulator.replies import ReplyRules
 from framework.emulator.tokens import TOKEN_PREFIX, TokenService
-from framework.emulator.world import ApiCall, Channel, Guild, World
+from framework.emulator.world import ApiCall, World, WorldChannel, WorldGuild
 
 __all__ = ["LEGACY_TOKEN_MESSAGE", "Call", "RestContext", "RestHandler"]
 
@@ -57,14 +57,14 @@ class RestContext:
         self.rules = ReplyRules(world)
         router.add_observer(self._record)
 
-    def channel(self, channel_id: str) -> Channel:
+    def channel(self, channel_id: str) -> WorldChannel:
         """The channel ``channel_id``, or the platform's 404."""
         channel = self.world.channels.get(channel_id)
         if channel is None:
             raise ApiError(404, Code.NOT_FOUND, "channel not found")
         return channel
 
-    def guild(self, guild_id: str) -> Guild:
+    def guild(self, guild_id: str) -> WorldGuild:
         """The guild ``guild_id``, or the platform's 404."""
         guild = self.world.guilds.get(guild_id)
         if guild is None:

@@ -16,7 +16,7 @@ from typing import Any
 from framework.emulator.http import ApiError, Code, HttpRequest, HttpResponse, json_response, query_int
 from framework.emulator.rest.base import Call, RestContext
 from framework.emulator.rest.validate import check_fields, present
-from framework.emulator.world import Channel, Upload, UploadSession, World
+from framework.emulator.world import Upload, UploadSession, World, WorldChannel
 
 __all__ = ["CHUNK_SIZE", "finish_chunked_upload", "register_extra_routes"]
 
@@ -44,7 +44,7 @@ class _Extra:
         self.ctx = ctx
         self.world = ctx.world
 
-    def _channel(self, channel_id: str) -> Channel:
+    def _channel(self, channel_id: str) -> WorldChannel:
         return self.ctx.channel(channel_id)
 
     def _guild(self, guild_id: str) -> str:
@@ -226,7 +226,7 @@ class _Extra:
 
     # audio, mic, voice members, online counts ---------------------------------------------------------
 
-    def _voice_channel(self, channel_id: str) -> Channel:
+    def _voice_channel(self, channel_id: str) -> WorldChannel:
         channel = self._channel(channel_id)
         if channel.type != 2:
             raise ApiError(400, Code.BODY_INVALID, "this is not a voice channel (type 2)")

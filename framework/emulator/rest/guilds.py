@@ -15,7 +15,7 @@ from framework.emulator.http import (
     require_str,
 )
 from framework.emulator.rest.base import Call, RestContext
-from framework.emulator.world import Channel, Guild, Member, Role
+from framework.emulator.world import WorldChannel, WorldGuild, WorldMember, WorldRole
 
 __all__ = ["register_guild_routes"]
 
@@ -27,25 +27,25 @@ class _Guilds:
         self.ctx = ctx
         self.world = ctx.world
 
-    def _guild(self, guild_id: str) -> Guild:
+    def _guild(self, guild_id: str) -> WorldGuild:
         return self.ctx.guild(guild_id)
 
-    def _channel(self, channel_id: str) -> Channel:
+    def _channel(self, channel_id: str) -> WorldChannel:
         return self.ctx.channel(channel_id)
 
-    def _member(self, guild_id: str, user_id: str) -> Member:
+    def _member(self, guild_id: str, user_id: str) -> WorldMember:
         member = self.world.members.get(self._guild(guild_id).id, {}).get(user_id)
         if member is None:
             raise ApiError(404, Code.NOT_FOUND, "member not found")
         return member
 
-    def _role(self, guild_id: str, role_id: str) -> Role:
+    def _role(self, guild_id: str, role_id: str) -> WorldRole:
         role = self.world.roles.get(self._guild(guild_id).id, {}).get(role_id)
         if role is None:
             raise ApiError(404, Code.NOT_FOUND, "role not found")
         return role
 
-    def _member_event(self, member: Member) -> dict[str, Any]:
+    def _member_event(self, member: WorldMember) -> dict[str, Any]:
         return {**member.to_json(), "guild_id": member.guild_id, "op_user_id": self.world.bot.id}
 
     # guilds ----------------------------------------------------------------------------------
@@ -74,7 +74,7 @@ class _Guilds:
     async def get_channel(self, call: Call) -> HttpResponse:
         return json_response(200, self._channel(call.params["channel_id"]).to_json())
 
-    def _apply_channel(self, channel: Channel, body: dict[str, Any]) -> None:
+    def _apply_channel(self, channel: WorldChannel, body: dict[str, Any]) -> None:
         name = opt_str(body, "name")
         if name is not None:
             channel.name = name
@@ -149,7 +149,7 @@ class _Guilds:
         roles = [self.world.role_json(r) for r in self.world.roles[gid].values()]
         return json_response(200, {"guild_id": gid, "roles": roles, "role_num_limit": "32"})
 
-    def _apply_role(self, role: Role, body: dict[str, Any]) -> None:
+    def _apply_role(self, role: WorldRole, body: dict[str, Any]) -> None:
         # BD channel/role-group/post_guild_role.md: a flat {name, color, hoist}; botgo's
         # {guild_id, filter, info} wrapper is refused (protocol.md §0 "Role create/patch")
         unknown = sorted(set(body) - _ROLE_FIELDS)
