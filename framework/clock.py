@@ -14,30 +14,15 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import TypeVar
 
 import anyio
+
+from framework.interfaces import Clock  # the interface; re-exported here, where clocks live
 
 __all__ = ["Clock", "ScaledClock", "SystemClock", "VirtualClock", "fail_after"]
 
 _T = TypeVar("_T")
-
-
-@runtime_checkable
-class Clock(Protocol):
-    """A source of time and a way to wait on it."""
-
-    def monotonic(self) -> float:
-        """Seconds on a monotonic scale, for intervals and deadlines."""
-        ...
-
-    def time(self) -> float:
-        """Unix time in seconds, for wall-clock stamps (webhook timestamps, token ``expires_in``)."""
-        ...
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of this clock's time."""
-        ...
 
 
 class SystemClock:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import logging
 import random as _random
-from typing import Protocol, runtime_checkable
 
 import anyio
 import httpx
 import msgspec
 
 from framework.clock import Clock, SystemClock
+from framework.interfaces import AuthProvider  # defined with the other seams; re-exported here
 from framework.logs import REDACTED, register_secret, scrub
 from framework.models import errorcodes as ec
 from framework.models.api import TokenRequest, TokenResponse
@@ -87,25 +87,6 @@ class Credentials:
 
     def __hash__(self) -> int:
         return hash((self.app_id, self._secret))
-
-
-@runtime_checkable
-class AuthProvider(Protocol):
-    """What the OpenAPI client needs from an authenticator."""
-
-    app_id: str
-
-    async def auth_header(self) -> str:
-        """The ``Authorization`` header value."""
-        ...
-
-    def invalidate(self, rejected: str | None = None) -> None:
-        """Forget the current token (the server rejected it).
-
-        ``rejected`` is the token (or ``Authorization`` value) the rejected request carried: when the
-        provider already holds a newer one, nothing is forgotten, so many concurrent 401s cause one refresh.
-        """
-        ...
 
 
 class LegacyToken:

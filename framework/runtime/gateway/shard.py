@@ -21,9 +21,9 @@ import anyio
 import anyio.abc
 
 from framework.clock import Clock, SystemClock
+from framework.interfaces import Connector, EventSink, WebSocketClosed, WebSocketConnection
 from framework.models.envelope import InboundEvent
 from framework.models.intents import Intents
-from framework.models.transport import Connector, WebSocketClosed, WebSocketConnection
 from framework.protocol.gateway import (
     CLIENT_RECONNECT_CLOSE_CODE,
     Action,
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 TokenProvider = Callable[[], Awaitable[str]]
-EventEmitter = Callable[[InboundEvent], Awaitable[None]]
+EventEmitter = EventSink  # the old name of the seam (framework.interfaces.EventSink)
 
 
 def intent_names(intents: int) -> str:

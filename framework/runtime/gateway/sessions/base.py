@@ -1,15 +1,20 @@
-"""The :class:`SessionManager` interface: start, stop, status, run."""
+"""The :class:`SessionManager` base class: start, stop, status, run.
+
+It declares :class:`framework.interfaces.SessionManager` (the seam, a Protocol) as an abstract base class
+that the implementations subclass; mypy checks that it matches the Protocol.
+"""
 
 from __future__ import annotations
 
 import abc
 
+from framework.interfaces import SessionManager as SessionManagerInterface
 from framework.runtime.gateway.shard import ShardStatus
 
 __all__ = ["SessionManager"]
 
 
-class SessionManager(abc.ABC):
+class SessionManager(SessionManagerInterface, abc.ABC):
     """Runs a set of gateway shards and feeds their events to one sink."""
 
     @abc.abstractmethod

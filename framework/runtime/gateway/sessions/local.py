@@ -11,10 +11,10 @@ import anyio
 import anyio.abc
 
 from framework.clock import Clock, SystemClock
+from framework.interfaces import Connector, EventSink
 from framework.models.api import GatewayBot
-from framework.models.transport import Connector
 from framework.protocol.gateway import GatewayFatalError
-from framework.runtime.dispatch import EventDispatcher, EventSink
+from framework.runtime.dispatch import EventDispatcher
 from framework.runtime.gateway.identify import IDENTIFY_WINDOW, IdentifyQueue
 from framework.runtime.gateway.sessions.base import SessionManager
 from framework.runtime.gateway.shard import Shard, ShardOptions, ShardStatus, TokenProvider, intent_names
