@@ -1,4 +1,4 @@
-"""The app layer: the declarative :class:`Bot`, its context, commands, rules and middleware."""
+"""The app layer: the declarative :class:`Bot`, its routers, context, commands, rules and middleware."""
 
 from framework.app.api import ApiClient, ApiRequest
 from framework.app.bot import Bot
@@ -13,8 +13,9 @@ from framework.app.errors import (
     NoReplyTargetError,
     NotBoundError,
 )
-from framework.app.handlers import Handler, HandlerOptions
+from framework.app.handlers import Handler, HandlerOptions, Hook, Registration
 from framework.app.middleware import CallNext, Middleware
+from framework.app.router import Router
 from framework.app.rules import (
     Rule,
     admins_only,
@@ -45,11 +46,14 @@ __all__ = [
     "HandlerOptions",
     "HandlerSignatureError",
     "HandlerTimeoutError",
+    "Hook",
     "IntentsError",
     "Middleware",
     "NoReplyTargetError",
     "NotBoundError",
+    "Registration",
     "ReplyTarget",
+    "Router",
     "Rule",
     "Scene",
     "Upload",

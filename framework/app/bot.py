@@ -6,33 +6,28 @@ A transport (gateway session manager, webhook app, event-bus consumer) needs onl
 
 from __future__ import annotations
 
-import inspect
 import logging
 import warnings
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
-from typing import Any, TypeVar, Unpack, overload
+from collections.abc import AsyncIterator, Coroutine, Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
 
-from framework.app._decorators import EventDecorators
 from framework.app.api import ApiClient, ApiRequest
-from framework.app.commands import Command, arguments_from
+from framework.app.commands import CommandRouter, help_command
 from framework.app.context import Context
 from framework.app.dispatcher import UNDECODABLE, Dispatcher, Route, Runnable
-from framework.app.errors import BotError, HandlerSignatureError, HandlerTimeoutError, IntentsError, NotBoundError
-from framework.app.handlers import ANY_MESSAGE, Handler, HandlerOptions, bind_parameters, call_with
-from framework.app.injection import ParamSource, describe
+from framework.app.errors import BotError, HandlerTimeoutError, IntentsError, NotBoundError
+from framework.app.handlers import ANY_MESSAGE, Hook, Registration, call_with
 from framework.app.ledger import ReplyLedger
-from framework.app.middleware import Middleware
-from framework.app.router import CommandRouter, help_command
-from framework.app.rules import Rule
+from framework.app.router import Router
 from framework.app.scenes import MESSAGE_EVENTS_BY_SCENE, Scene, parse_scenes
 from framework.clock import Clock, SystemClock
 from framework.delivery import EventDispatcher
-from framework.models import EVENT_TABLE, InboundEvent, Intents, RawEvent, Ready, intents_for
+from framework.models import EVENT_TABLE, InboundEvent, Intents, Ready, intents_for
 from framework.models.event_table import EventSpec
 from framework.models.intents import NEEDS_APPROVAL, approval_note
 from framework.plugins.manager import PluginManager
@@ -41,13 +36,11 @@ __all__ = ["Bot"]
 
 log = logging.getLogger("framework.app")
 
-_H = TypeVar("_H", bound=Callable[..., Awaitable[Any]])
-_F = TypeVar("_F", bound=Callable[..., Any])
-ErrorHandler = Callable[..., Awaitable[Any]]
+_R = TypeVar("_R", bound=Registration)
 
 
-class Bot(EventDecorators):
-    """A QQ bot, declared with decorators.
+class Bot(Router):
+    """A QQ bot, declared with decorators: the root :class:`~framework.app.router.Router`.
 
     ``config`` is the bot's configuration mapping (its ``plugins`` section selects and configures
     plugins, see :mod:`framework.plugins.manager`; ``bot.scenes`` overrides ``scenes``). ``scenes``
@@ -56,7 +49,8 @@ class Bot(EventDecorators):
     commands answer everywhere, and the intents that need approval are asked for as *optional* ones
     (dropped when the platform refuses them). ``intents`` overrides the computed intents; a handler the
     override excludes is an error at start. ``plugins`` registers plugin objects directly (in addition
-    to entry-point plugins enabled in the config).
+    to entry-point plugins enabled in the config). Routers (handlers kept in other modules, plugins'
+    routers) join it with :meth:`include`.
     """
 
     def __init__(
@@ -75,7 +69,7 @@ class Bot(EventDecorators):
         queue_size: int = 1024,
         workers: int | None = None,
     ) -> None:
-        self.name = name
+        super().__init__(name)
         self.config: Mapping[str, Any] = dict(config or {})
         self.clock: Clock = clock or SystemClock()
         self.ledger = ReplyLedger()
@@ -99,14 +93,8 @@ class Bot(EventDecorators):
         self.handler_timeout = handler_timeout
         """Seconds an event's handlers may run before they are cancelled and reported (None: no limit)."""
         self._queue_size = queue_size
-        self._handlers: list[Handler] = []
-        self._commands: list[Command] = []
-        self._middleware: list[tuple[Middleware, str | None]] = []
-        self._startup: list[tuple[Callable[..., Awaitable[Any]], tuple[ParamSource, ...], str | None]] = []
-        self._shutdown: list[tuple[Callable[..., Awaitable[Any]], tuple[ParamSource, ...], str | None]] = []
-        self._error_handlers: list[tuple[ErrorHandler, int, str | None]] = []
         self._api: ApiClient | None = None
-        self._owner: str | None = None
+        self._into: Router | None = None  # see registering_into
         self._dispatcher: Dispatcher | None = None
         self._keyed: dict[str, EventSpec] = {}  # routed event type -> its row (for event_keys)
         self._plugins_loaded = False
@@ -121,7 +109,7 @@ class Bot(EventDecorators):
             self.plugins.add(plugin)
 
     def __repr__(self) -> str:
-        return f"Bot(name={self.name!r}, handlers={len(self._handlers)}, commands={len(self._commands)})"
+        return f"Bot(name={self.name!r}, handlers={len(self.handlers)}, commands={len(self.commands)})"
 
     def configure(self, config: Mapping[str, Any]) -> None:
         """Merge ``config`` sections (e.g. ``{"plugins": {...}}`` from the TOML file) into :attr:`config`.
@@ -215,205 +203,43 @@ class Bot(EventDecorators):
 
     # -- registration ------------------------------------------------------------------------
 
-    def _event_decorator(self, event_type: str, func: Any, options: HandlerOptions) -> Any:
-        if func is not None:
-            return self._add_handler(event_type, func, options)
+    def _as_bot(self) -> Bot:
+        return self
 
-        def decorate(f: _H) -> _H:
-            return self._add_handler(event_type, f, options)
+    def _add(self, record: _R) -> _R:
+        target = self._into
+        if target is not None:
+            return target._add(record)
+        return super()._add(record)
 
-        return decorate
+    @contextmanager
+    def registering_into(self, router: Router) -> Iterator[Router]:
+        """Within the block, what is registered on the bot itself goes to ``router`` (included in the bot).
 
-    def _add_handler(self, event_type: str, func: _H, options: HandlerOptions, *, internal: bool = False) -> _H:
-        spec = EVENT_TABLE.get(event_type)
-        models: list[type[Any]] = [spec.model] if spec is not None else [RawEvent]
-        params = bind_parameters(func, bot=self, event_models=models)
-        concurrency = options.get("concurrency")
-        if concurrency is not None and concurrency < 1:
-            raise HandlerSignatureError(describe(func), "concurrency", f"must be at least 1, got {concurrency}")
-        self._handlers.append(
-            Handler(
-                func,
-                event_type,
-                params,
-                rule=options.get("rule"),
-                concurrency=concurrency,
-                owner=self._owner,
-                internal=internal,
-            )
-        )
-        self._dispatcher = None
-        return func
-
-    @overload
-    def on(self, event_type: str, func: _H, /) -> _H: ...
-    @overload
-    def on(self, event_type: str, /, **options: Unpack[HandlerOptions]) -> Callable[[_H], _H]: ...
-    def on(self, event_type: str, func: Any = None, /, **options: Unpack[HandlerOptions]) -> Any:
-        """Handle any event type by name; types outside the event table receive a ``RawEvent``."""
-        return self._event_decorator(event_type, func, options)
-
-    def command(
-        self,
-        name: str,
-        *,
-        aliases: Sequence[str] = (),
-        scenes: Iterable[Scene | str] | None = None,
-        rule: Rule | None = None,
-        concurrency: int | None = None,
-        hidden: bool = False,
-        block: bool = True,
-    ) -> Callable[[_H], _H]:
-        """Register a command ``/name``; arguments come from the function's annotated parameters.
-
-        ``scenes`` limits where it answers (default: the bot's scenes, see :class:`Bot`); the
-        docstring's first line is the ``/help`` summary. A matched command consumes the message: the
-        event handlers of that message (``@bot.on_group_at_message``, ...) do not run, unless
-        ``block=False``. A name or alias another command already uses is refused with :class:`BotError`.
+        The plugin manager runs a plugin's ``qqbot_register(bot)`` in this block, so a plugin that registers
+        on ``bot`` fills its own router like one that registers on the ``router`` it is given.
         """
-        scoped = scenes is not None
-        chosen = _scenes(scenes, f"command /{name}: scenes") if scenes is not None else frozenset(Scene)
-        for word in (name, *aliases):
-            if not word or any(ch.isspace() for ch in word):
-                raise BotError(f"command name {word!r} must be a non-empty word")
+        if router.bot is not self:
+            raise BotError(f"router {router.name!r} is not included in bot {self.name!r}; include it first")
+        previous, self._into = self._into, router
+        try:
+            yield router
+        finally:
+            self._into = previous
 
-        def decorate(func: _H) -> _H:
-            self._refuse_duplicate(name, aliases, func)
-            leftovers: list[inspect.Parameter] = []
-            models = [EVENT_TABLE[MESSAGE_EVENTS_BY_SCENE[s]].model for s in chosen]
-            params = bind_parameters(func, bot=self, event_models=models, leftovers=leftovers)
-            cmd = Command(
-                name=name.lower(),
-                func=func,
-                params=params,
-                arguments=arguments_from(func, leftovers),
-                aliases=tuple(a.lower() for a in aliases),
-                scenes=chosen,
-                rule=rule,
-                concurrency=concurrency,
-                owner=self._owner,
-                hidden=hidden,
-                layout=tuple(inspect.signature(func).parameters.values()),
-                scoped=scoped,
-                block=block,
-            )
-            self._commands.append(cmd)
-            self._dispatcher = None
-            return func
+    @property
+    def _middleware(self) -> list[Hook]:
+        return self._hooks("middleware")
 
-        return decorate
+    @property
+    def _startup(self) -> list[Hook]:
+        return self._hooks("startup")
 
-    def _refuse_duplicate(self, name: str, aliases: Sequence[str], func: Callable[..., Any]) -> None:
-        words = {w.lower() for w in (name, *aliases)}
-        for other in self._commands:
-            clash = words & {other.name, *other.aliases}
-            if clash:
-                word = sorted(clash)[0]
-                first = f"plugin {other.owner!r}" if other.owner else "the bot"
-                second = f"plugin {self._owner!r}" if self._owner else "the bot"
-                raise BotError(
-                    f"command /{word} is registered twice: by {first} ({describe(other.func)}) and by {second} "
-                    f"({describe(func)}); rename one of them or drop the alias"
-                )
-
-    @overload
-    def on_any_message(self, func: _H, /) -> _H: ...
-    @overload
-    def on_any_message(
-        self, /, *, scenes: Iterable[Scene | str] | None = None, **options: Unpack[HandlerOptions]
-    ) -> Callable[[_H], _H]: ...
-    def on_any_message(
-        self, func: Any = None, /, *, scenes: Iterable[Scene | str] | None = None, **options: Unpack[HandlerOptions]
-    ) -> Any:
-        """Handle the user messages of the bot's scenes (or of ``scenes``) that no command consumed.
-
-        Guild @messages, DMs, group @messages and C2C messages; the handler may take ``Context``, the
-        event model of a scene, ``InboundEvent`` or ``Bot``. Its intents follow the rules of commands.
-        """
-        chosen = _scenes(scenes, "on_any_message scenes") if scenes is not None else None
-
-        def decorate(f: _H) -> _H:
-            wanted = chosen if chosen is not None else frozenset(Scene)
-            models = [EVENT_TABLE[MESSAGE_EVENTS_BY_SCENE[s]].model for s in sorted(wanted)]
-            params = bind_parameters(f, bot=self, event_models=models)
-            concurrency = options.get("concurrency")
-            if concurrency is not None and concurrency < 1:
-                raise HandlerSignatureError(describe(f), "concurrency", f"must be at least 1, got {concurrency}")
-            handler = Handler(
-                f, ANY_MESSAGE, params, rule=options.get("rule"), concurrency=concurrency, owner=self._owner
-            )
-            handler.scenes = chosen
-            self._handlers.append(handler)
-            self._dispatcher = None
-            return f
-
-        return decorate(func) if func is not None else decorate
-
-    def middleware(self, mw: _F) -> _F:
-        """Register ``async def mw(ctx, call_next)`` around the handlers of every event (in registration order)."""
-        if not _is_async(mw):
-            raise HandlerSignatureError(describe(mw), "-", "middleware must be an async function (ctx, call_next)")
-        self._middleware.append((mw, self._owner))
-        self._dispatcher = None
-        return mw
-
-    def on_startup(self, func: _H) -> _H:
-        """Run ``func`` when the bot starts (may ask for ``Bot``, the API client or provided types)."""
-        self._startup.append((func, bind_parameters(func, bot=self, event_models=(), with_event=False), self._owner))
-        return func
-
-    def on_shutdown(self, func: _H) -> _H:
-        """Run ``func`` when the bot stops."""
-        self._shutdown.append((func, bind_parameters(func, bot=self, event_models=(), with_event=False), self._owner))
-        return func
-
-    @overload
-    def on_ready(self, func: _H, /) -> _H: ...
-    @overload
-    def on_ready(self, /, **options: Unpack[HandlerOptions]) -> Callable[[_H], _H]: ...
-    def on_ready(self, func: Any = None, /, **options: Unpack[HandlerOptions]) -> Any:
-        """Run ``func`` when a gateway session is ready (once per shard; may take the ``Ready`` event)."""
-        return self._event_decorator("READY", func, options)
-
-    def on_error(self, func: _H) -> _H:
-        """Run ``async def func(error, ctx)`` when a handler, command or middleware raises.
-
-        ``ctx`` is the event's :class:`Context` (``None`` if the event could not be decoded); a
-        one-parameter function gets only the error.
-        """
-        if not _is_async(func):
-            raise HandlerSignatureError(describe(func), "-", "is not an async function (use `async def`)")
-        positional = [
-            p
-            for p in inspect.signature(func).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-        ]
-        if len(positional) not in (1, 2):
-            raise HandlerSignatureError(describe(func), "-", "an error handler takes (error) or (error, ctx)")
-        self._error_handlers.append((func, len(positional), self._owner))
-        return func
-
-    def _remove_owned(self, owner: str) -> None:
-        """Drop everything a plugin registered (its register hook failed or it was disabled)."""
-        self._handlers = [h for h in self._handlers if h.owner != owner]
-        self._commands = [c for c in self._commands if c.owner != owner]
-        self._middleware = [m for m in self._middleware if m[1] != owner]
-        self._startup = [s for s in self._startup if s[2] != owner]
-        self._shutdown = [s for s in self._shutdown if s[2] != owner]
-        self._error_handlers = [e for e in self._error_handlers if e[2] != owner]
-        self._dispatcher = None
+    @property
+    def _shutdown(self) -> list[Hook]:
+        return self._hooks("shutdown")
 
     # -- what is registered ------------------------------------------------------------------
-
-    @property
-    def handlers(self) -> list[Handler]:
-        """Registered event handlers (plugins included once loaded)."""
-        return [h for h in self._handlers if not h.internal]
-
-    @property
-    def commands(self) -> list[Command]:
-        """Registered commands (plugins included once loaded)."""
-        return list(self._commands)
 
     def _needed(self) -> tuple[dict[str, Intents], dict[str, Intents]]:
         """Handler/command name -> intents it requires, and -> intents it would use if granted.
@@ -425,7 +251,7 @@ class Bot(EventDecorators):
         required: dict[str, Intents] = {}
         optional: dict[str, Intents] = {}
         scoped: list[tuple[str, frozenset[Scene] | None]] = [
-            (f"/{c.name}", c.scenes if c.scoped else None) for c in self._commands
+            (f"/{c.name}", c.scenes if c.scoped else None) for c in self.commands
         ]
         for h in self.handlers:
             if h.event_type == ANY_MESSAGE:
@@ -507,12 +333,24 @@ class Bot(EventDecorators):
             "intent_report": self.intent_report(),
             "scenes": sorted(s.value for s in self.scenes),
             "scenes_declared": self.scenes_declared,
-            "handlers": [{"event": h.event_type, "handler": h.name, "plugin": h.owner} for h in self.handlers],
-            "commands": [
-                {"name": c.name, "aliases": list(c.aliases), "usage": c.usage, "plugin": c.owner}
-                for c in self._commands
+            "handlers": [
+                {"event": h.event_type, "handler": h.name, "plugin": h.owner, "router": _router_name(h)}
+                for h in self.handlers
             ],
-            "middleware": [{"middleware": describe(m), "plugin": owner} for m, owner in self._middleware],
+            "commands": [
+                {
+                    "name": c.name,
+                    "aliases": list(c.aliases),
+                    "usage": c.usage,
+                    "plugin": c.owner,
+                    "router": _router_name(c),
+                }
+                for c in self.commands
+            ],
+            "middleware": [
+                {"middleware": m.qualname, "plugin": m.owner, "router": _router_name(m)} for m in self._middleware
+            ],
+            "routers": [r.name for r in self._routers_in_order()][1:],
             "plugins": self.plugins.names,
             "plugin_failures": [str(f) for f in self.plugins.failures],
         }
@@ -549,7 +387,7 @@ class Bot(EventDecorators):
         self._keyed = {}
         routes: dict[str, list[Runnable]] = defaultdict(list)
         routes["READY"].append(_ReadyTracker())
-        commands = [c for c in self._commands]
+        commands = self.commands
         for c in commands:
             if not c.scoped:
                 c.scenes = self.scenes
@@ -561,7 +399,7 @@ class Bot(EventDecorators):
             router = CommandRouter(commands)
             for scene in sorted({s for c in commands for s in c.scenes}, key=lambda s: s.value):
                 routes[MESSAGE_EVENTS_BY_SCENE[scene]].append(router)
-        for h in self._handlers:
+        for h in self.handlers:
             h.prepare()
             if h.event_type == ANY_MESSAGE:
                 for scene in sorted(h.scenes or self.scenes):
@@ -572,7 +410,7 @@ class Bot(EventDecorators):
             c.prepare()
         table = {t: Route(t, tuple(hs)) for t, hs in routes.items()}
         self._keyed = {t: spec for t in table if t not in _NEVER_DEDUPED and (spec := EVENT_TABLE.get(t)) is not None}
-        return Dispatcher(self, table, [m for m, _ in self._middleware], self._report)
+        return Dispatcher(self, table, [m.func for m in self._middleware], self._report)
 
     @asynccontextmanager
     async def running(
@@ -622,15 +460,13 @@ class Bot(EventDecorators):
                 await self._run_lifecycle(self._shutdown)
                 await self.plugins.shutdown()
 
-    async def _run_lifecycle(
-        self, hooks: Sequence[tuple[Callable[..., Awaitable[Any]], tuple[ParamSource, ...], str | None]]
-    ) -> None:
-        for func, params, _owner in hooks:
-            args, kwargs = call_with(params, self, None)
+    async def _run_lifecycle(self, hooks: Sequence[Hook]) -> None:
+        for hook in hooks:
+            args, kwargs = call_with(hook.params, self, None)
             try:
-                await func(*args, **kwargs)
+                await hook.func(*args, **kwargs)
             except Exception as exc:
-                await self._report(exc, None, describe(func))
+                await self._report(exc, None, hook.qualname)
 
     # -- the event path ----------------------------------------------------------------------
 
@@ -691,11 +527,11 @@ class Bot(EventDecorators):
     async def _report(self, error: BaseException, ctx: Context | None, handler: str | None) -> None:
         if handler is not UNDECODABLE:  # the dispatcher logged that one with the event's type, id and shard
             log.error("handler %s failed on %s", handler or "dispatch", ctx.type if ctx else "?", exc_info=error)
-        for func, arity, _owner in self._error_handlers:
+        for hook in self._hooks("error"):
             try:
-                await (func(error, ctx) if arity == 2 else func(error))
+                await (hook.func(error, ctx) if hook.arity == 2 else hook.func(error))
             except Exception:
-                log.exception("error handler %s failed", describe(func))
+                log.exception("error handler %s failed", hook.qualname)
         self.plugins.handler_error(error, ctx, handler)
 
 
@@ -719,12 +555,15 @@ async def _drain(delivery: EventDispatcher, drain_timeout: float | None, handler
 
 
 def _runtime_client_types() -> tuple[type[Any], ...]:
-    """The runtime's concrete client class, injectable by its own annotation (if importable)."""
-    try:
-        from framework.runtime.openapi import OpenAPI
-    except ImportError:  # pragma: no cover - runtime not installed/broken
-        return ()
-    return (OpenAPI,)
+    """The runtime's concrete client class, injectable by its own annotation, once something imported it.
+
+    Never imports the runtime (``framework.Bot()`` must not pull in httpx): a handler annotated with
+    ``OpenAPI`` was written by code that imported it, and handlers are checked when registered.
+    """
+    import sys
+
+    client = getattr(sys.modules.get("framework.runtime.openapi"), "OpenAPI", None)
+    return (client,) if isinstance(client, type) else ()
 
 
 def _scenes(values: Iterable[Scene | str], source: str) -> frozenset[Scene]:
@@ -734,8 +573,10 @@ def _scenes(values: Iterable[Scene | str], source: str) -> frozenset[Scene]:
         raise BotError(str(exc)) from None
 
 
-def _is_async(func: object) -> bool:
-    return inspect.iscoroutinefunction(func)
+def _router_name(record: Registration) -> str | None:
+    """The name of the router holding ``record``, ``None`` for the bot's own."""
+    router = record.router
+    return None if router is None or router._as_bot() is not None else router.name
 
 
 class _ReadyTracker:

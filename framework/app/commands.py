@@ -20,16 +20,17 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 
 from framework.app.errors import CommandArgumentError, HandlerSignatureError
-from framework.app.handlers import AsyncFunc, call_with
+from framework.app.handlers import Registration, bind_parameters, call_with
 from framework.app.injection import ParamSource, describe
 from framework.app.rules import Rule
-from framework.app.scenes import Scene
+from framework.app.scenes import MESSAGE_EVENTS_BY_SCENE, Scene
+from framework.models import EVENT_TABLE
 
 if TYPE_CHECKING:
     from framework.app.bot import Bot
     from framework.app.context import Context
 
-__all__ = ["Argument", "Command", "parse_arguments"]
+__all__ = ["Argument", "Command", "CommandRouter", "help_command", "parse_arguments"]
 
 log = logging.getLogger("framework.app.commands")
 
@@ -201,19 +202,17 @@ def parse_arguments(arguments: Sequence[Argument], text: str) -> tuple[list[Any]
     return args, kwargs
 
 
-@dataclass(eq=False)
-class Command:
+@dataclass(eq=False, kw_only=True)
+class Command(Registration):
     """A registered command."""
 
     name: str
-    func: AsyncFunc
-    params: tuple[ParamSource, ...]
-    arguments: tuple[Argument, ...]
+    arguments: tuple[Argument, ...] = ()
+    """The arguments parsed from the message; known once the command is bound to a bot."""
     aliases: tuple[str, ...] = ()
     scenes: frozenset[Scene] = frozenset(Scene)
     rule: Rule | None = None
     concurrency: int | None = None
-    owner: str | None = None
     hidden: bool = False
     layout: tuple[inspect.Parameter, ...] = ()
     """The function's parameters, read once at registration."""
@@ -222,6 +221,13 @@ class Command:
     block: bool = True
     """A match consumes the event: the event handlers registered for the same message do not run."""
     _limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
+
+    def bind(self, bot: Bot) -> None:
+        leftovers: list[inspect.Parameter] = []
+        scenes = self.scenes if self.scoped else frozenset(Scene)
+        models = [EVENT_TABLE[MESSAGE_EVENTS_BY_SCENE[s]].model for s in scenes]
+        self.params = bind_parameters(self.func, bot=bot, event_models=models, leftovers=leftovers)
+        self.arguments = arguments_from(self.func, leftovers)
 
     @property
     def help(self) -> str:
@@ -288,3 +294,67 @@ def _merge(
         elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
             args.append(next(remaining))
     return args, kwargs
+
+
+class CommandRouter:
+    """Runs the command named by the first word of ``ctx.text`` (name or alias, case-insensitive)."""
+
+    name = "framework.app.commands"
+
+    def __init__(self, commands: Sequence[Command]) -> None:
+        self._by_word: dict[str, Command] = {}
+        for cmd in commands:
+            for word in (cmd.name, *cmd.aliases):
+                self._by_word.setdefault(word, cmd)
+
+    async def run(self, bot: Bot, ctx: Context) -> None:
+        parts = ctx.text.split(None, 1)
+        cmd = self._by_word.get(parts[0].lower()) if parts else None
+        if cmd is None or ctx.scene not in cmd.scenes:
+            return
+        ctx.command = cmd.name
+        ctx.args = parts[1].strip() if len(parts) > 1 else ""
+        matched = True
+        try:
+            matched = await cmd.invoke(bot, ctx)
+        except Exception as exc:
+            await bot._report(exc, ctx, describe(cmd.func))
+        if not matched:
+            ctx.command = None
+            ctx.args = ""
+        elif cmd.block:
+            ctx.consumed = True
+
+
+def help_command(bot: Bot) -> Command:
+    """The built-in ``/help [command]``: the list of commands, or one command's usage and docstring."""
+
+    async def help(ctx: Context, *, command: str = "") -> None:
+        """List the commands, or explain one: /help <command>."""
+        visible = [c for c in bot.commands if not c.hidden and ctx.scene in c.scenes]
+        word = command.strip().lstrip("/").lower()
+        if word:
+            for c in visible:
+                if word == c.name or word in c.aliases:
+                    text = f"Usage: {c.usage}"
+                    if c.aliases:
+                        text += "\nAliases: " + ", ".join(f"/{a}" for a in c.aliases)
+                    if c.help:
+                        text += "\n" + c.help
+                    await ctx.reply(text)
+                    return
+            await ctx.reply(f"Unknown command /{word}. Try /help.")
+            return
+        lines = ["Commands:"] + [f"/{c.name} — {c.summary}" if c.summary else f"/{c.name}" for c in visible]
+        lines.append("/help <command> — details")
+        await ctx.reply("\n".join(lines))
+
+    params = (ParamSource("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, lambda b, c: c),)
+    return Command(
+        name="help",
+        func=help,
+        params=params,
+        arguments=(Argument("command", str, "", greedy=True),),
+        hidden=True,
+        layout=tuple(inspect.signature(help).parameters.values()),
+    )

@@ -1,29 +1,49 @@
-"""Registered handlers: the function, its resolved parameters, its rule and its concurrency limit."""
+"""Registration records: what a router keeps for each registered callable, and how its parameters are bound.
+
+Every decorator of a :class:`~framework.app.router.Router` adds one :class:`Registration`: a
+:class:`Handler` (an event handler), a :class:`~framework.app.commands.Command` or a :class:`Hook`
+(startup, shutdown, error handler, middleware). Each knows the router that owns it. Parameters are
+resolved once the router belongs to a :class:`~framework.app.bot.Bot` (at once for the bot's own
+registrations, when a router is included otherwise), because what is injectable (the API client's
+class, plugin configs) is the bot's.
+"""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import anyio
 
 from framework.app.errors import HandlerSignatureError
 from framework.app.injection import ParamSource, describe, resolve_parameter, type_hints
 from framework.app.rules import Rule
-from framework.app.scenes import Scene
+from framework.app.scenes import MESSAGE_EVENTS_BY_SCENE, Scene
+from framework.models import EVENT_TABLE, RawEvent
 
 if TYPE_CHECKING:
     from framework.app.bot import Bot
     from framework.app.context import Context
+    from framework.app.router import Router
 
-__all__ = ["ANY_MESSAGE", "Handler", "HandlerOptions", "bind_parameters", "call_with"]
+__all__ = [
+    "ANY_MESSAGE",
+    "Handler",
+    "HandlerOptions",
+    "Hook",
+    "HookKind",
+    "Registration",
+    "bind_parameters",
+    "call_with",
+]
 
 #: The ``event_type`` of ``@bot.on_any_message`` handlers: the user messages of the bot's scenes.
 ANY_MESSAGE = "ANY_MESSAGE"
 
 AsyncFunc = Callable[..., Awaitable[Any]]
+HookKind = Literal["startup", "shutdown", "error", "middleware"]
 
 
 class HandlerOptions(TypedDict, total=False):
@@ -48,8 +68,7 @@ def bind_parameters(
     With ``leftovers`` (commands), parameters no framework object fills are appended there instead.
     Parameters with defaults that nothing fills keep their default.
     """
-    if not inspect.iscoroutinefunction(func):
-        raise HandlerSignatureError(describe(func), "-", "is not an async function (use `async def`)")
+    require_async(func)
     hints = type_hints(func)
     sources: list[ParamSource] = []
     for param in inspect.signature(func).parameters.values():
@@ -72,6 +91,12 @@ def bind_parameters(
     return tuple(sources)
 
 
+def require_async(func: Callable[..., Any]) -> None:
+    """Raise :class:`HandlerSignatureError` unless ``func`` is an ``async def`` function."""
+    if not inspect.iscoroutinefunction(func):
+        raise HandlerSignatureError(describe(func), "-", "is not an async function (use `async def`)")
+
+
 def call_with(sources: tuple[ParamSource, ...], bot: Bot, ctx: Context | None) -> tuple[list[Any], dict[str, Any]]:
     """Build positional and keyword arguments from resolved sources."""
     args: list[Any] = []
@@ -84,20 +109,38 @@ def call_with(sources: tuple[ParamSource, ...], bot: Bot, ctx: Context | None) -
     return args, kwargs
 
 
-@dataclass(eq=False)
-class Handler:
-    """One registered handler for one event type."""
+@dataclass(eq=False, kw_only=True)
+class Registration:
+    """One registered callable and the router that owns it (the common base of every kind)."""
 
     func: AsyncFunc
+    params: tuple[ParamSource, ...] = ()
+    """How each parameter is filled; resolved by :meth:`bind` once the owner router belongs to a bot."""
+    router: Router | None = field(default=None, repr=False)
+    """The router it was registered on (set when registered)."""
+
+    @property
+    def qualname(self) -> str:
+        """``module.qualname`` of the function."""
+        return describe(self.func)
+
+    @property
+    def owner(self) -> str | None:
+        """The plugin whose router holds it (``None`` for the application)."""
+        return self.router.plugin if self.router is not None else None
+
+    def bind(self, bot: Bot) -> None:
+        """Resolve the parameters against ``bot`` (what it can inject); raise :class:`HandlerSignatureError`."""
+
+
+@dataclass(eq=False, kw_only=True)
+class Handler(Registration):
+    """One registered handler for one event type."""
+
     event_type: str
-    params: tuple[ParamSource, ...]
     rule: Rule | None = None
     concurrency: int | None = None
     """At most this many runs at once (others wait)."""
-    owner: str | None = None
-    """The plugin that registered it (``None`` for the application)."""
-    internal: bool = False
-    """Framework plumbing (command router, READY bookkeeping): not counted for intents."""
     scenes: frozenset[Scene] | None = None
     """For :data:`ANY_MESSAGE` handlers registered with ``scenes=``: where they run (else the bot's scenes)."""
     _limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
@@ -105,7 +148,18 @@ class Handler:
 
     @property
     def name(self) -> str:
+        """``module.qualname`` of the function (how reports name the handler)."""
         return describe(self.func)
+
+    def bind(self, bot: Bot) -> None:
+        models: list[type[Any]]
+        if self.event_type == ANY_MESSAGE:
+            wanted = self.scenes if self.scenes is not None else frozenset(Scene)
+            models = [EVENT_TABLE[MESSAGE_EVENTS_BY_SCENE[s]].model for s in sorted(wanted)]
+        else:
+            spec = EVENT_TABLE.get(self.event_type)
+            models = [spec.model] if spec is not None else [RawEvent]
+        self.params = bind_parameters(self.func, bot=bot, event_models=models)
 
     def prepare(self) -> None:
         """Create the concurrency limiter (inside the event loop that will use it)."""
@@ -130,3 +184,16 @@ class Handler:
         else:
             async with self._limiter:
                 await self.func(*args, **kwargs)
+
+
+@dataclass(eq=False, kw_only=True)
+class Hook(Registration):
+    """A lifecycle hook (``startup``/``shutdown``), an error handler (``error``) or a ``middleware``."""
+
+    hook: HookKind
+    arity: int = 0
+    """Error handlers: 2 for ``(error, ctx)``, 1 for ``(error)``."""
+
+    def bind(self, bot: Bot) -> None:
+        if self.hook in ("startup", "shutdown"):
+            self.params = bind_parameters(self.func, bot=bot, event_models=(), with_event=False)

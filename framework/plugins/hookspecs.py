@@ -19,9 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from framework.app.api import ApiRequest
-    from framework.app.bot import Bot
-    from framework.app.context import Context
+    from framework.app import ApiRequest, Bot, Context, Router
 
 __all__ = [
     "PROJECT_NAME",
@@ -55,12 +53,15 @@ def qqbot_configure(bot: Bot, config: Any) -> None:
 
 
 @hookspec
-def qqbot_register(bot: Bot) -> None:
-    """Register handlers, commands and middleware on ``bot``.
+def qqbot_register(bot: Bot, router: Router) -> None:
+    """Register handlers, commands, middleware and hooks on ``router``, the plugin's own router.
 
-    Use the bot's ordinary decorators (``bot.on_c2c_message(func)``, ``bot.command("ping")(func)``,
-    ``bot.middleware(mw)``). What a plugin registers counts for the bot's intents. If this hook raises,
-    everything the plugin registered is removed again and the plugin is disabled.
+    ``router`` (named after the plugin, already included in ``bot``) takes every decorator a bot takes
+    (``@router.command("ping")``, ``@router.on_c2c_message``, ``@router.middleware``,
+    ``@router.on_startup``), and a plugin may include routers of its own in it (``router.include(...)``).
+    What is registered on ``bot`` itself during this hook goes to the same router. What a plugin
+    registers counts for the bot's intents. If this hook raises, the router is dropped whole (nothing
+    the plugin registered stays) and the plugin is disabled; disabling a plugin drops it too.
     """
 
 

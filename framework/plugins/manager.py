@@ -35,13 +35,12 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import pluggy
 
+from framework.errors import QQBotError
 from framework.plugins import hookspecs
 from framework.plugins.hookspecs import PROJECT_NAME
 
 if TYPE_CHECKING:
-    from framework.app.api import ApiRequest
-    from framework.app.bot import Bot
-    from framework.app.context import Context
+    from framework.app import ApiRequest, Bot, Context, Router
 
 __all__ = ["ENTRY_POINT_GROUP", "RESERVED_KEYS", "PluginError", "PluginFailure", "PluginManager"]
 
@@ -52,7 +51,7 @@ RESERVED_KEYS = frozenset({"enabled", "disabled", "autoload", "strict"})
 log = logging.getLogger("framework.plugins")
 
 
-class PluginError(Exception):
+class PluginError(QQBotError):
     """A plugin failed in strict mode (or a config section is malformed)."""
 
 
@@ -77,6 +76,8 @@ class PluginManager:
         self.pm = pluggy.PluginManager(PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = []
+        self.routers: dict[str, Router] = {}
+        """Each registered plugin's router (included in the bot), by plugin name."""
         self._configured = False
 
     # -- loading -----------------------------------------------------------------------------
@@ -150,8 +151,7 @@ class PluginManager:
             if key not in RESERVED_KEYS and isinstance(value, Mapping) and value.get("enabled") is False:
                 disabled.add(key)
         for name in disabled:
-            if self.pm.has_plugin(name):
-                self.pm.unregister(name=name)
+            self.disable(name)
         self.load_entry_points(
             enabled=section.get("enabled"), disabled=disabled, autoload=bool(section.get("autoload", False))
         )
@@ -178,16 +178,32 @@ class PluginManager:
                 self._fail(impl.plugin_name, "qqbot_configure", exc, disable=True)
 
     def register(self) -> None:
-        """Call ``qqbot_register``; a plugin that raises loses everything it registered."""
+        """Call ``qqbot_register`` with each plugin's own router; a plugin that raises loses its router whole.
+
+        The router (named after the plugin) is included in the bot before the hook runs, so what the plugin
+        registers is checked against the bot at once (a command name already taken fails the hook); what the
+        plugin registers on ``bot`` itself goes to its router too.
+        """
+        from framework.app import Router  # the app imports this module: resolve the name at call time
+
         for impl in self._impls("qqbot_register"):
-            self.bot._owner = impl.plugin_name
+            name = impl.plugin_name
+            router = self.routers.get(name)
+            if router is None:
+                router = self.routers[name] = self.bot.include(Router(name, plugin=name))
             try:
-                self._call_impl(impl, bot=self.bot)
+                with self.bot.registering_into(router):
+                    self._call_impl(impl, bot=self.bot, router=router)
             except Exception as exc:
-                self.bot._remove_owned(impl.plugin_name)
-                self._fail(impl.plugin_name, "qqbot_register", exc, disable=True)
-            finally:
-                self.bot._owner = None
+                self._fail(name, "qqbot_register", exc, disable=True)
+
+    def disable(self, name: str) -> None:
+        """Unregister the plugin ``name`` and drop its router (with everything it registered) from the bot."""
+        router = self.routers.pop(name, None)
+        if router is not None and router.parent is not None:
+            router.parent.exclude(router)
+        if self.pm.has_plugin(name):
+            self.pm.unregister(name=name)
 
     async def startup(self) -> None:
         """Await every plugin's ``qqbot_startup``."""
@@ -250,8 +266,7 @@ class PluginManager:
         stops = self.strict and raise_strict
         # in strict mode the raised PluginError reports it (one line); the traceback only at DEBUG
         log.log(logging.DEBUG if stops else logging.ERROR, "%s", failure, exc_info=error)
-        if disable and self.pm.has_plugin(name):
-            self.bot._remove_owned(name)
-            self.pm.unregister(name=name)
+        if disable:
+            self.disable(name)
         if stops:
             raise PluginError(str(failure)) from error
