@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import pluggy
 
-from framework.errors import QQBotError
 from framework.plugins import hookspecs
 from framework.plugins.hookspecs import PROJECT_NAME
 
@@ -51,7 +50,7 @@ RESERVED_KEYS = frozenset({"enabled", "disabled", "autoload", "strict"})
 log = logging.getLogger("framework.plugins")
 
 
-class PluginError(QQBotError):
+class PluginError(Exception):
     """A plugin failed in strict mode (or a config section is malformed)."""
 
 
