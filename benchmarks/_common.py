@@ -1,7 +1,8 @@
 """Pieces shared by the benchmarks: the workload, the emulator in its own process, qq-botpy's URL knobs.
 
 - :func:`wire_frames`: N ``GROUP_AT_MESSAGE_CREATE`` dispatches (``d`` is 437 bytes of JSON, ≈530 bytes per
-  frame on the wire) as unmasked server→client WebSocket text frames;
+  frame on the wire; each message its own id, from 64 groups in turn) as unmasked server→client
+  WebSocket text frames;
 - :class:`EmulatorProcess`: the emulator served on ``127.0.0.1:0`` by a child process (this file run as a
   script) that obeys one-line commands on stdin and answers one JSON line per command, so the
   emulator never shares a core's time slice with the client being measured;
@@ -59,6 +60,8 @@ PAYLOAD: dict[str, Any] = {
 }
 GROUP = PAYLOAD["group_openid"]
 """The group the REST benchmark sends to (the emulator child adds it to its world)."""
+GROUPS = [GROUP, *(f"{0xC9F778FE6ADF9D1D1DBE395BF744A33A + k:032X}" for k in range(1, 64))]
+"""The events come from 64 groups in turn, as a bot in many groups sees them (per-chat order applies)."""
 
 
 def frame_list(n: int, first_seq: int, tag: str) -> list[bytes]:
@@ -68,11 +71,17 @@ def frame_list(n: int, first_seq: int, tag: str) -> list[bytes]:
     from framework.models.envelope import encode_envelope
     from framework.protocol.wsframes import encode_frame
 
-    raw = msgspec.Raw(msgspec.json.encode(PAYLOAD))
-    return [
-        encode_frame(0x1, encode_envelope(0, raw, s=first_seq + i, t=EVENT, id=f"{EVENT}:{tag}-{i}"), mask=False)
-        for i in range(n)
-    ]
+    encode = msgspec.json.encode
+    base = PAYLOAD["id"]
+    frames = []
+    for i in range(n):
+        # every message its own id (the platform's; dedupe keys on it) of the same length, groups in turn
+        unique = f"{tag}-{i:09d}"
+        group = GROUPS[i % len(GROUPS)]
+        d = PAYLOAD | {"id": base[: len(base) - len(unique)] + unique, "group_id": group, "group_openid": group}
+        envelope = encode_envelope(0, msgspec.Raw(encode(d)), s=first_seq + i, t=EVENT, id=f"{EVENT}:{tag}-{i}")
+        frames.append(encode_frame(0x1, envelope, mask=False))
+    return frames
 
 
 def wire_frames(n: int, first_seq: int, tag: str) -> tuple[bytes, int]:
@@ -336,7 +345,11 @@ def percentile(ordered: list[float], p: float) -> float:
 
 
 class Counter:
-    """Counts handled events; records the first and the N-th handling time."""
+    """Counts handled events; records the first and the N-th handling time, wall clock and this process's CPU.
+
+    CPU time per event is the steadier figure on a shared machine: other jobs lengthen the wall time of
+    a round, much less the CPU the client spends on it.
+    """
 
     def __init__(self) -> None:
         self.reset(0)
@@ -344,21 +357,26 @@ class Counter:
     def reset(self, target: int) -> None:
         self.count = 0
         self.target = target
-        self.first = 0.0
-        self.last = 0.0
+        self.first = self.last = 0.0
+        self.cpu_first = self.cpu_last = 0.0
 
     def hit(self) -> bool:
         """Count one event; True when the target is reached."""
         self.count += 1
         if self.count == 1:
-            self.first = time.perf_counter()
+            self.first, self.cpu_first = time.perf_counter(), time.process_time()
         if self.count == self.target:
-            self.last = time.perf_counter()
+            self.last, self.cpu_last = time.perf_counter(), time.process_time()
             return True
         return False
 
     def rate(self) -> float:
+        """Events per second of wall time from the first to the last event."""
         return (self.target - 1) / (self.last - self.first)
+
+    def cpu_us(self) -> float:
+        """This process's CPU µs per event from the first to the last event."""
+        return (self.cpu_last - self.cpu_first) / (self.target - 1) * 1e6
 
 
 def point_botpy_at(url: str) -> None:

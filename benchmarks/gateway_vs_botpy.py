@@ -105,7 +105,7 @@ async def run_framework(
                 await done.wait()
             report = await anyio.to_thread.run_sync(emu.read)
             rates.append(counter.rate())
-            reports.append(report)
+            reports.append(report | {"client_cpu_us": counter.cpu_us()})
     return rates, reports
 
 
@@ -148,7 +148,7 @@ def run_botpy(emu: EmulatorProcess, n: int, rounds: int, shards: int = 1) -> tup
                 await asyncio.wait_for(done.wait(), 300)
                 report = await asyncio.to_thread(emu.read)
                 rates.append(counter.rate())
-                reports.append(report)
+                reports.append(report | {"client_cpu_us": counter.cpu_us()})
         finally:
             task.cancel()
             await client.close()
@@ -164,14 +164,15 @@ def run_botpy(emu: EmulatorProcess, n: int, rounds: int, shards: int = 1) -> tup
 # -- 3. the bare limit ----------------------------------------------------------------------------
 
 
-def run_bare(n: int, rounds: int) -> list[float]:
+def run_bare(n: int, rounds: int, cpu_us: list[float] | None = None) -> list[float]:
+    """Events/s of each round; the CPU µs per event of each round are appended to ``cpu_us`` if given."""
     blob, _ = wire_frames(n, 1, "bare")
     chunks = [blob[i : i + CHUNK] for i in range(0, len(blob), CHUNK)]
     rates = []
     for _ in range(rounds):
         reader = FrameReader(max_size=4 * 2**20)
         count = 0
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for chunk in chunks:
             reader.feed(chunk)
             while (message := reader.next_event()) is not None:
@@ -181,6 +182,8 @@ def run_bare(n: int, rounds: int) -> list[float]:
         elapsed = time.perf_counter() - start
         assert count == n, count
         rates.append(n / elapsed)
+        if cpu_us is not None:
+            cpu_us.append((time.process_time() - cpu) / n * 1e6)
     return rates
 
 

@@ -108,7 +108,9 @@ IDENTIFY_WINDOW = 5.0
 TARGETS = [
     # (key in the flat figures, description, comparison, bound)
     ("throughput.ratio_1_shard", "gateway throughput vs qq-botpy (1 shard, same run)", ">=", 3.5),
+    ("throughput.cpu_ratio_1_shard", "  the same, by client CPU per event", ">=", 3.5),
     ("bare.fraction", "framework / bare parse+decode limit", ">=", 0.5),
+    ("bare.cpu_fraction", "  the same, by CPU per event", ">=", 0.5),
     ("latency.p99_ms@1000", "p99 latency at 1,000 events/s (ms)", "<=", 2.0),
     ("latency.p99_ms@5000", "p99 latency at 5,000 events/s (ms)", "<=", 10.0),
     ("memory.rss_mb@20", "RSS with 20 idle shards (MB)", "<", 60.0),
@@ -172,14 +174,26 @@ def case_throughput(p: dict[str, Any]) -> dict[str, Any]:
         options = EmulatorOptions(shards=shards, max_concurrency=1)
         with EmulatorProcess(options) as emu:
             rates, reports = run_botpy(emu, n, rounds, shards)
-    return {"rates": rates, "best": max(rates), "median": statistics.median(rates)} | _headroom(reports, rates, n)
+    cpu = statistics.median(r["client_cpu_us"] for r in reports)
+    return {
+        "rates": rates,
+        "best": max(rates),
+        "median": statistics.median(rates),
+        "client_cpu_us_per_event": cpu,
+    } | _headroom(reports, rates, n)
 
 
 def case_bare(p: dict[str, Any]) -> dict[str, Any]:
     from gateway_vs_botpy import run_bare
 
-    rates = run_bare(p["n"], p["rounds"])
-    return {"rates": rates, "best": max(rates), "median": statistics.median(rates)}
+    cpu: list[float] = []
+    rates = run_bare(p["n"], p["rounds"], cpu)
+    return {
+        "rates": rates,
+        "best": max(rates),
+        "median": statistics.median(rates),
+        "cpu_us_per_event": statistics.median(cpu),
+    }
 
 
 def _latency_row(sent: list[float], first: int, stamps: dict[int, float], report: dict[str, Any]) -> dict[str, Any]:
@@ -618,20 +632,26 @@ def measure_all(mode: str, log: Callable[[str], None], result_dir: Path) -> dict
             params = {"sdk": sdk, "shards": shards, "n": m["throughput_n"], "rounds": m["rounds"]}
             row[sdk] = run_case("throughput", params, result_dir)
         row["ratio"] = row["framework"]["median"] / row["botpy"]["median"]
+        row["cpu_ratio"] = row["botpy"]["client_cpu_us_per_event"] / row["framework"]["client_cpu_us_per_event"]
         throughput["by_shards"][str(shards)] = row
         log(
             f"   {shards:>3} shards: framework {row['framework']['median']:,.0f}/s, "
-            f"botpy {row['botpy']['median']:,.0f}/s, ratio {row['ratio']:.2f}x"
+            f"botpy {row['botpy']['median']:,.0f}/s, ratio {row['ratio']:.2f}x (CPU per event {row['cpu_ratio']:.2f}x)"
         )
     first = throughput["by_shards"][str(m["shards"][0])]
     throughput["ratio_1_shard"] = first["ratio"]
+    throughput["cpu_ratio_1_shard"] = first["cpu_ratio"]
     results["throughput"] = throughput
 
     log("2. bare limit (parse + typed decode, no I/O)")
     bare = run_case("bare", {"n": m["bare_n"], "rounds": max(3, m["rounds"])}, result_dir)
     bare["fraction"] = first["framework"]["median"] / bare["median"]
+    bare["cpu_fraction"] = bare["cpu_us_per_event"] / first["framework"]["client_cpu_us_per_event"]
     results["bare"] = bare
-    log(f"   {bare['median']:,.0f}/s; framework fraction {bare['fraction']:.2f}")
+    log(
+        f"   {bare['median']:,.0f}/s; framework fraction {bare['fraction']:.2f} "
+        f"(by CPU per event {bare['cpu_fraction']:.2f})"
+    )
 
     log("3. latency, open loop (and the floor: a plain socket reader, same schedule)")
     latency = run_case("latency", {"rates": m["latency_rates"], "seconds": m["latency_seconds"]}, result_dir)
@@ -728,7 +748,9 @@ def flat(r: dict[str, Any]) -> dict[str, float]:
     """The figures the targets and the table name."""
     out = {
         "throughput.ratio_1_shard": r["throughput"]["ratio_1_shard"],
+        "throughput.cpu_ratio_1_shard": r["throughput"]["cpu_ratio_1_shard"],
         "bare.fraction": r["bare"]["fraction"],
+        "bare.cpu_fraction": r["bare"]["cpu_fraction"],
         "startup.import_ms": r["startup"]["import_ms"],
     }
     for rate, row in r["latency"]["by_rate"].items():
@@ -764,15 +786,29 @@ def table(r: dict[str, Any]) -> str:
     """The printed summary: one line per figure."""
     rows: list[tuple[str, str]] = []
     t = r["throughput"]
+    first = next(iter(t["by_shards"]))
     for shards, row in t["by_shards"].items():
         rows.append(
             (
                 f"throughput, {shards} shard(s): framework / qq-botpy (events/s, median)",
-                f"{row['framework']['median']:,.0f} / {row['botpy']['median']:,.0f} = {row['ratio']:.2f}x",
+                f"{row['framework']['median']:,.0f} / {row['botpy']['median']:,.0f} = {row['ratio']:.2f}x "
+                f"(by CPU per event {row['cpu_ratio']:.2f}x)",
             )
         )
+    rows.append(
+        (
+            "client CPU µs per event, 1 shard: framework / qq-botpy / bare",
+            f"{t['by_shards'][first]['framework']['client_cpu_us_per_event']:.2f} / "
+            f"{t['by_shards'][first]['botpy']['client_cpu_us_per_event']:.2f} / {r['bare']['cpu_us_per_event']:.2f}",
+        )
+    )
     rows.append(("bare parse + typed decode (events/s)", f"{r['bare']['median']:,.0f}"))
-    rows.append(("framework (1 shard) / bare limit", f"{r['bare']['fraction']:.2f}"))
+    rows.append(
+        (
+            "framework (1 shard) / bare limit: by events/s, by CPU per event",
+            f"{r['bare']['fraction']:.2f}, {r['bare']['cpu_fraction']:.2f}",
+        )
+    )
     for rate, row in r["latency"]["by_rate"].items():
         floor = row["floor"]
         rows.append(

@@ -66,7 +66,10 @@ def test_throughput_framework_and_botpy_side_by_side(results: dict[str, Any]) ->
             assert len(case["rates"]) == results["params"]["rounds"]
             assert number(case["emulator_cpu_us_per_event"]) > 0
             assert number(case["emulator_core_share"]) > 0
+            assert number(case["client_cpu_us_per_event"]) > 0
         assert number(row["ratio"]) == pytest.approx(row["framework"]["median"] / row["botpy"]["median"])
+        cpu = row["botpy"]["client_cpu_us_per_event"] / row["framework"]["client_cpu_us_per_event"]
+        assert number(row["cpu_ratio"]) == pytest.approx(cpu)
     assert results["throughput"]["ratio_1_shard"] == by["1"]["ratio"]
 
 
@@ -75,6 +78,8 @@ def test_bare_limit_and_fraction(results: dict[str, Any]) -> None:
     assert number(bare["best"]) >= number(bare["median"]) > 0
     framework = results["throughput"]["by_shards"]["1"]["framework"]["median"]
     assert number(bare["fraction"]) == pytest.approx(framework / bare["median"])
+    framework_cpu = results["throughput"]["by_shards"]["1"]["framework"]["client_cpu_us_per_event"]
+    assert number(bare["cpu_fraction"]) == pytest.approx(number(bare["cpu_us_per_event"]) / framework_cpu)
 
 
 def test_latency_percentiles_at_each_rate(results: dict[str, Any]) -> None:
@@ -136,7 +141,7 @@ def test_startup_and_identify_bound(results: dict[str, Any]) -> None:
 
 def test_targets_and_emulator_headroom(results: dict[str, Any]) -> None:
     targets = results["targets"]
-    assert len(targets) == 7
+    assert len(targets) == 9
     for target in targets:
         number(target["measured"])
         assert target["met"] in (True, False)
