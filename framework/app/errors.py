@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from framework.errors import QQBotError
+
 __all__ = [
     "BotError",
     "CommandArgumentError",
@@ -13,7 +15,7 @@ __all__ = [
 ]
 
 
-class BotError(Exception):
+class BotError(QQBotError):
     """Base of every app-layer error."""
 
 

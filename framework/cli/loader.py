@@ -10,13 +10,15 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from framework.errors import QQBotError
+
 __all__ = ["BotLoadError", "load_object", "user_traceback"]
 
 _FRAMEWORK_DIR = str(Path(__file__).resolve().parents[1]) + os.sep
 _IMPORTLIB_DIR = str(Path(importlib.__file__).resolve().parent) + os.sep
 
 
-class BotLoadError(Exception):
+class BotLoadError(QQBotError):
     """The ``module:attr`` reference cannot be loaded; the message (one line) says why.
 
     ``details`` holds the user's traceback when their module raised while being imported.

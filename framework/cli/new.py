@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from framework.errors import QQBotError
+
 __all__ = [
     "ScaffoldError",
     "add_parser",
@@ -41,7 +43,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 _MISSING_COOKIECUTTER = "qqbot new: cookiecutter is not installed; install it with: pip install 'qqbot-framework[new]'"
 
 
-class ScaffoldError(Exception):
+class ScaffoldError(QQBotError):
     """A problem with the ``qqbot new`` arguments, reported to the user as one line."""
 
 

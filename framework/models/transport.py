@@ -10,14 +10,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from framework.errors import TransportError
+
 __all__ = ["ABNORMAL_CLOSURE", "Connector", "WebSocketClosed", "WebSocketConnection"]
 
 #: Close code reported when the connection dropped without a close frame (RFC 6455 §7.1.5).
 ABNORMAL_CLOSURE = 1006
 
 
-class WebSocketClosed(Exception):
-    """The connection is closed. ``code`` is the peer's close code, or 1006 when it dropped."""
+class WebSocketClosed(TransportError):
+    """The connection is closed. ``code`` is the peer's close code, or 1006 when it dropped (a lost TCP
+    connection, reset, or TLS failure on an open connection: the adapter maps those to this)."""
 
     def __init__(self, code: int = ABNORMAL_CLOSURE, reason: str = "") -> None:
         super().__init__(f"websocket closed with code {code}" + (f": {reason}" if reason else ""))

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import pluggy
 
+from framework.errors import QQBotError
 from framework.plugins import hookspecs
 from framework.plugins.hookspecs import PROJECT_NAME
 
@@ -50,7 +51,7 @@ RESERVED_KEYS = frozenset({"enabled", "disabled", "autoload", "strict"})
 log = logging.getLogger("framework.plugins")
 
 
-class PluginError(Exception):
+class PluginError(QQBotError):
     """A plugin failed in strict mode (or a config section is malformed)."""
 
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import msgspec
 
+from framework.errors import QQBotError
 from framework.models.constants import CloseCode, Opcode
 from framework.models.envelope import Envelope, InboundEvent, decode_envelope, encode_envelope
 from framework.protocol.backoff import Backoff, BackoffCounter
@@ -77,7 +78,7 @@ class ShardState(enum.Enum):
     STOPPED = "stopped"
 
 
-class GatewayFatalError(Exception):
+class GatewayFatalError(QQBotError):
     """Reconnecting cannot help (bad shard, intents, banned bot, repeated auth failure, ...)."""
 
     def __init__(self, message: str, *, code: int | None = None) -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import struct
 
+from framework.errors import TransportError
+
 __all__ = [
     "OP_BINARY",
     "OP_CLOSE",
@@ -49,7 +51,7 @@ _HEAD64 = struct.Struct("!BBQ")
 _CODE = struct.Struct("!H")
 
 
-class FrameProtocolError(Exception):
+class FrameProtocolError(TransportError):
     """The peer broke RFC 6455; fail the connection with ``code`` (1002, 1007 or 1009)."""
 
     def __init__(self, code: int, reason: str) -> None:

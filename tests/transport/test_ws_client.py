@@ -11,6 +11,7 @@ from anyio.abc import SocketAttribute
 from ws_peer import Peer, make_tls_contexts, serve
 
 from framework.clock import ScaledClock
+from framework.errors import ConnectError
 from framework.models import WebSocketClosed, WebSocketConnection
 from framework.protocol.wsframes import (
     OP_BINARY,
@@ -334,8 +335,9 @@ async def test_wss_with_verified_certificate(tmp_path: Path) -> None:
         await ws.close()
         assert ws.close_code == 1000
         # The default context (certifi CAs) does not trust the throwaway CA: verification is on.
-        with pytest.raises(ssl.SSLError):
+        with pytest.raises(ConnectError) as info:
             await connect(url)
+        assert isinstance(info.value.__cause__, ssl.SSLError)
 
 
 async def test_default_connector_and_context_manager() -> None:

@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 import anyio
 
 from framework.clock import Clock, SystemClock
+from framework.errors import QQBotError
 from framework.models.api import SessionStartLimit
 
 __all__ = ["IDENTIFY_WINDOW", "IdentifyQueue", "IdentifyTicket", "SessionStartLimitError"]
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 IDENTIFY_WINDOW = 5.0
 
 
-class SessionStartLimitError(RuntimeError):
+class SessionStartLimitError(QQBotError, RuntimeError):
     """The session start budget cannot cover the shards to start."""
 
 

@@ -9,6 +9,11 @@ Behaviour (RFC 6455): server pings are answered with pongs inside :meth:`WebSock
 messages are UTF-8 validated (1007); fragmented messages are reassembled; client frames are masked;
 messages over ``max_size`` fail the connection with 1009; masked or malformed server frames with 1002.
 A dropped TCP connection surfaces as ``WebSocketClosed(1006)``.
+
+Exceptions are mapped here, once: on an open connection every anyio, socket or TLS error becomes
+:class:`~framework.models.transport.WebSocketClosed`; :func:`connect` raises
+:class:`~framework.errors.ConnectError` (:class:`~framework.errors.ConnectTimeout` when ``open_timeout``
+passed), with the library's exception as ``__cause__``. Callers never catch anyio or ``OSError``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from framework.clock import Clock, SystemClock, fail_after
+from framework.errors import ConnectError, ConnectTimeout
 from framework.models.transport import ABNORMAL_CLOSURE, Connector, WebSocketClosed
 from framework.protocol.wsframes import (
     OP_BINARY,
@@ -59,8 +65,10 @@ _STREAM_ERRORS = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedReso
 _default_ssl_context: ssl.SSLContext | None = None
 
 
-class WebSocketHandshakeError(OSError):
-    """The server did not accept the WebSocket upgrade. ``status`` is its HTTP status, if any."""
+class WebSocketHandshakeError(ConnectError):
+    """The server did not accept the WebSocket upgrade. ``status`` is its HTTP status, if any.
+
+    A :class:`~framework.errors.ConnectError` (so also an ``OSError``, as before)."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -334,8 +342,9 @@ async def connect(
     ``headers`` are added to the upgrade request; ``ssl_context`` defaults to a verifying context
     with certifi's CA bundle (SNI is the URL host); ``close_timeout`` bounds the closing handshake;
     ``clock`` measures both timeouts (real time when ``None``).
-    Raises ``ValueError`` for a bad URL and ``OSError`` when the connection cannot be opened:
-    ``TimeoutError``, ``ssl.SSLError``, :class:`WebSocketHandshakeError` or a socket error.
+    Raises ``ValueError`` for a bad URL and :class:`~framework.errors.ConnectError` (an ``OSError``) when
+    the connection cannot be opened: :class:`~framework.errors.ConnectTimeout` (also a ``TimeoutError``),
+    :class:`WebSocketHandshakeError`, or the socket, DNS or TLS error as ``__cause__``.
     """
     try:
         uri = parse_uri(url)
@@ -370,7 +379,22 @@ async def connect(
         reader.feed(rest)
         return WebSocket(stream, reader, close_timeout=close_timeout, clock=clock)
 
-    return await _bounded(open_timeout, clock, open_)
+    where = f"{'wss' if uri.secure else 'ws'}://{uri.host}:{uri.port}"
+    try:
+        return await _bounded(open_timeout, clock, open_)
+    except ConnectError:
+        raise
+    except TimeoutError as exc:
+        raise ConnectTimeout(
+            f"opening a WebSocket to {where} timed out after {open_timeout:g} s; check the address and the network"
+        ) from exc
+    except OSError as exc:  # socket, DNS and TLS errors (ssl.SSLError is an OSError)
+        fix = (
+            "check the server's certificate and ssl_context"
+            if isinstance(exc, ssl.SSLError)
+            else "check the address and the network"
+        )
+        raise ConnectError(f"cannot open a WebSocket to {where}: {type(exc).__name__}: {exc}; {fix}") from exc
 
 
 #: The default :data:`~framework.models.Connector`: :func:`connect` with its default options.

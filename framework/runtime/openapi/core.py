@@ -69,6 +69,10 @@ USER_AGENT = "qqbot-framework/0.1 (+httpx)"
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 """The platform recommends at least 5 s for sends (protocol.md §5.3)."""
 
+_TRANSPORT_ERRORS = (httpx.TransportError, httpx.DecodingError, OSError)
+"""Mapped to :class:`NetworkError` here, the client's one transport boundary: httpx's (which already wrap the
+socket, DNS and TLS errors), an undecodable compressed body, and an ``OSError`` from a custom transport."""
+
 _MAX_RATE_LIMIT_ATTEMPTS = 16
 """Hard stop for servers that keep answering 429 with ``Retry-After: 0``."""
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -349,11 +353,16 @@ class OpenAPICore(EndpointGroup):
                     )
                 else:
                     response = await self._http.request(method, url, content=content, params=query, headers=req_headers)
-            except httpx.TransportError as exc:
+            except _TRANSPORT_ERRORS as exc:
                 unclear = True
                 elapsed = self._clock.monotonic() - started
                 await self._run_hook(self.on_response, method, url, 0, elapsed, "")
-                kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+                if isinstance(exc, httpx.TimeoutException | TimeoutError):
+                    kind = "timed out"
+                elif isinstance(exc, httpx.DecodingError):
+                    kind = "answer body could not be decoded"
+                else:
+                    kind = "connection failed"
                 error = NetworkError(f"{kind} ({type(exc).__name__})", method=method, path=template)
                 if idempotent and failures < self.max_retries:
                     failures += 1
@@ -526,7 +535,7 @@ class OpenAPICore(EndpointGroup):
         """PUT one chunk to a presigned upload URL (no Authorization: the URL carries its own grant)."""
         try:
             response = await self._http.put(url, content=content, headers={"User-Agent": self.user_agent})
-        except httpx.TransportError as exc:
+        except _TRANSPORT_ERRORS as exc:
             raise NetworkError(f"upload part failed ({type(exc).__name__})", method="PUT", path="<presigned>") from exc
         if response.status_code >= 300:
             body = _parse_error(response.content)

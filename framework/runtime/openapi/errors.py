@@ -10,6 +10,7 @@ statuses that are not documented per code (11245 comes with HTTP 500, for instan
 
 from __future__ import annotations
 
+from framework.errors import QQBotError, TransportError
 from framework.models import errorcodes as ec
 
 __all__ = [
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 
-class OpenAPIError(Exception):
+class OpenAPIError(QQBotError):
     """A failed OpenAPI call."""
 
     def __init__(
@@ -134,8 +135,9 @@ class UnexpectedResponseError(OpenAPIError):
     """
 
 
-class NetworkError(OpenAPIError):
-    """No answer: timeout or connection failure (``status`` is 0)."""
+class NetworkError(OpenAPIError, TransportError):
+    """No answer: timeout or connection failure (``status`` is 0). httpx's transport exceptions are mapped to
+    this one in the client; the original is its ``__cause__``. Also a :class:`~framework.errors.TransportError`."""
 
 
 def error_class_for(status: int, code: int) -> type[OpenAPIError]:
