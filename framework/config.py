@@ -22,6 +22,7 @@ environment variable        TOML key                             meaning
 ``QQBOT_HANDLER_TIMEOUT``   ``bot.handler_timeout``              seconds before a handler is cancelled (60; 0: none)
 ``QQBOT_SHARD_COUNT``       ``gateway.shard_count``              total shards (default: ``/gateway/bot``)
 ``QQBOT_SHARD_IDS``         ``gateway.shard_ids``                shards run by this process, e.g. ``0,1``
+``QQBOT_SESSIONS``          ``gateway.sessions``                 ``local`` (default) or ``redis://host:6379/0``: a fleet
 ``QQBOT_WEBHOOK_HOST``      ``webhook.host``                     webhook listen address (default 127.0.0.1)
 ``QQBOT_WEBHOOK_PORT``      ``webhook.port``                     webhook listen port (default 8080)
 ``QQBOT_WEBHOOK_TOLERANCE`` ``webhook.timestamp_tolerance``      accepted signature-timestamp skew, seconds
@@ -107,6 +108,9 @@ class BotSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class GatewaySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     shard_count: int | None = None
     shard_ids: list[int] | None = None
+    sessions: str = "local"
+    """``local``: this process runs its shards alone; ``redis://host:6379/0`` (``?lease_ttl=15&namespace=qqbot``):
+    every process with the same URL and app shares the shards through Redis (docs/fleet.md)."""
 
 
 class WebhookSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -165,6 +169,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "QQBOT_HANDLER_TIMEOUT": ("bot", "handler_timeout"),
     "QQBOT_SHARD_COUNT": ("gateway", "shard_count"),
     "QQBOT_SHARD_IDS": ("gateway", "shard_ids"),
+    "QQBOT_SESSIONS": ("gateway", "sessions"),
     "QQBOT_WEBHOOK_HOST": ("webhook", "host"),
     "QQBOT_WEBHOOK_PORT": ("webhook", "port"),
     "QQBOT_WEBHOOK_TOLERANCE": ("webhook", "timestamp_tolerance"),
@@ -368,6 +373,14 @@ def load_settings(
             raise ConfigError("gateway.shard_ids needs gateway.shard_count (QQBOT_SHARD_COUNT)")
         if any(s >= gw.shard_count for s in gw.shard_ids):
             raise ConfigError(f"gateway.shard_ids: every id must be < shard_count ({gw.shard_count})")
+    if gw.sessions.strip().lower() != "local":
+        if not gw.sessions.strip().lower().startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(
+                f"gateway.sessions (QQBOT_SESSIONS): expected 'local' or a redis://HOST:PORT/DB URL, "
+                f"got {gw.sessions!r}"
+            )
+        if gw.shard_ids is not None:
+            raise ConfigError("gateway.shard_ids: a fleet (gateway.sessions = redis://...) assigns shards; drop it")
     if not 0 < settings.webhook.port < 65536:
         raise ConfigError(f"webhook.port: expected 1..65535, got {settings.webhook.port}")
     if not settings.webhook.read_timeout > 0:

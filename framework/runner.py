@@ -46,6 +46,7 @@ from framework.protocol.gateway import GatewayFatalError
 from framework.runtime.credentials import Credentials, TokenManager
 from framework.runtime.gateway import websocket
 from framework.runtime.gateway.sessions import LocalSessionManager
+from framework.runtime.gateway.sessions.select import session_manager_factory
 from framework.runtime.gateway.shard import ShardOptions, ShardStatus
 from framework.runtime.openapi import OpenAPI
 
@@ -227,6 +228,8 @@ class BotRunner:
     ``connector`` opens WebSockets (:func:`framework.runtime.gateway.websocket.connect`, or the emulator's
     ``connect_websocket``). ``http_transport`` replaces the network for REST calls.
     ``shard_ids``/``shard_count`` select shards (default: every shard ``/gateway/bot`` recommends).
+    ``sessions`` (``[gateway] sessions``): ``None``/``"local"`` runs them all here; a ``redis://`` URL shares
+    them with every process of the same app and URL, a fleet (docs/fleet.md).
     ``concurrency`` bounds handlers running at once; ``handler_deadline`` is how many seconds running
     handlers get at shutdown; ``drain_timeout`` how many seconds queued events get to reach them.
     ``tracker`` lets a caller observe handled events. Without one, none is kept until :attr:`tracker` is
@@ -252,6 +255,7 @@ class BotRunner:
         handler_deadline: float = 10.0,
         drain_timeout: float = 10.0,
         tracker: EventTracker | None = None,
+        sessions: str | None = None,
     ) -> None:
         self.bot = bot
         self.app_id = str(app_id)
@@ -262,6 +266,8 @@ class BotRunner:
         self.http_transport = http_transport
         self.shard_ids = list(shard_ids) if shard_ids is not None else None
         self.shard_count = shard_count
+        self.sessions = sessions
+        """``None`` or ``"local"``: the shards run here; ``redis://...``: shared by a fleet (docs/fleet.md)."""
         self.clock: Clock = clock or SystemClock()
         self.shard_options = shard_options
         self.handler_deadline = handler_deadline
@@ -351,7 +357,7 @@ class BotRunner:
         async with services as (tokens, api):
             self.api = api
             gateway = await api.get_gateway_bot()
-            manager = LocalSessionManager(
+            manager = session_manager_factory(self.sessions, app_id=self.app_id)(
                 self.connector,
                 tokens.get_token,
                 gateway,

@@ -53,6 +53,13 @@ def build_parser(*, emulator_options: bool = True) -> argparse.ArgumentParser:
         "--handler-timeout", type=float, help="seconds before a handler is cancelled and reported (default 60; 0: none)"
     )
     run.add_argument("--shard-ids", help="comma-separated shards this process runs, e.g. 0,1")
+    run.add_argument(
+        "--sessions",
+        "--redis",
+        metavar="URL",
+        help="'local' (default: config) or redis://HOST:PORT/DB: share the shards with every process of the "
+        "same app and URL, a fleet (docs/fleet.md)",
+    )
     run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: config, INFO")
     run.add_argument("--log-format", choices=["text", "json"], help="default: config, text")
     run.add_argument(
@@ -90,9 +97,10 @@ def build_parser(*, emulator_options: bool = True) -> argparse.ArgumentParser:
 
         add_arguments(emu)
 
-    from framework.cli import new
+    from framework.cli import fleet, new
 
     new.add_parser(sub)
+    fleet.add_parser(sub)
     return parser
 
 
@@ -112,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from framework.cli import new
 
         return new.run(args)
+    if args.command == "shards":
+        from framework.cli import fleet
+
+        return fleet.shards(args)
     from framework.cli.commands import check, run
 
     if args.command == "check":

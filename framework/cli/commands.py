@@ -78,6 +78,22 @@ def _overrides(settings: Settings, args: argparse.Namespace) -> None:
         if any(i < 0 or i >= count for i in ids):
             raise ConfigError(f"--shard-ids: every id must be in 0..{count - 1}, got {ids}")
         settings.gateway.shard_ids = ids
+    if getattr(args, "sessions", None):
+        settings.gateway.sessions = args.sessions
+    if settings.gateway.sessions.strip().lower() != "local":
+        from urllib.parse import urlsplit
+
+        from framework.runtime.gateway.sessions.redis import parse_sessions_url
+
+        try:
+            fleet = parse_sessions_url(settings.gateway.sessions.strip())
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        password = urlsplit(fleet.redis_url).password
+        if password:
+            register_secret(password)  # the URL may be logged or printed
+        if settings.gateway.shard_ids is not None:
+            raise ConfigError("--shard-ids: a fleet (--sessions redis://...) assigns shards itself; drop it")
     if getattr(args, "log_level", None):
         settings.logging.level = args.log_level
     if getattr(args, "log_format", None):
@@ -278,6 +294,7 @@ async def _run_gateway(
         token_url=token_url,
         shard_ids=settings.gateway.shard_ids,
         shard_count=settings.gateway.shard_count,
+        sessions=settings.gateway.sessions,
     )
     async with anyio.create_task_group() as tg, runner:
         tg.start_soon(_until_signal, runner.stop)
