@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -77,3 +80,100 @@ def test_imports_point_down(path: Path) -> None:
 def test_the_check_sees_every_layer() -> None:
     layers = {_layer(_module_name(p)) for p in FILES}
     assert set(ALLOWED) <= layers
+
+
+# -- rules beyond "imports point down" -------------------------------------------------------------------
+
+
+def _imports(nodes: list[ast.stmt] | ast.Module) -> Iterator[tuple[int, str]]:
+    """(line, imported module) for every import anywhere under ``nodes``; ``from x import y`` gives x.y too."""
+    for node in ast.walk(nodes if isinstance(nodes, ast.AST) else ast.Module(body=nodes, type_ignores=[])):
+        if isinstance(node, ast.Import):
+            yield from ((node.lineno, a.name) for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module
+            yield from ((node.lineno, f"{node.module}.{a.name}") for a in node.names)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _import_time_imports(body: list[ast.stmt]) -> Iterator[tuple[int, str]]:
+    """Imports that run when the module is imported: the module body, top-level ``if``/``try``/``with``
+    blocks and class bodies, but not function bodies nor ``if TYPE_CHECKING:`` blocks."""
+    for node in body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield from _imports([node])
+        elif isinstance(node, ast.If):
+            if not _is_type_checking(node.test):
+                yield from _import_time_imports(node.body)
+            yield from _import_time_imports(node.orelse)
+        elif isinstance(node, ast.Try):
+            for block in (node.body, node.orelse, node.finalbody, *(h.body for h in node.handlers)):
+                yield from _import_time_imports(block)
+        elif isinstance(node, ast.With | ast.ClassDef):
+            yield from _import_time_imports(node.body)
+
+
+def _under(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def _files_of(package: str) -> list[Path]:
+    return sorted(ROOT.parent.joinpath(*package.split(".")).rglob("*.py"))
+
+
+def _where(path: Path, line: int) -> str:
+    return f"{path.relative_to(ROOT.parent)}:{line}"
+
+
+NETWORK_MODULES = ("anyio", "httpx", "socket", "ssl", "asyncio", "trio")
+
+
+@pytest.mark.parametrize("path", _files_of("framework.protocol"), ids=lambda p: str(p.relative_to(ROOT.parent)))
+def test_protocol_is_sans_io(path: Path) -> None:
+    """``framework.protocol`` decides, it never does I/O: no network or event-loop library, anywhere in a file."""
+    bad = [
+        f"{_where(path, line)} imports {name}"
+        for line, name in _imports(ast.parse(path.read_text(encoding="utf-8")))
+        if any(_under(name, m) for m in NETWORK_MODULES)
+    ]
+    assert not bad, "framework.protocol is sans-IO: " + "; ".join(bad)
+
+
+@pytest.mark.parametrize("path", _files_of("framework.app"), ids=lambda p: str(p.relative_to(ROOT.parent)))
+def test_app_does_not_import_the_runtime_when_imported(path: Path) -> None:
+    """The app layer reaches the runtime only inside functions or for type checking, so ``framework.Bot`` stays
+    importable (and cheap) without httpx and the gateway client."""
+    bad = [
+        f"{_where(path, line)} imports {name} at module level"
+        for line, name in _import_time_imports(ast.parse(path.read_text(encoding="utf-8")).body)
+        if _under(name, "framework.runtime") or _under(name, "framework.runner")
+    ]
+    assert not bad, "; ".join(bad) + " (import it inside the function that needs it, or under TYPE_CHECKING)"
+
+
+def test_a_bot_does_not_import_the_network_stack() -> None:
+    """``framework.Bot()`` needs neither httpx nor the runtime; handlers annotated with the runtime's
+    ``OpenAPI`` (imported by the bot's own code, after the bot was made) still receive the client."""
+    code = """
+import sys, anyio, framework
+bot = framework.Bot()
+heavy = [m for m in ("httpx", "websockets", "hypercorn", "framework.runtime", "framework.runner") if m in sys.modules]
+assert not heavy, f"framework.Bot() imported {heavy}"
+from framework.runtime.openapi import OpenAPI
+from framework.testing.recording import RecordingApi, c2c
+seen = []
+@bot.on_c2c_message
+async def handler(api: OpenAPI) -> None:
+    seen.append(api)
+api = RecordingApi()
+bot.bind(api)
+anyio.run(bot.dispatch, c2c("hi"))
+assert seen == [api], seen
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr

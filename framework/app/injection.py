@@ -131,7 +131,7 @@ def resolve_parameter(
     parameters named ``ctx``/``context``, ``event``, ``bot`` or ``api`` are filled by name; a
     parameter annotated ``Any`` gets the event unless its name says otherwise.
     """
-    from framework.app.bot import Bot
+    from framework.app.bot import Bot, _runtime_client_types
 
     source: Source | None = None
     if annotation is inspect.Parameter.empty:
@@ -144,7 +144,7 @@ def resolve_parameter(
         source = _inbound
     elif isinstance(annotation, type) and issubclass(annotation, Bot):
         source = _bot
-    elif annotation is ApiClient or annotation in bot.api_types:
+    elif annotation is ApiClient or annotation in bot.api_types or annotation in _runtime_client_types():
         source = _api
     elif annotation in bot.provided:
         provided: Mapping[type[Any], Any] = bot.provided
