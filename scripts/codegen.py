@@ -34,9 +34,10 @@ _H = TypeVar("_H", bound=Callable[..., Awaitable[Any]])
 
 
 class EventDecorators:
-    """Mixin of the generated ``on_<event>`` decorators; each returns the function unchanged.
+    """Mixin of the generated ``on_<event>`` decorators of ``Router`` (and so of ``Bot``, the root router).
 
-    Use bare (``@bot.on_c2c_message``) or with options (``@bot.on_c2c_message(rule=..., concurrency=2)``).
+    Each returns the function unchanged. Use bare (``@router.on_c2c_message``) or with options
+    (``@router.on_c2c_message(rule=..., concurrency=2)``).
     """
 
     def _event_decorator(self, event_type: str, func: Any, options: HandlerOptions) -> Any:  # pragma: no cover

@@ -10,6 +10,8 @@ and every example runs.
   ``mybot.bot``) is the README's five-line bot, as the README says. A block defining a
   ``@pytest.fixture`` is a test file and runs in its own pytest. Examples that reach "the platform"
   through ``load_settings()``/``QQBOT_*`` get the emulator served on loopback in those variables.
+- A block preceded by ``<!-- module: name -->`` is the module ``name`` of a bot split across files: it runs in
+  its own namespace, importable by the page's later blocks (``import name``) while the page runs.
 - A block preceded by ``<!-- not-run: reason -->`` is deliberately partial: it is only compiled.
   ``bash``/``console`` blocks with ``qqbot`` commands are covered by the CLI's subprocess tests.
 """
@@ -93,6 +95,20 @@ def _launch_scripts(page: Path) -> list[tuple[int, str]]:
     ]
 
 
+_MODULE = re.compile(r"<!--\s*module:\s*([\w.]+)\s*-->\s*\n\s*\Z")
+
+
+def _modules(page: Path) -> dict[int, str]:
+    """Line of each block marked ``<!-- module: name -->`` -> the module name."""
+    text = page.read_text(encoding="utf-8")
+    found: dict[int, str] = {}
+    for m in _FENCE.finditer(text):
+        marker = _MODULE.search(text, max(0, m.start() - 100), m.start())
+        if marker:
+            found[text.count("\n", 0, m.start()) + 2] = marker.group(1)
+    return found
+
+
 def _runnable(page: Path, language: str) -> list[tuple[int, str]]:
     skipped = set(_not_run(page)) | {line for line, _ in _launch_scripts(page)}
     return [(line, source) for line, source in _blocks(page, language) if line not in skipped]
@@ -169,6 +185,12 @@ def test_the_not_run_marker_is_seen(tmp_path: Path) -> None:
     page.write_text("<!-- not-run: needs the platform -->\n```python\nboom()\n```\n\n```python\nok()\n```\n")
     assert _not_run(page) == {3: "needs the platform"}
     assert _runnable(page, "python") == [(7, "ok()\n")]
+
+
+def test_the_module_marker_is_seen(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("<!-- module: greetings -->\n```python\nx = 1\n```\n\n```python\nimport greetings\n```\n")
+    assert _modules(page) == {3: "greetings"}
 
 
 # -- TOML examples --------------------------------------------------------------------------------
@@ -328,10 +350,23 @@ async def _run_page(page: Path) -> dict[str, Any]:
     A block that defines a ``@pytest.fixture`` is a test file instead: it runs in its own pytest.
     """
     namespace: dict[str, Any] = {"__name__": f"docs_{page.stem}"}
+    modules = _modules(page)
+    try:
+        return await _run_blocks(page, namespace, modules)
+    finally:
+        for name in modules.values():
+            sys.modules.pop(name, None)
+
+
+async def _run_blocks(page: Path, namespace: dict[str, Any], modules: dict[int, str]) -> dict[str, Any]:
     for line, source in _runnable(page, "python"):
         where = f"{_ids(page)}:{line}"
         if "@pytest.fixture" in source:
             await run_with_pytest(source, where)
+            continue
+        if line in modules:  # a module of the example, imported by the blocks after it
+            module = sys.modules[modules[line]] = types.ModuleType(modules[line])
+            exec(compile(source, where, "exec"), module.__dict__)
             continue
         code = compile(source, where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
         result = eval(code, namespace)

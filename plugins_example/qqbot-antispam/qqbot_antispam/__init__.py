@@ -17,7 +17,7 @@ from collections import deque
 
 import msgspec
 
-from framework.app import Bot, CallNext, Context
+from framework.app import Bot, CallNext, Context, Router
 from framework.plugins import hookimpl
 
 __all__ = ["AntiSpamConfig", "RateLimiter", "config_model", "qqbot_register"]
@@ -80,12 +80,13 @@ class RateLimiter:
 
 
 @hookimpl
-def qqbot_register(bot: Bot) -> None:
-    """Install the rate-limiting middleware, configured from the bot's ``[plugins.antispam]``."""
+def qqbot_register(bot: Bot, router: Router) -> None:
+    """Install the rate-limiting middleware (on the plugin's router: it wraps every event of the bot),
+    configured from the bot's ``[plugins.antispam]``."""
     config = bot.provided.get(AntiSpamConfig) or AntiSpamConfig()
     limiter = RateLimiter(config.max_messages, config.per_seconds)
 
-    @bot.middleware
+    @router.middleware
     async def antispam(ctx: Context, call_next: CallNext) -> None:
         user = ctx.user_id
         if ctx.type not in MESSAGE_EVENTS or not user:

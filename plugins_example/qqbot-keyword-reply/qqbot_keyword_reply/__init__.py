@@ -22,7 +22,7 @@ from typing import Literal
 
 import msgspec
 
-from framework.app import Bot, Context, Scene
+from framework.app import Bot, Context, Router, Scene
 from framework.plugins import hookimpl
 
 __all__ = ["KeywordConfig", "KeywordRule", "config_model", "qqbot_register"]
@@ -79,8 +79,8 @@ class _Compiled:
 
 
 @hookimpl
-def qqbot_register(bot: Bot) -> None:
-    """Register one message handler per configured scene."""
+def qqbot_register(bot: Bot, router: Router) -> None:
+    """Register one message handler per configured scene on the plugin's router."""
     config = bot.provided.get(KeywordConfig) or KeywordConfig()
     compiled = [_Compiled(rule) for rule in config.rules]
     if not compiled:
@@ -98,4 +98,4 @@ def qqbot_register(bot: Bot) -> None:
                 return
 
     for scene in config.scenes:
-        getattr(bot, _DECORATORS[Scene(scene)])(keyword_reply)
+        getattr(router, _DECORATORS[Scene(scene)])(keyword_reply)

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from framework.app import Bot, Context
+from framework.app import Context, Router
 from framework.plugins import hookimpl
 
 __all__ = ["qqbot_register"]
 
 
 @hookimpl
-def qqbot_register(bot: Bot) -> None:
-    """Add the two commands."""
+def qqbot_register(router: Router) -> None:
+    """Add the two commands to the plugin's router."""
 
-    @bot.command("ping")
+    @router.command("ping")
     async def ping(ctx: Context) -> None:
         """Check that the bot is alive."""
         await ctx.reply("pong")
 
-    @bot.command("echo")
+    @router.command("echo")
     async def echo(ctx: Context, *, text: str) -> None:
         """Repeat the text: /echo <text>."""
         await ctx.reply(text)
