@@ -177,3 +177,27 @@ assert seen == [api], seen
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_plugins_use_only_the_public_app() -> None:
+    """``framework.plugins`` sees the app as plugin authors do: the names ``framework.app`` exports, never one of
+    its modules (``framework.app.bot``, ``framework.app.handlers``, ...), and nothing else of the framework but
+    the exception root ``framework.errors``."""
+    import framework.app
+
+    public = set(framework.app.__all__)
+    bad = []
+    for path in sorted((ROOT / "plugins").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                wrong = [a.name for a in node.names if a.name.startswith("framework") and a.name != "framework.app"]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("framework"):
+                if node.module == "framework.app":
+                    wrong = [f"framework.app.{a.name}" for a in node.names if a.name not in public]
+                else:  # framework.errors: the exception root, which every layer may import
+                    module = str(node.module)
+                    wrong = [] if module.startswith("framework.plugins") or module == "framework.errors" else [module]
+            else:
+                continue
+            bad += [f"{path.relative_to(ROOT.parent)}:{node.lineno} imports {name}" for name in wrong]
+    assert not bad, "; ".join(bad) + " (use the names framework.app exports)"
