@@ -149,7 +149,7 @@ class Dispatcher:
         except Exception as exc:
             await (self._report(exc, ctx, None) if ctx is not None else self._undecodable(event, exc))
         finally:
-            if ctx is not None and event.type == "INTERACTION_CREATE" and self._bot.api_or_none is not None:
+            if ctx is not None and event.type in _NEEDS_CONTEXT and self._bot.api_or_none is not None:
                 try:
                     await ctx.ack(0)
                 except Exception as exc:
@@ -228,7 +228,8 @@ async def _reply(
     return await Context(bot, inbound, decoded).reply(content, **options)
 
 
-_NEEDS_CONTEXT = frozenset({"INTERACTION_CREATE"})  # acknowledged through the Context after the handlers
+#: Events acknowledged through the Context once their handlers ran (the event table's ``acknowledged`` column).
+_NEEDS_CONTEXT = frozenset(spec.type for spec in EVENT_TABLE.values() if spec.acknowledged)
 
 
 def _direct_route(route: Route) -> tuple[_Direct, ...] | None:

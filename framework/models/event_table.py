@@ -17,7 +17,9 @@ from typing import Any
 import msgspec
 
 from framework.models import events as ev
+from framework.models import scenes as sc
 from framework.models.intents import Intents
+from framework.models.scenes import ReplyResolver, Scene
 
 __all__ = ["EVENTS_BY_DECORATOR", "EVENT_TABLE", "EventSpec", "intents_for"]
 
@@ -40,6 +42,16 @@ class EventSpec:
     handled in arrival order (:mod:`framework.delivery`). ``None``: no ordering constraint. Filled from the model."""
     dedupe_by_message_id: bool = False
     """The payload's ``id`` is a message id: a redelivery under a new envelope id is still the same message."""
+    scene: Scene | None = None
+    """The user messages of this scene: commands and ``on_any_message`` handlers of it listen to this event
+    (one event per scene)."""
+    reply_target: ReplyResolver | None = None
+    """Where a reply to it goes (``ctx.reply``, ``event.reply()``), from the decoded payload and the envelope;
+    ``None``: it cannot be answered."""
+    escaped: bool = False
+    """Its ``content`` arrives HTML-escaped (guild messages); commands and ``ctx.text`` see it unescaped."""
+    acknowledged: bool = False
+    """The bot acknowledges it once its handlers ran (``PUT /interactions/{id}``), through their Context."""
 
 
 _I = Intents
@@ -59,13 +71,41 @@ _ROWS: tuple[EventSpec, ...] = (
     EventSpec("GUILD_MEMBER_UPDATE", ev.GuildMemberEvent, _I.GUILD_MEMBERS, "on_guild_member_update"),
     EventSpec("GUILD_MEMBER_REMOVE", ev.GuildMemberEvent, _I.GUILD_MEMBERS, "on_guild_member_remove"),
     # GUILD_MESSAGES (private bots)
-    EventSpec("MESSAGE_CREATE", ev.Message, _I.GUILD_MESSAGES, "on_message", "any guild message"),
+    EventSpec(
+        "MESSAGE_CREATE",
+        ev.Message,
+        _I.GUILD_MESSAGES,
+        "on_message",
+        "any guild message",
+        reply_target=sc.guild_message(Scene.CHANNEL),
+        escaped=True,
+    ),
     EventSpec("MESSAGE_DELETE", ev.MessageDeleteEvent, _I.GUILD_MESSAGES, "on_message_delete"),
     # GUILD_MESSAGE_REACTIONS
-    EventSpec("MESSAGE_REACTION_ADD", ev.ReactionEvent, _I.GUILD_MESSAGE_REACTIONS, "on_reaction_add"),
-    EventSpec("MESSAGE_REACTION_REMOVE", ev.ReactionEvent, _I.GUILD_MESSAGE_REACTIONS, "on_reaction_remove"),
+    EventSpec(
+        "MESSAGE_REACTION_ADD",
+        ev.ReactionEvent,
+        _I.GUILD_MESSAGE_REACTIONS,
+        "on_reaction_add",
+        reply_target=sc.channel_event,
+    ),
+    EventSpec(
+        "MESSAGE_REACTION_REMOVE",
+        ev.ReactionEvent,
+        _I.GUILD_MESSAGE_REACTIONS,
+        "on_reaction_remove",
+        reply_target=sc.channel_event,
+    ),
     # DIRECT_MESSAGE
-    EventSpec("DIRECT_MESSAGE_CREATE", ev.DirectMessage, _I.DIRECT_MESSAGE, "on_direct_message"),
+    EventSpec(
+        "DIRECT_MESSAGE_CREATE",
+        ev.DirectMessage,
+        _I.DIRECT_MESSAGE,
+        "on_direct_message",
+        scene=Scene.DM,
+        reply_target=sc.guild_message(Scene.DM),
+        escaped=True,
+    ),
     EventSpec("DIRECT_MESSAGE_DELETE", ev.MessageDeleteEvent, _I.DIRECT_MESSAGE, "on_direct_message_delete"),
     # OPEN_FORUMS_EVENT
     EventSpec("OPEN_FORUM_THREAD_CREATE", ev.OpenForumEvent, _I.OPEN_FORUMS_EVENT, "on_open_forum_thread_create"),
@@ -95,17 +135,55 @@ _ROWS: tuple[EventSpec, ...] = (
     EventSpec("GROUP_MEMBER_REMOVE", ev.GroupMemberEvent, _I.GROUP_MEMBER_EVENT, "on_group_member_remove"),
     EventSpec("GROUP_JOIN_REQUEST", ev.GroupMemberEvent, _I.GROUP_MEMBER_EVENT, "on_group_join_request"),
     # GROUP_AND_C2C_EVENT
-    EventSpec("GROUP_AT_MESSAGE_CREATE", ev.GroupMessage, _I.GROUP_AND_C2C_EVENT, "on_group_at_message"),
-    EventSpec("GROUP_MESSAGE_CREATE", ev.GroupMessage, _I.GROUP_AND_C2C_EVENT, "on_group_message"),
-    EventSpec("C2C_MESSAGE_CREATE", ev.C2CMessage, _I.GROUP_AND_C2C_EVENT, "on_c2c_message"),
-    EventSpec("FRIEND_ADD", ev.FriendEvent, _I.GROUP_AND_C2C_EVENT, "on_friend_add"),
+    EventSpec(
+        "GROUP_AT_MESSAGE_CREATE",
+        ev.GroupMessage,
+        _I.GROUP_AND_C2C_EVENT,
+        "on_group_at_message",
+        scene=Scene.GROUP,
+        reply_target=sc.group_message,
+    ),
+    EventSpec(
+        "GROUP_MESSAGE_CREATE",
+        ev.GroupMessage,
+        _I.GROUP_AND_C2C_EVENT,
+        "on_group_message",
+        reply_target=sc.group_message,
+    ),
+    EventSpec(
+        "C2C_MESSAGE_CREATE",
+        ev.C2CMessage,
+        _I.GROUP_AND_C2C_EVENT,
+        "on_c2c_message",
+        scene=Scene.C2C,
+        reply_target=sc.c2c_message,
+    ),
+    EventSpec("FRIEND_ADD", ev.FriendEvent, _I.GROUP_AND_C2C_EVENT, "on_friend_add", reply_target=sc.c2c_event),
     EventSpec("FRIEND_DEL", ev.FriendEvent, _I.GROUP_AND_C2C_EVENT, "on_friend_del"),
     EventSpec("C2C_MSG_REJECT", ev.C2CMessageSwitchEvent, _I.GROUP_AND_C2C_EVENT, "on_c2c_msg_reject"),
-    EventSpec("C2C_MSG_RECEIVE", ev.C2CMessageSwitchEvent, _I.GROUP_AND_C2C_EVENT, "on_c2c_msg_receive"),
-    EventSpec("GROUP_ADD_ROBOT", ev.GroupRobotEvent, _I.GROUP_AND_C2C_EVENT, "on_group_add_robot"),
+    EventSpec(
+        "C2C_MSG_RECEIVE",
+        ev.C2CMessageSwitchEvent,
+        _I.GROUP_AND_C2C_EVENT,
+        "on_c2c_msg_receive",
+        reply_target=sc.c2c_event,
+    ),
+    EventSpec(
+        "GROUP_ADD_ROBOT",
+        ev.GroupRobotEvent,
+        _I.GROUP_AND_C2C_EVENT,
+        "on_group_add_robot",
+        reply_target=sc.group_event,
+    ),
     EventSpec("GROUP_DEL_ROBOT", ev.GroupRobotEvent, _I.GROUP_AND_C2C_EVENT, "on_group_del_robot"),
     EventSpec("GROUP_MSG_REJECT", ev.GroupRobotEvent, _I.GROUP_AND_C2C_EVENT, "on_group_msg_reject"),
-    EventSpec("GROUP_MSG_RECEIVE", ev.GroupRobotEvent, _I.GROUP_AND_C2C_EVENT, "on_group_msg_receive"),
+    EventSpec(
+        "GROUP_MSG_RECEIVE",
+        ev.GroupRobotEvent,
+        _I.GROUP_AND_C2C_EVENT,
+        "on_group_msg_receive",
+        reply_target=sc.group_event,
+    ),
     EventSpec(
         "SUBSCRIBE_MESSAGE_STATUS",
         ev.SubscribeMessageStatusEvent,
@@ -113,18 +191,59 @@ _ROWS: tuple[EventSpec, ...] = (
         "on_subscribe_message_status",
     ),
     # INTERACTION
-    EventSpec("INTERACTION_CREATE", ev.Interaction, _I.INTERACTION, "on_interaction"),
+    EventSpec(
+        "INTERACTION_CREATE",
+        ev.Interaction,
+        _I.INTERACTION,
+        "on_interaction",
+        reply_target=sc.interaction,
+        acknowledged=True,
+    ),
     # MESSAGE_AUDIT
     EventSpec("MESSAGE_AUDIT_PASS", ev.MessageAuditEvent, _I.MESSAGE_AUDIT, "on_message_audit_pass"),
     EventSpec("MESSAGE_AUDIT_REJECT", ev.MessageAuditEvent, _I.MESSAGE_AUDIT, "on_message_audit_reject"),
     # FORUMS_EVENT (private bots)
-    EventSpec("FORUM_THREAD_CREATE", ev.ForumThreadEvent, _I.FORUMS_EVENT, "on_forum_thread_create"),
-    EventSpec("FORUM_THREAD_UPDATE", ev.ForumThreadEvent, _I.FORUMS_EVENT, "on_forum_thread_update"),
-    EventSpec("FORUM_THREAD_DELETE", ev.ForumThreadEvent, _I.FORUMS_EVENT, "on_forum_thread_delete"),
-    EventSpec("FORUM_POST_CREATE", ev.ForumPostEvent, _I.FORUMS_EVENT, "on_forum_post_create"),
-    EventSpec("FORUM_POST_DELETE", ev.ForumPostEvent, _I.FORUMS_EVENT, "on_forum_post_delete"),
-    EventSpec("FORUM_REPLY_CREATE", ev.ForumReplyEvent, _I.FORUMS_EVENT, "on_forum_reply_create"),
-    EventSpec("FORUM_REPLY_DELETE", ev.ForumReplyEvent, _I.FORUMS_EVENT, "on_forum_reply_delete"),
+    EventSpec(
+        "FORUM_THREAD_CREATE",
+        ev.ForumThreadEvent,
+        _I.FORUMS_EVENT,
+        "on_forum_thread_create",
+        reply_target=sc.channel_event,
+    ),
+    EventSpec(
+        "FORUM_THREAD_UPDATE",
+        ev.ForumThreadEvent,
+        _I.FORUMS_EVENT,
+        "on_forum_thread_update",
+        reply_target=sc.channel_event,
+    ),
+    EventSpec(
+        "FORUM_THREAD_DELETE",
+        ev.ForumThreadEvent,
+        _I.FORUMS_EVENT,
+        "on_forum_thread_delete",
+        reply_target=sc.channel_event,
+    ),
+    EventSpec(
+        "FORUM_POST_CREATE", ev.ForumPostEvent, _I.FORUMS_EVENT, "on_forum_post_create", reply_target=sc.channel_event
+    ),
+    EventSpec(
+        "FORUM_POST_DELETE", ev.ForumPostEvent, _I.FORUMS_EVENT, "on_forum_post_delete", reply_target=sc.channel_event
+    ),
+    EventSpec(
+        "FORUM_REPLY_CREATE",
+        ev.ForumReplyEvent,
+        _I.FORUMS_EVENT,
+        "on_forum_reply_create",
+        reply_target=sc.channel_event,
+    ),
+    EventSpec(
+        "FORUM_REPLY_DELETE",
+        ev.ForumReplyEvent,
+        _I.FORUMS_EVENT,
+        "on_forum_reply_delete",
+        reply_target=sc.channel_event,
+    ),
     EventSpec("FORUM_PUBLISH_AUDIT_RESULT", ev.ForumAuditResult, _I.FORUMS_EVENT, "on_forum_publish_audit_result"),
     # AUDIO_ACTION
     EventSpec("AUDIO_START", ev.AudioEvent, _I.AUDIO_ACTION, "on_audio_start"),
@@ -132,7 +251,16 @@ _ROWS: tuple[EventSpec, ...] = (
     EventSpec("AUDIO_ON_MIC", ev.AudioEvent, _I.AUDIO_ACTION, "on_audio_on_mic"),
     EventSpec("AUDIO_OFF_MIC", ev.AudioEvent, _I.AUDIO_ACTION, "on_audio_off_mic"),
     # PUBLIC_GUILD_MESSAGES
-    EventSpec("AT_MESSAGE_CREATE", ev.Message, _I.PUBLIC_GUILD_MESSAGES, "on_at_message", "a guild @bot message"),
+    EventSpec(
+        "AT_MESSAGE_CREATE",
+        ev.Message,
+        _I.PUBLIC_GUILD_MESSAGES,
+        "on_at_message",
+        "a guild @bot message",
+        scene=Scene.CHANNEL,
+        reply_target=sc.guild_message(Scene.CHANNEL),
+        escaped=True,
+    ),
     EventSpec("PUBLIC_MESSAGE_DELETE", ev.MessageDeleteEvent, _I.PUBLIC_GUILD_MESSAGES, "on_public_message_delete"),
 )
 
