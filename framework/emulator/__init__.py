@@ -33,6 +33,7 @@ from framework.emulator.rest import build_rest
 from framework.emulator.server import EmulatorServer
 from framework.emulator.tokens import TokenService
 from framework.emulator.webhook_sender import WebhookSender, register_webhook_routes
+from framework.emulator.webui import UI_PATH, register_ui_routes
 from framework.emulator.world import World
 from framework.models.intents import ALL_INTENTS, DEFAULT_PERMITTED, Intents
 
@@ -80,6 +81,7 @@ class Emulator:
         register_gateway_routes(self.gateway, self.router)
         self.webhook = WebhookSender(self.config, self.clock, self.world, transport=webhook_transport)
         register_webhook_routes(self.webhook, self.router)
+        register_ui_routes(self.world, self.gateway, self.router)
         self.server = EmulatorServer(
             self.router, self.gateway.handle, close_timeout=self.gateway.settings.close_timeout
         )
@@ -131,6 +133,12 @@ class Emulator:
         return self.server.url
 
     @property
+    def ui_url(self) -> str | None:
+        """The web page (``http://host:port/_emulator/ui``) while :meth:`serve` is active."""
+        url = self.server.url
+        return None if url is None else url + UI_PATH
+
+    @property
     def ws_url(self) -> str | None:
         """The gateway URL (``ws://host:port/websocket``) while :meth:`serve` is active."""
         url = self.server.url
@@ -175,7 +183,7 @@ async def serve_forever(
     emu = emulator or Emulator()
     async with emu.serve(host, port) as url:
         if announce:
-            print(f"QQ platform emulator listening on {url} (gateway {emu.ws_url})", flush=True)
+            print(f"QQ platform emulator listening on {url} (gateway {emu.ws_url}); web page {emu.ui_url}", flush=True)
             print(f"apps: {', '.join(sorted(emu.config.apps))}; control API under {url}/_emulator/", flush=True)
         await anyio.sleep_forever()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, TypeVar
@@ -135,11 +135,13 @@ class HttpRequest:
 
 @dataclass
 class HttpResponse:
-    """One HTTP response."""
+    """One HTTP response: ``body``, or chunks from ``stream`` when it is set (Server-Sent Events)."""
 
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    stream: AsyncIterator[bytes] | None = None
+    """Chunks sent as they come (chunked transfer encoding) until the iterator ends or the client leaves."""
 
     def __repr__(self) -> str:  # the body may hold an access token
         return f"HttpResponse({self.status}, {len(self.body)} bytes)"

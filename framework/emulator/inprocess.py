@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -53,7 +53,25 @@ class RouterTransport(httpx.AsyncBaseTransport):
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.headers.raw}
         req = HttpRequest(request.method.upper(), path, dict(request.url.params), headers, body)
         resp = await self._router.dispatch(req)
+        if resp.stream is not None:
+            return httpx.Response(resp.status, headers=resp.headers, stream=_Chunks(resp.stream), request=request)
         return httpx.Response(resp.status, headers=resp.headers, content=resp.body, request=request)
+
+
+class _Chunks(httpx.AsyncByteStream):
+    """A streaming response body (Server-Sent Events) handed to httpx as it comes."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._chunks:
+            yield chunk
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 class PipeWebSocket:

@@ -269,6 +269,8 @@ class EmulatorServer:
         self, stream: anyio.abc.SocketStream, conn: h11.Connection, response: HttpResponse, *, head: bool = False
     ) -> bool:
         headers = [(k, v) for k, v in response.headers if k.lower() not in ("content-length", "transfer-encoding")]
+        if response.stream is not None and not head:
+            return await self._send_stream(stream, conn, response.status, headers, response.stream)
         headers.append(("Content-Length", str(len(response.body))))
         try:
             data = conn.send(h11.Response(status_code=response.status, headers=headers)) or b""
@@ -278,6 +280,30 @@ class EmulatorServer:
             await stream.send(data)
         except (h11.LocalProtocolError, *_STREAM_ERRORS):
             return False
+        return True
+
+    async def _send_stream(
+        self,
+        stream: anyio.abc.SocketStream,
+        conn: h11.Connection,
+        status: int,
+        headers: list[tuple[str, str]],
+        chunks: AsyncIterator[bytes],
+    ) -> bool:
+        """Send a response whose body comes from ``chunks`` (chunked encoding); False once the client left."""
+        try:
+            await stream.send(conn.send(h11.Response(status_code=status, headers=headers)) or b"")
+            async for chunk in chunks:
+                if chunk:
+                    await stream.send(conn.send(h11.Data(data=chunk)) or b"")
+            await stream.send(conn.send(h11.EndOfMessage()) or b"")
+        except (h11.LocalProtocolError, *_STREAM_ERRORS):
+            return False
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
         return True
 
     async def _send_error(self, stream: anyio.abc.SocketStream, conn: h11.Connection, status: int, msg: str) -> None:

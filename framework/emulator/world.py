@@ -27,6 +27,7 @@ import anyio
 
 from framework.clock import Clock
 from framework.emulator.config import EmulatorConfig
+from framework.emulator.feed import Feed
 
 __all__ = [
     "ApiCall",
@@ -270,6 +271,8 @@ class Upload:
     """``url`` or ``file_data``."""
     created_at: float
     ttl: int
+    url: str = ""
+    """The URL the file was uploaded from (``source == "url"``), shown by the web page."""
 
 
 @dataclass
@@ -435,6 +438,8 @@ class World:
         self.timers: list[Timer] = []
         self._timer_scope: anyio.CancelScope | None = None
         self.session_limit = SessionLimit(config, clock)
+        self.feed = Feed(clock)
+        """What the web page shows live (gateway frames, REST calls, events, the bot's messages)."""
         self.listener_errors: list[BaseException] = []
         self._listeners: list[EventListener] = []
         self._ids = count(1)
@@ -587,6 +592,18 @@ class World:
     def record_sent(self, msg: SentMessage) -> None:
         self.sent_messages.setdefault((msg.scene, msg.target_id), []).append(msg)
         self.sent_by_id[msg.id] = msg
+        media = msg.body.get("media")
+        upload = self.uploads.get(str(media.get("file_info"))) if isinstance(media, dict) else None
+        self.feed.sent(
+            {
+                "msg_id": msg.id,
+                "scene": msg.scene,
+                "target_id": msg.target_id,
+                "body": msg.body,
+                "media_url": upload.url if upload is not None else "",
+                "media_type": upload.file_type if upload is not None else 0,
+            }
+        )
 
     def sent(self, scene: str, target_id: str) -> list[SentMessage]:
         """What the bot sent to ``target_id`` in ``scene`` (``guild``, ``dm``, ``group``, ``c2c``), in order."""
@@ -677,6 +694,7 @@ class World:
         """
         event = EmittedEvent(type, f"{type}:{secrets.token_hex(16)}", d, guild_id)
         self.events[event.id] = EventRecord(type, event.id, self.now(), scene, target_id)
+        self.feed.event({"type": type, "event_id": event.id, "d": d, "scene": scene, "target_id": target_id})
         for fn in list(self._listeners):
             try:
                 fn(event)
@@ -687,8 +705,10 @@ class World:
 
     # API calls and faults ------------------------------------------------------------------------
 
-    def record_call(self, call: ApiCall) -> None:
+    def record_call(self, call: ApiCall, response: bytes = b"") -> None:
+        """Log one REST call (``response``: the body answered, for the web page's wire log)."""
         self.api_calls.append(call)
+        self.feed.rest(call, response)
 
     def take_fault(self, path: str) -> RestFault | None:
         """The fault that answers this call, if any (its counter goes down by one).

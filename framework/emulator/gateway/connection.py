@@ -292,6 +292,7 @@ class GatewayConnection:
             return
         self._last_beat = now
         self.record.heartbeats += 1
+        self.record.last_heartbeat_at = now
         if not self.hub._acks_paused_for(self):
             self.record.ops_sent.append(int(Opcode.HEARTBEAT_ACK))
             self.enqueue(_HEARTBEAT_ACK)

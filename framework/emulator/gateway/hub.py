@@ -85,9 +85,23 @@ class GatewayHub:
         """Serve one accepted WebSocket until it closes. The caller closes the transport afterwards."""
         record = ConnectionRecord(number=next(self._numbers), opened_at=self.clock.monotonic(), transport=transport)
         self.recorder.connections.append(record)
-        conn = GatewayConnection(self, RecordingWebSocket(ws, record), record)
+        feed = self.world.feed
+        conn = GatewayConnection(self, RecordingWebSocket(ws, record, feed), record)
         self.connections.append(conn)
-        await conn.run()
+        feed.connection("open", record.number, transport=transport)
+        try:
+            await conn.run()
+        finally:
+            feed.connection(
+                "close",
+                record.number,
+                session_id=record.session_id,
+                shard=record.shard,
+                code_sent=record.close_code_sent,
+                reason_sent=record.close_reason_sent,
+                client_code=record.client_close_code,
+                dropped=record.dropped,
+            )
 
     def _connection_ended(self, conn: GatewayConnection) -> None:
         if conn in self.connections:
@@ -279,6 +293,7 @@ class GatewayHub:
             "max_concurrent_sessions": rec.max_concurrent_sessions,
             "close_codes_sent": rec.close_codes_sent(),
             "live_connections": len(self.connections),
+            "now": self.clock.monotonic(),
         }
 
     def __repr__(self) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from framework.emulator.feed import Feed
 from framework.emulator.gateway.transport import ServerWebSocket
 
 __all__ = [
@@ -66,6 +67,8 @@ class ConnectionRecord:
     ops_sent: list[int] = field(default_factory=list)
     """Non-dispatch opcodes sent (10, 11, 7, 9) in order."""
     heartbeats: int = 0
+    last_heartbeat_at: float | None = None
+    """Emulator clock (``monotonic``) at the last heartbeat."""
     received: list[ReceivedFrame] = field(default_factory=list)
     """The client's first frames (:data:`RECEIVED_FRAMES_KEPT`): frame type and JSON shape, no values."""
 
@@ -145,14 +148,18 @@ def json_shape(value: Any) -> Any:
 
 
 class RecordingWebSocket:
-    """A :class:`ServerWebSocket` that notes each client frame's type and JSON shape in ``record.received``."""
+    """A :class:`ServerWebSocket` that notes each client frame's type and JSON shape in ``record.received``,
+    and every frame in and out in ``feed`` (the web page's wire log) when one is given."""
 
-    def __init__(self, ws: ServerWebSocket, record: ConnectionRecord) -> None:
+    def __init__(self, ws: ServerWebSocket, record: ConnectionRecord, feed: Feed | None = None) -> None:
         self._ws = ws
         self._record = record
+        self._feed = feed
 
     async def receive(self) -> str | bytes:
         data = await self._ws.receive()
+        if self._feed is not None:
+            self._feed.frames(self._record.number, "in", (data,))
         if len(self._record.received) < RECEIVED_FRAMES_KEPT:
             try:
                 decoded = msgspec.json.decode(data)
@@ -170,6 +177,8 @@ class RecordingWebSocket:
 
     async def send_many(self, frames: Sequence[bytes]) -> None:
         await self._ws.send_many(frames)
+        if self._feed is not None:
+            self._feed.frames(self._record.number, "out", frames)
 
     async def close(self, code: int, reason: str = "") -> None:
         await self._ws.close(code, reason)

@@ -137,6 +137,7 @@ class RestContext:
         if "authorization" in headers:
             scheme, _, secret = headers["authorization"].partition(" ")
             headers["authorization"] = f"{scheme} ***" if secret else "***"
-        self.world.record_call(
-            ApiCall(req.method.upper(), req.path, dict(req.query), body, resp.status, app_id, self.world.now(), headers)
+        call = ApiCall(
+            req.method.upper(), req.path, dict(req.query), body, resp.status, app_id, self.world.now(), headers
         )
+        self.world.record_call(call, resp.body)

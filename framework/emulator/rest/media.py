@@ -54,7 +54,9 @@ class _Media:
         file_uuid = secrets.token_hex(16)
         file_info = base64.b64encode(f"emu:{scene}:{file_type}:{secrets.token_hex(24)}".encode()).decode()
         ttl = self.ctx.config.upload_ttl
-        self.world.uploads[file_info] = Upload(file_uuid, file_info, scene, file_type, source, self.world.now(), ttl)
+        self.world.uploads[file_info] = Upload(
+            file_uuid, file_info, scene, file_type, source, self.world.now(), ttl, url=url or ""
+        )
         result: dict[str, Any] = {"file_uuid": file_uuid, "file_info": file_info, "ttl": ttl}
         if srv_send:
             msg_id = self.world.next_msg_id()

@@ -1,0 +1,157 @@
+"""The emulator's web page in a real browser (headless Chromium driven by Playwright).
+
+A bot runs against an emulator served on loopback sockets (the bot's event loop in a thread, on asyncio
+and on trio); the test uses the page as a bot author would and checks both what the page shows and what
+the emulator saw. Screenshots of each run land in ``tests/emulator_ui/artifacts/``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from _harness import open_page, served, shoot
+from playwright.sync_api import Browser, Page, expect
+from ui_bot import bot
+
+from framework.testing import Chat
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def chat(request: pytest.FixtureRequest) -> Iterator[Chat]:
+    with served(bot, request.param) as chat:
+        yield chat
+
+
+@pytest.fixture
+def page(browser: Browser, chat: Chat) -> Iterator[Page]:
+    assert chat.emulator.url is not None
+    page = open_page(browser, chat.emulator.url)
+    yield page
+    page.close()
+
+
+def _send(page: Page, text: str) -> None:
+    page.fill("#text", text)
+    page.click("#send")
+
+
+def test_ping_as_a_group_user_shows_pong(page: Page, chat: Chat, request: pytest.FixtureRequest) -> None:
+    expect(page.locator("#scene")).to_have_value("group")
+    page.select_option("#user", "bob")
+    _send(page, "/ping")
+    expect(page.locator(".msg.user").last).to_contain_text("bob")
+    expect(page.locator(".msg.bot").last).to_have_text("botpong")
+    shoot(page, f"ping-{request.node.callspec.id}")
+    sent = chat.emulator.world.sent("group", "g1")
+    assert [m.body.get("content") for m in sent] == ["pong"]
+    # the REST call that carried it is in the wire log, with its status
+    expect(page.locator(".entry.rest", has_text="POST /v2/groups/g1/messages → 200")).to_have_count(1)
+
+
+def test_keyboard_button_sends_an_interaction_the_bot_handles(
+    page: Page, chat: Chat, request: pytest.FixtureRequest
+) -> None:
+    _send(page, "/menu")
+    message = page.locator(".msg.bot").nth(0)
+    expect(message.locator("h2")).to_have_text("Pick a colour")  # markdown rendered
+    expect(message.locator("strong")).to_have_text("bold")
+    red = message.locator(".keyboard button", has_text="Red")
+    red.click()
+    expect(page.locator(".msg.bot").last).to_have_text("botyou picked colour:red")
+    expect(red).to_have_text("Red ✓")
+    expect(page.locator(".msg.note").last).to_contain_text('clicked button 1 (data "colour:red")')
+    shoot(page, f"keyboard-{request.node.callspec.id}")
+    (interaction_id,) = chat.emulator.world.interactions
+    assert chat.emulator.world.interactions[interaction_id]["group_member_openid"] == "alice"
+    _wait(lambda: chat.emulator.world.interaction_acks.get(interaction_id) == 0, "the bot to ack the interaction")
+    # a command button with enter=true sends its data as the user
+    message.locator(".keyboard button", has_text="Ping again").click()
+    expect(page.locator(".msg.bot").last).to_have_text("botpong")
+
+
+def test_op7_shows_the_session_resuming_in_the_wire_log(page: Page, chat: Chat, request: pytest.FixtureRequest) -> None:
+    expect(page.locator(".entry", has_text="#1 op 0 READY s=1")).to_have_count(1)
+    page.click("button[data-gw=reconnect]")
+    expect(page.locator(".entry", has_text="#1 op 7 Reconnect")).to_have_count(1)
+    expect(page.locator(".entry", has_text="#1 closed by the emulator: 4009")).to_have_count(1)
+    expect(page.locator(".entry", has_text="#2 op 6 Resume")).to_have_count(1)
+    expect(page.locator(".entry", has_text="#2 op 0 RESUMED")).to_have_count(1)
+    row = page.locator("#conns tr", has_text="#2")
+    expect(row).to_contain_text("resumed")
+    expect(page.locator("#conns tr", has_text="#1")).to_contain_text("sent 4009")
+    # the resume token never reaches the page
+    resume = page.locator(".entry", has_text="#2 op 6 Resume")
+    resume.click()
+    expect(resume.locator("pre")).to_contain_text('"token":"***"')
+    shoot(page, f"op7-{request.node.callspec.id}")
+    # filters: REST only, then a text filter
+    page.uncheck("#f-gw")
+    expect(page.locator(".entry.in:visible")).to_have_count(0)
+    page.check("#f-gw")
+    page.fill("#f-text", "RESUMED")
+    expect(page.locator(".entry:visible")).to_have_count(1)
+    # the bot still answers on the resumed session
+    _send(page, "/ping")
+    expect(page.locator(".msg.bot").last).to_have_text("botpong")
+    assert chat.emulator.gateway.recorder.connections[1].kind == "resume"
+
+
+def test_rest_fault_button_fails_the_bots_next_call(page: Page, chat: Chat) -> None:
+    page.click("button[data-rest=fail]")
+    expect(page.locator("#fault-note")).to_have_text("REST 500: armed")
+    _send(page, "/ping")
+    expect(page.locator(".entry.rest", has_text="POST /v2/groups/g1/messages → 500")).to_have_count(1)
+    # the client retries a 5xx: the same reply goes out again and arrives
+    expect(page.locator(".entry.rest", has_text="POST /v2/groups/g1/messages → 200")).to_have_count(1)
+    expect(page.locator(".msg.bot").last).to_have_text("botpong")
+    assert [c.status for c in chat.emulator.control.calls("POST", "/v2/groups/")] == [500, 200]
+
+
+def test_every_scene_can_be_chatted_in(page: Page, chat: Chat) -> None:
+    for scene, target in (("c2c", "alice"), ("guild", "c1")):
+        page.select_option("#scene", scene)
+        expect(page.locator("#target")).to_have_value(target)
+        _send(page, "/ping")
+        expect(page.locator(".msg.bot").last).to_have_text("botpong")
+    page.select_option("#scene", "group")
+    page.click("#new-target")
+    expect(page.locator("#target")).to_have_value("g2")
+    page.fill("#image", "http://127.0.0.1:9/cat.png")
+    _send(page, "hello")
+    expect(page.locator(".msg.user img")).to_have_count(1)
+    assert chat.emulator.world.sent("c2c", "alice") and chat.emulator.world.sent("guild", "c1")
+    expect(page.locator("#world")).to_contain_text("g2")
+
+
+def _wait(condition: object, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_feed_streams_server_sent_events(chat: Chat) -> None:
+    """Without a browser: the SSE stream replays what happened and then follows live."""
+    base = chat.emulator.url
+    http = httpx.Client(base_url=base or "", timeout=10, trust_env=False)
+    with http, http.stream("GET", "/_emulator/feed", params={"since": 0}) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        lines = resp.iter_lines()
+        seen: list[str] = []
+        for line in lines:
+            seen.append(line)
+            if '"t":"READY"' in line:
+                break
+        assert seen[0] == "retry: 1000" and "event: hello" in seen
+        http.post("/_emulator/act/c2c_message", json={"openid": "U1", "content": "/ping"})
+        for line in lines:
+            if '"kind":"sent"' in line:
+                assert '"content":"pong"' in line
+                break
+        else:
+            raise AssertionError("the stream ended before the bot's reply")
