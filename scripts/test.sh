@@ -30,6 +30,16 @@ VPY=.venv/bin/python
 for plugin in plugins_example/*/; do
   [ -f "$plugin/pyproject.toml" ] && "$VPY" -m pip install --quiet -e "$plugin"
 done
+# the browser tests (tests/emulator_ui) need Chromium: Debian's package when apt-get can install it,
+# else the build Playwright downloads; the suite skips nothing on a fresh machine
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+      || "$VPY" -m playwright install chromium
+  else
+    "$VPY" -m playwright install chromium
+  fi
+fi
 echo "== ruff"
 "$VPY" -m ruff check framework tests plugins_example benchmarks examples
 echo "== mypy --strict"
