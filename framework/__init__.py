@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from framework._deprecated import deprecated_names
 from framework._lazy import lazy_exports
 from framework.app import (
     Argument,
@@ -45,6 +46,7 @@ from framework.app import (
     startswith,
 )
 from framework.config import ConfigError, Settings, load_settings
+from framework.errors import ConnectError, ConnectTimeout, QQBotError, TransportError
 from framework.logs import configure_logging
 from framework.models import (
     EVENT_TABLE,
@@ -74,7 +76,8 @@ from framework.plugins import hookimpl
 
 if TYPE_CHECKING:
     from framework.runner import BotRunner, run_webhook
-    from framework.runtime.credentials import AuthError, Credentials, TokenManager
+    from framework.runtime.credentials import AccessTokenError, Credentials, TokenManager
+    from framework.runtime.credentials import AuthError as AuthError  # deprecated alias of AccessTokenError
     from framework.runtime.gateway.sessions import LocalSessionManager, SessionManager
     from framework.runtime.openapi import (
         AuthenticationError,
@@ -100,7 +103,7 @@ __version__ = "0.1.0"
 
 _OPENAPI = "framework.runtime.openapi"
 _LAZY: dict[str, str] = {
-    "AuthError": "framework.runtime.credentials",
+    "AccessTokenError": "framework.runtime.credentials",
     "Credentials": "framework.runtime.credentials",
     "TokenManager": "framework.runtime.credentials",
     "OpenAPI": _OPENAPI,
@@ -129,12 +132,12 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "EVENT_TABLE",
+    "AccessTokenError",
     "Argument",
     "Ark",
     "ArkKv",
     "ArkObj",
     "ArkObjKv",
-    "AuthError",
     "AuthenticationError",
     "BadRequestError",
     "Bot",
@@ -146,6 +149,8 @@ __all__ = [
     "Command",
     "CommandArgumentError",
     "ConfigError",
+    "ConnectError",
+    "ConnectTimeout",
     "Context",
     "Credentials",
     "Delivered",
@@ -184,6 +189,7 @@ __all__ = [
     "OpenAPI",
     "OpenAPIError",
     "PendingAudit",
+    "QQBotError",
     "RateLimitedError",
     "ReplyTarget",
     "ReplyWindowExpiredError",
@@ -195,6 +201,7 @@ __all__ = [
     "Settings",
     "Thumbnail",
     "TokenManager",
+    "TransportError",
     "UnexpectedResponseError",
     "Upload",
     "User",
@@ -218,4 +225,5 @@ __all__ = [
     "startswith",
 ]
 
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+_lazy_getattr, __dir__ = lazy_exports(__name__, _LAZY)
+__getattr__ = deprecated_names(__name__, {"AuthError": "AccessTokenError"}, _lazy_getattr)

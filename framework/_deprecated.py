@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
 
-__all__ = ["MOVED", "warn_moved"]
+__all__ = ["MOVED", "deprecated_names", "warn_moved"]
 
 # old module path -> new module path; each old path is a module that re-exports the new one's ``__all__``
 MOVED: dict[str, str] = {
@@ -24,3 +27,28 @@ def warn_moved(old: str) -> None:
     warnings.warn(
         f"{old} moved to {MOVED[old]}; the old name goes in the next release", DeprecationWarning, stacklevel=3
     )
+
+
+def deprecated_names(
+    module: str, renames: Mapping[str, str], fallback: Callable[[str], Any] | None = None
+) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (PEP 562) serving each old name of ``renames`` (old -> new name in the same
+    module) with a ``DeprecationWarning`` that names the replacement; other names go to ``fallback``.
+
+    The old name is never cached in the module, so every use warns, pointing at the line that used it.
+    """
+
+    def __getattr__(name: str) -> Any:
+        new = renames.get(name)
+        if new is not None:
+            warnings.warn(
+                f"{module}.{name} was renamed {new}; the old name goes in the next release",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return getattr(sys.modules[module], new)
+        if fallback is not None:
+            return fallback(name)
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__

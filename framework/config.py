@@ -52,6 +52,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from framework.errors import QQBotError
 from framework.models.constants import API_BASE, SANDBOX_API_BASE, TOKEN_URL
 
 __all__ = [
@@ -67,7 +68,7 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
+class ConfigError(QQBotError, ValueError):
     """A setting is missing or invalid; the message names the key and what was expected."""
 
 

@@ -27,10 +27,11 @@ here and re-exported from their old homes (``framework.clock.Clock``, ``framewor
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from framework.models.api import MediaInfo, MessageToCreate
 from framework.models.envelope import EventSink
+from framework.models.results import ReplyResult
 from framework.models.transport import Connector, WebSocketClosed, WebSocketConnection
 
 __all__ = [
@@ -84,15 +85,19 @@ class AuthProvider(Protocol):
 
 @runtime_checkable
 class ApiClient(Protocol):
-    """Send and upload methods used by replies; handlers may receive the full client by injection."""
+    """Send and upload methods used by replies; handlers may receive the full client by injection.
 
-    async def post_channel_message(self, channel_id: str, message: MessageToCreate, /) -> Any: ...
+    A send returns a :data:`~framework.models.results.ReplyResult`: the sent ``Message`` (guild),
+    a ``SendResult`` (group, C2C), ``PendingAudit`` or ``Delivered``; implementations may return a narrower type.
+    """
 
-    async def post_dms_message(self, guild_id: str, message: MessageToCreate, /) -> Any: ...
+    async def post_channel_message(self, channel_id: str, message: MessageToCreate, /) -> ReplyResult: ...
 
-    async def post_group_message(self, group_openid: str, message: MessageToCreate, /) -> Any: ...
+    async def post_dms_message(self, guild_id: str, message: MessageToCreate, /) -> ReplyResult: ...
 
-    async def post_c2c_message(self, openid: str, message: MessageToCreate, /) -> Any: ...
+    async def post_group_message(self, group_openid: str, message: MessageToCreate, /) -> ReplyResult: ...
+
+    async def post_c2c_message(self, openid: str, message: MessageToCreate, /) -> ReplyResult: ...
 
     async def upload_group_file(
         self, group_openid: str, /, *, file_type: int, url: str | None = None, file_data: bytes | None = None
@@ -102,7 +107,7 @@ class ApiClient(Protocol):
         self, openid: str, /, *, file_type: int, url: str | None = None, file_data: bytes | None = None
     ) -> MediaInfo: ...
 
-    async def put_interaction(self, interaction_id: str, /, code: int = 0) -> Any: ...
+    async def put_interaction(self, interaction_id: str, /, code: int = 0) -> None: ...
 
 
 class ShardSnapshot(Protocol):

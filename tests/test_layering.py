@@ -14,12 +14,13 @@ ROOT = Path(__file__).resolve().parents[1] / "framework"
 
 # package prefix -> framework packages it may import (besides itself)
 ALLOWED: dict[str, set[str]] = {
-    "framework.models": set(),
+    "framework.errors": set(),  # QQBotError, the root of every framework exception, and the transport family
+    "framework.models": {"framework.errors"},
     "framework.interfaces": {"framework.models"},
     "framework.clock": {"framework.interfaces"},  # re-exports the Clock interface
     "framework.logs": set(),
     "framework._deprecated": set(),  # the warning of the old-path shims (stdlib only)
-    "framework.protocol": {"framework.models"},
+    "framework.protocol": {"framework.models", "framework.errors"},
     "framework.runtime": {
         "framework.models",
         "framework.clock",
@@ -27,6 +28,7 @@ ALLOWED: dict[str, set[str]] = {
         "framework.logs",
         "framework.interfaces",
         "framework._deprecated",
+        "framework.errors",
     },
     "framework.emulator": {"framework.models", "framework.clock", "framework.protocol", "framework.interfaces"},
 }

@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
+
+from typing_extensions import TypeVar
 
 from framework.app.api import ApiClient
 from framework.app.errors import BotError, NoReplyTargetError, NotBoundError
 from framework.app.scenes import ReplyTarget, Scene, reply_target
 from framework.models import Ark, Embed, InboundEvent
 from framework.models.api import Keyboard, Markdown, Media, MediaInfo, MessageToCreate, MsgType
+from framework.models.results import ReplyResult
 
 if TYPE_CHECKING:
     from framework.app.bot import Bot
@@ -82,8 +85,16 @@ def _summary(message: MessageToCreate) -> str:
     return " ".join([head, *(f"[{k}]" for k in kinds)]).strip() or "''"
 
 
-class Context:
+EventT = TypeVar("EventT", covariant=True, default=Any)
+"""The event model a :class:`Context` carries (``Context[GroupMessage]``); plain ``Context`` is ``Context[Any]``."""
+
+
+class Context(Generic[EventT]):
     """What a handler gets with ``ctx: Context``: the decoded event, its envelope, the bot and replies.
+
+    Generic in the event model: annotate ``ctx: Context[GroupMessage]`` and ``ctx.event`` is a
+    ``GroupMessage`` to the type checker (the generated ``on_<event>`` decorators check that it matches the
+    event); plain ``Context`` works as before, with ``ctx.event`` typed ``Any``.
 
     ``ctx.reply(...)`` picks the endpoint from the scene the event came from (guild channel, guild DM,
     group, C2C), sets ``msg_id`` for user messages or ``event_id`` for other events, and numbers
@@ -95,7 +106,7 @@ class Context:
     def __init__(self, bot: Bot, inbound: InboundEvent, event: Any, target: Any = _LAZY) -> None:
         self.bot = bot
         self.inbound = inbound
-        self.event = event
+        self.event: EventT = event
         """The decoded payload (the event table's Struct, or a ``RawEvent``)."""
         self._target = target  # computed on first use unless given
         self._text: str | None = None
@@ -193,8 +204,9 @@ class Context:
         image: str | None = None,
         media: Media | MediaInfo | None = None,
         file: Upload | None = None,
-    ) -> Any:
-        """Answer in the event's scene and return the API's answer.
+    ) -> ReplyResult:
+        """Answer in the event's scene and return the API's answer (:data:`~framework.models.results.ReplyResult`:
+        the sent ``Message`` in guilds, a ``SendResult`` in groups and C2C, ``PendingAudit`` or ``Delivered``).
 
         ``image`` is a URL: sent as ``image`` in guilds, uploaded then sent as media in groups and
         C2C. ``file`` uploads (groups and C2C) before sending; ``media`` sends an earlier upload.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args, get_origin
 
 from framework.app.api import ApiClient
 from framework.app.context import Context
@@ -139,6 +139,17 @@ def resolve_parameter(
     elif annotation is Any:
         source = _BY_NAME.get(param.name, _event)
     elif annotation is Context:
+        source = _ctx
+    elif get_origin(annotation) is Context:  # Context[GroupMessage]: the model must fit, as for an event parameter
+        (model,) = get_args(annotation)
+        if isinstance(model, type) and event_models and not all(issubclass(m, model) for m in event_models):
+            got = " | ".join(sorted(m.__name__ for m in event_models))
+            raise HandlerSignatureError(
+                describe(func),
+                param.name,
+                f"is annotated Context[{model.__name__}], but this handler's events are {got}: "
+                f"annotate Context[{got}] (or plain Context)",
+            )
         source = _ctx
     elif annotation is InboundEvent:
         source = _inbound

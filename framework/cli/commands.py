@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import functools
 import logging
-import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -19,6 +18,7 @@ from framework.cli.loader import BotLoadError, load_object
 from framework.config import ConfigError, Settings, load_settings
 from framework.logs import configure_logging, register_secret
 from framework.plugins.manager import PluginError
+from framework.runtime.gateway.signals import wait_for_signal
 
 __all__ = ["check", "load", "run"]
 
@@ -264,11 +264,8 @@ def _explain_failure(exc: BaseException, settings: Settings) -> int:
 
 
 async def _until_signal(stop: Callable[[], None]) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
-        async for signum in received:
-            log.info("received %s: shutting down", signal.Signals(signum).name)
-            stop()
-            return
+    await wait_for_signal()
+    stop()
 
 
 def _announce(bot: Bot, settings: Settings, where: str = "") -> None:

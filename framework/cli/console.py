@@ -15,7 +15,6 @@ from __future__ import annotations
 import codecs
 import logging
 import os
-import signal
 import stat
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 import anyio
 
 from framework.app import Bot
+from framework.runtime.gateway.signals import wait_for_signal
 
 if TYPE_CHECKING:
     from framework.emulator import Emulator
@@ -314,11 +314,9 @@ async def run_console_session(
     async with anyio.create_task_group() as tg:
 
         async def on_signal() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
-                async for _ in received:
-                    # in the loop: leave it and close the session normally; while starting: give up
-                    (loop_scope if started else tg.cancel_scope).cancel()
-                    return
+            await wait_for_signal(announce=False)
+            # in the loop: leave it and close the session normally; while starting: give up
+            (loop_scope if started else tg.cancel_scope).cancel()
 
         started = False
         tg.start_soon(on_signal)

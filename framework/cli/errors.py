@@ -71,14 +71,14 @@ def explain(
     token_url: str | None = None,
 ) -> Explained:
     """One line naming the cause of ``exc`` and the fix (``bug=True`` when it is our fault)."""
+    from framework.errors import ConnectError
     from framework.plugins.manager import PluginError
     from framework.protocol.gateway import GatewayFatalError
-    from framework.runtime.credentials import AuthError
-    from framework.runtime.gateway.websocket import WebSocketHandshakeError
+    from framework.runtime.credentials import AccessTokenError
     from framework.runtime.openapi.errors import AuthenticationError, ForbiddenError, NetworkError, OpenAPIError
 
     err = _primary(exc)
-    if isinstance(err, AuthError):
+    if isinstance(err, AccessTokenError):
         if err.code in ec.TOKEN_CREDENTIAL_CODES:
             m = _SERVER_MESSAGE.search(str(err))
             message = m.group("msg") if m else _TOKEN_MESSAGES.get(err.code, "refused")
@@ -98,7 +98,7 @@ def explain(
         return Explained(f"the gateway refused the bot: {err}")
     if isinstance(err, PluginError):
         return Explained(f"{err}; fix the plugin, disable it (plugins.disabled) or set plugins.strict = false")
-    if isinstance(err, NetworkError | WebSocketHandshakeError | httpx.TransportError | socket.gaierror):
+    if isinstance(err, NetworkError | ConnectError | httpx.TransportError | socket.gaierror):
         m = _URL.search(str(err))
         where = m.group(0) if m else api_base or "the platform"
         kind = _KIND.search(str(err))

@@ -31,6 +31,7 @@ import anyio
 import anyio.abc
 
 from framework.cli.console import EmulatorSession, Kind, Session, _terminal, run_console_session
+from framework.runtime.gateway.signals import wait_for_signal
 
 if TYPE_CHECKING:
     from framework.emulator import Emulator
@@ -243,10 +244,8 @@ def _emulator_env(emu: Emulator, url: str) -> dict[str, str]:
 
 
 async def _until_signal(scope: anyio.CancelScope) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
-        async for _ in received:
-            scope.cancel()
-            return
+    await wait_for_signal(announce=False)
+    scope.cancel()
 
 
 async def run_reload(args: argparse.Namespace, *, use_emulator: bool, console: bool) -> int:

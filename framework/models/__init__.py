@@ -14,6 +14,8 @@ from framework.models.intents import *  # noqa: F403
 from framework.models.intents import __all__ as _intents_all
 from framework.models.replying import *  # noqa: F403
 from framework.models.replying import __all__ as _replying_all
+from framework.models.results import *  # noqa: F403
+from framework.models.results import __all__ as _results_all
 from framework.models.transport import *  # noqa: F403
 from framework.models.transport import __all__ as _transport_all
 
@@ -25,5 +27,6 @@ __all__ = [
     *_events_all,
     *_intents_all,
     *_replying_all,
+    *_results_all,
     *_transport_all,
 ]

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from framework.models.results import ReplyResult  # results imports the event models, which import this
 
 __all__ = ["ReplyFunc", "Replyable", "bind_reply", "unbind_reply"]
 
 #: What the app layer binds: ``async def reply(content=None, **options)``.
-ReplyFunc = Callable[..., Awaitable[Any]]
+ReplyFunc = Callable[..., Awaitable["ReplyResult"]]
 
 _current: ContextVar[tuple[object, ReplyFunc] | None] = ContextVar("qqbot_event_reply", default=None)
 
@@ -24,7 +27,7 @@ class Replyable:
 
     __slots__ = ()
 
-    async def reply(self, content: str | None = None, /, **options: Any) -> Any:
+    async def reply(self, content: str | None = None, /, **options: Any) -> ReplyResult:
         """Reply in the event's scene, exactly like ``ctx.reply(content, **options)``.
 
         Works inside the handler (or middleware) that received this event; the reply picks the

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import logging
 import random as _random
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
 import msgspec
 
+from framework._deprecated import deprecated_names
 from framework.clock import Clock, SystemClock
+from framework.errors import QQBotError
 from framework.interfaces import AuthProvider  # defined with the other seams; re-exported here
 from framework.logs import REDACTED, register_secret, scrub
 from framework.models import errorcodes as ec
@@ -36,15 +39,18 @@ from framework.protocol.auth import (
 )
 from framework.protocol.backoff import Backoff, RandomSource
 
-__all__ = ["AuthError", "AuthProvider", "Credentials", "LegacyToken", "TokenManager"]
+__all__ = ["AccessTokenError", "AuthProvider", "Credentials", "LegacyToken", "TokenManager"]
 
 logger = logging.getLogger("framework.credentials")
 
 _token_decoder = msgspec.json.Decoder(TokenResponse)
 
 
-class AuthError(Exception):
-    """The access token could not be obtained.
+class AccessTokenError(QQBotError):
+    """The access token could not be obtained from the token endpoint (formerly ``AuthError``, a deprecated alias).
+
+    Not an ``OpenAPIError``: an API call the platform refused for its token raises
+    ``AuthenticationError`` (HTTP 401) instead.
 
     ``code`` is the token endpoint's code (e.g. 100016 wrong secret) or 0 for transport/HTTP
     failures; ``status`` the HTTP status (0 when no answer arrived); ``retryable`` says whether a
@@ -125,7 +131,7 @@ class TokenManager:
     up to ``refresh_jitter`` seconds before expiry), then fetches a new one; concurrent callers share
     one fetch. When a refresh fails while the old token is still valid, the old token is returned and
     the refresh is tried again after a backoff. When no valid token is left, the failure is raised as
-    :class:`AuthError`, and the next attempt waits out the backoff (1 s doubling to 60 s, jittered), so
+    :class:`AccessTokenError`, and the next attempt waits out the backoff (1 s doubling to 60 s, jittered), so
     a caller that loops on errors cannot hammer the endpoint.
     """
 
@@ -160,7 +166,7 @@ class TokenManager:
         self._retry_at = 0.0
         self._completed = 0
         """Finished fetch attempts; callers that waited on the lock across one share its failure."""
-        self._last_error: AuthError | None = None
+        self._last_error: AccessTokenError | None = None
         self.fetch_count = 0
         """How many token requests were sent (for tests and metrics)."""
 
@@ -195,7 +201,7 @@ class TokenManager:
             self._last_error = None
             try:
                 token = await self._fetch()
-            except AuthError as exc:
+            except AccessTokenError as exc:
                 self._completed += 1
                 self._last_error = exc
                 self._failures += 1
@@ -261,14 +267,14 @@ class TokenManager:
                 self.token_url, content=body, headers={"Content-Type": "application/json"}
             )
         except httpx.TimeoutException as exc:
-            raise AuthError(f"token request to {self.token_url} timed out ({type(exc).__name__})") from None
+            raise AccessTokenError(f"token request to {self.token_url} timed out ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
-            raise AuthError(f"token request to {self.token_url} failed ({type(exc).__name__})") from None
+            raise AccessTokenError(f"token request to {self.token_url} failed ({type(exc).__name__})") from None
         status = response.status_code
         try:
             answer = _token_decoder.decode(response.content)
         except msgspec.DecodeError:
-            raise AuthError(
+            raise AccessTokenError(
                 f"token endpoint answered HTTP {status} with a body that is not a token answer",
                 status=status,
                 retryable=status >= 500 or status == 429,
@@ -278,7 +284,7 @@ class TokenManager:
             retryable = code not in ec.TOKEN_CREDENTIAL_CODES
             message = scrub(answer.message, self.credentials.app_secret)
             what = "invalid app id or secret" if code in ec.TOKEN_CREDENTIAL_CODES else "token request failed"
-            raise AuthError(
+            raise AccessTokenError(
                 f"{what}: HTTP {status}, code {code}: {message!r} (app {self.app_id})",
                 code=code,
                 status=status,
@@ -287,7 +293,7 @@ class TokenManager:
         try:
             expires_in = parse_expires_in(answer.expires_in)
         except ValueError as exc:
-            raise AuthError(f"token answer has an unusable expires_in: {exc}", status=status) from None
+            raise AccessTokenError(f"token answer has an unusable expires_in: {exc}", status=status) from None
         if expires_in < MIN_TOKEN_LIFETIME:
             logger.warning(
                 "token endpoint says the new token expires in %ss; using it for %ss unless the API rejects it",
@@ -307,3 +313,10 @@ class TokenManager:
             self._times.refresh_at - now,
         )
         return self._token
+
+
+if TYPE_CHECKING:
+    AuthError = AccessTokenError
+    """Deprecated: the old name of :class:`AccessTokenError` (goes in the next release)."""
+else:
+    __getattr__ = deprecated_names(__name__, {"AuthError": "AccessTokenError"})

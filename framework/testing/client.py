@@ -31,6 +31,7 @@ from framework.clock import Clock
 from framework.emulator import Emulator, EmulatorConfig
 from framework.emulator.control import Control
 from framework.emulator.world import EmittedEvent, SentMessage, World
+from framework.errors import QQBotError
 from framework.models import EVENT_TABLE, Intents
 from framework.plugins import hookimpl
 from framework.runner import BotRunner, EventTracker, sole_exception
@@ -68,11 +69,11 @@ class HandlerFailure:
         return f"{where}{self.event_type or 'an undecodable event'}: {type(self.error).__name__}: {self.error}"
 
 
-class PendingEventsError(TimeoutError):
+class PendingEventsError(QQBotError, TimeoutError):
     """The bot did not finish handling some events in time (the message names them)."""
 
 
-class BotErrorsNotChecked(AssertionError):
+class BotErrorsNotChecked(QQBotError, AssertionError):
     """The bot reported errors that the test never read with :meth:`Chat.errors`."""
 
 

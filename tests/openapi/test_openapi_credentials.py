@@ -13,7 +13,7 @@ from openapi_support import APP_ID, SECRET, TOKEN, TOKEN_URL, Script, error_resp
 
 from framework.clock import VirtualClock
 from framework.models.api import MessageToCreate
-from framework.runtime.credentials import AuthError, Credentials, LegacyToken, TokenManager
+from framework.runtime.credentials import AccessTokenError, Credentials, LegacyToken, TokenManager
 from framework.runtime.openapi import OpenAPI, OpenAPIError
 
 pytestmark = pytest.mark.anyio
@@ -122,7 +122,7 @@ async def test_invalidate_forces_a_new_fetch(tokens: TokenManager, script: Scrip
 
 async def test_wrong_secret_is_a_clear_auth_error(tokens: TokenManager, script: Script) -> None:
     script.token_replies = [token_error(100016, "invalid appid or secret")]
-    with pytest.raises(AuthError) as info:
+    with pytest.raises(AccessTokenError) as info:
         await tokens.get_token()
     exc = info.value
     assert exc.code == 100016
@@ -136,7 +136,7 @@ async def test_failures_back_off_and_never_hot_loop(tokens: TokenManager, script
     script.token_replies = [token_error(100016, "invalid appid or secret")] * 5
     starts: list[float] = []
     for _ in range(5):
-        with pytest.raises(AuthError):
+        with pytest.raises(AccessTokenError):
             await tokens.get_token()
         starts.append(clock.monotonic())
     # rand=0 → ceilings: attempts spaced 1, 2, 4, 8 s apart
@@ -152,7 +152,7 @@ async def test_backoff_is_capped(tokens: TokenManager, script: Script, clock: Vi
     last = clock.monotonic()
     gaps = []
     for _ in range(12):
-        with pytest.raises(AuthError, match="failed"):
+        with pytest.raises(AccessTokenError, match="failed"):
             await tokens.get_token()
         gaps.append(clock.monotonic() - last)
         last = clock.monotonic()
@@ -161,12 +161,12 @@ async def test_backoff_is_capped(tokens: TokenManager, script: Script, clock: Vi
 
 async def test_concurrent_callers_share_a_failure(tokens: TokenManager, script: Script) -> None:
     script.token_replies = [token_error(100007, "appid invalid")] * 10
-    errors: list[AuthError] = []
+    errors: list[AccessTokenError] = []
 
     async def worker() -> None:
         try:
             await tokens.get_token()
-        except AuthError as exc:
+        except AccessTokenError as exc:
             errors.append(exc)
 
     async with anyio.create_task_group() as tg:
@@ -201,20 +201,20 @@ async def test_refresh_failure_keeps_valid_token(tokens: TokenManager, script: S
 )
 async def test_garbled_answers_are_auth_errors(reply: httpx.Response, tokens: TokenManager, script: Script) -> None:
     script.token_replies = [reply]
-    with pytest.raises(AuthError):
+    with pytest.raises(AccessTokenError):
         await tokens.get_token()
 
 
 async def test_timeout_is_an_auth_error(tokens: TokenManager, script: Script) -> None:
     script.token_replies = [httpx.ConnectTimeout("slow")]
-    with pytest.raises(AuthError, match="timed out") as info:
+    with pytest.raises(AccessTokenError, match="timed out") as info:
         await tokens.get_token()
     assert info.value.retryable
 
 
 async def test_api_call_surfaces_auth_error(api: OpenAPI, script: Script) -> None:
     script.token_replies = [token_error(100016, "invalid appid or secret")]
-    with pytest.raises(AuthError):
+    with pytest.raises(AccessTokenError):
         await api.me()
     assert script.requests == []
 
@@ -230,7 +230,7 @@ async def test_nothing_secret_in_reprs_logs_or_errors(
         await api.post_group_message("G", MessageToCreate(content="x"))
     tokens.invalidate()
     script.token_replies = [token_error(100016, f"bad secret {SECRET}")]
-    with pytest.raises(AuthError) as auth_error:
+    with pytest.raises(AccessTokenError) as auth_error:
         await tokens.get_token()
     clock.advance(100)
     await tokens.get_token()
@@ -276,7 +276,7 @@ async def test_callers_arriving_mid_flight_share_the_fetch(fail: bool, clock: Vi
         async def worker() -> None:
             try:
                 outcomes.append(await tm.get_token())
-            except AuthError:
+            except AccessTokenError:
                 outcomes.append("error")
 
         async with anyio.create_task_group() as tg:

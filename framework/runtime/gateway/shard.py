@@ -15,12 +15,12 @@ import random
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import anyio
 import anyio.abc
 
-from framework.clock import Clock, SystemClock
+from framework.clock import Clock, SystemClock, fail_after
+from framework.errors import TransportError
 from framework.interfaces import Connector, EventSink, WebSocketClosed, WebSocketConnection
 from framework.models.envelope import InboundEvent
 from framework.models.intents import Intents
@@ -45,7 +45,6 @@ __all__ = ["OutboundLimiter", "Shard", "ShardOptions", "ShardStatus", "TokenProv
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 TokenProvider = Callable[[], Awaitable[str]]
 EventEmitter = EventSink  # the old name of the seam (framework.interfaces.EventSink)
 
@@ -301,7 +300,7 @@ class Shard:
     async def _open_and_serve(self) -> Reconnect | Stop:
         self._phase = "connecting"
         try:
-            ws = await self._with_timeout(self.connector(self.url), self.options.connect_timeout)
+            ws = await fail_after(self.clock, self.options.connect_timeout, lambda: self.connector(self.url))
         except anyio.get_cancelled_exc_class():
             raise
         except Exception as exc:
@@ -355,7 +354,7 @@ class Shard:
             except WebSocketClosed as exc:
                 await self._handle(machine.connection_closed(exc.code, exc.reason, monotonic()))
                 return
-            except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream) as exc:
+            except TransportError as exc:  # the connection maps its library's errors (framework.errors)
                 await self._handle(machine.connection_closed(1006, repr(exc), monotonic()))
                 return
             # Fast path: an ordinary dispatch while READY becomes an InboundEvent directly, and is queued
@@ -454,7 +453,7 @@ class Shard:
                 try:
                     async with self._send_lock:
                         await ws.send(action.data)  # str: a text frame (opcode 0x1)
-                except (WebSocketClosed, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                except TransportError:
                     log.debug("shard %d: send failed; the reader will see the close", self.shard_id)
             elif isinstance(action, DispatchEvent):
                 await self.emit(action.event)
@@ -474,29 +473,6 @@ class Shard:
                     self._outcome = action
                 if self._conn_scope is not None:
                     self._conn_scope.cancel()
-
-    async def _with_timeout(self, awaitable: Awaitable[T], limit: float) -> T:
-        """Await with a timeout on the injected clock; raises TimeoutError."""
-        result: list[T] = []
-        errors: list[Exception] = []
-
-        async with anyio.create_task_group() as tg:
-
-            async def watchdog() -> None:
-                await self.clock.sleep(limit)
-                tg.cancel_scope.cancel()
-
-            tg.start_soon(watchdog)
-            try:
-                result.append(await awaitable)
-            except Exception as exc:  # re-raised below, outside the task group (no ExceptionGroup)
-                errors.append(exc)
-            tg.cancel_scope.cancel()
-        if errors:
-            raise errors[0]
-        if not result:
-            raise TimeoutError(f"timed out after {limit} s")
-        return result[0]
 
     def __repr__(self) -> str:
         return f"Shard({self.shard_id}/{self.shard_count}, {self.status().state})"

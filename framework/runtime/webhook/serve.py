@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -16,6 +15,7 @@ from typing import Any, cast
 import anyio
 from anyio.abc import TaskStatus
 
+from framework.runtime.gateway.signals import wait_for_signal
 from framework.runtime.webhook.app import ASGIReceive, ASGIScope, ASGISend
 
 __all__ = ["ASGIApp", "serve_webhook"]
@@ -37,13 +37,6 @@ def _running_backend() -> str:
 def _listen(host: str, port: int, backlog: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     return socket.create_server((host, port), family=family, backlog=backlog)
-
-
-async def _wait_for_signal() -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            logger.info("webhook server: %s received, shutting down", signal.Signals(signum).name)
-            return
 
 
 async def serve_webhook(
@@ -122,7 +115,7 @@ async def serve_webhook(
             if shutdown_trigger is not None:
                 await shutdown_trigger()
             elif handle_signals:
-                await _wait_for_signal()
+                await wait_for_signal()
             else:
                 await anyio.sleep_forever()
         finally:
