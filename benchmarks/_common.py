@@ -27,7 +27,7 @@ Commands of the emulator process (each answers one JSON line):
 ``sendrate N PORT``
     write N frames into a null reader on ``127.0.0.1:PORT`` (the emulator's own ceiling);
 ``sessions``
-    how many sessions are live;
+    how many sessions have a live connection, and their shard ids;
 ``quit``
     stop.
 """
@@ -194,7 +194,7 @@ def serve_emulator(options: EmulatorOptions) -> None:
                         await write_blob(stream.send, data)
                     answer = {"wall": time.perf_counter() - start, "cpu": time.process_time() - cpu, "n": n}
                 elif cmd == "sessions":
-                    answer = {"sessions": len(live)}
+                    answer = {"sessions": len(live), "shards": sorted({s.shard_id for s in live})}
                 elif cmd == "quit":
                     return
                 else:
@@ -377,6 +377,32 @@ class Counter:
     def cpu_us(self) -> float:
         """This process's CPU µs per event from the first to the last event."""
         return (self.cpu_last - self.cpu_first) / (self.target - 1) * 1e6
+
+
+def runner_edge(url: str) -> dict[str, Any]:
+    """``BotRunner`` keyword arguments for the emulator's default app at ``url`` (credentials and endpoints)."""
+    from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
+    from framework.runtime.credentials import Credentials
+
+    try:
+        from framework.runtime.platform import Platform
+    except ImportError:  # a tree from before the Platform value
+        token_url = f"{url}/app/getAppAccessToken"
+        return {"app_id": DEFAULT_APP_ID, "app_secret": DEFAULT_APP_SECRET, "api_base": url, "token_url": token_url}
+    return {"credentials": Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), "platform": Platform.at(url)}
+
+
+def token_manager(url: str) -> Any:
+    """A ``TokenManager`` for the emulator's default app at ``url``."""
+    from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
+    from framework.runtime.credentials import Credentials, TokenManager
+
+    credentials = Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET)
+    try:
+        from framework.runtime.platform import Platform
+    except ImportError:  # a tree from before the Platform value
+        return TokenManager(credentials, token_url=f"{url}/app/getAppAccessToken")
+    return TokenManager(credentials, platform=Platform.at(url))
 
 
 def point_botpy_at(url: str) -> None:

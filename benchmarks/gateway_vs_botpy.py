@@ -42,6 +42,7 @@ from _common import (
     EmulatorProcess,
     emulator_send_rate,
     point_botpy_at,
+    runner_edge,
     wire_frames,
 )
 
@@ -71,7 +72,6 @@ async def run_framework(
 ) -> tuple[list[float], list[dict[str, float]]]:
     """Events/s of each round, and the emulator's report of each push (its wall and CPU seconds)."""
     from framework.app import Bot
-    from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
     from framework.models.events import GroupMessage
     from framework.runner import BotRunner
 
@@ -86,14 +86,7 @@ async def run_framework(
 
     rates: list[float] = []
     reports: list[dict[str, float]] = []
-    runner = BotRunner(
-        bot,
-        app_id=DEFAULT_APP_ID,
-        app_secret=DEFAULT_APP_SECRET,
-        api_base=emu.url,
-        token_url=f"{emu.url}/app/getAppAccessToken",
-        concurrency=concurrency,
-    )
+    runner = BotRunner(bot, **runner_edge(emu.url), concurrency=concurrency)
     async with runner:
         with anyio.fail_after(30):
             await runner.wait_ready()

