@@ -38,7 +38,12 @@ UI_PATH = "/_emulator/ui"
 
 KEEPALIVE_SECONDS = 15.0
 
-_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css"}
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+}
 _encoder = msgspec.json.Encoder()
 
 

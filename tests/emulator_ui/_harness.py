@@ -58,9 +58,9 @@ def served(bot: Bot, backend: str = "asyncio", config: EmulatorConfig | None = N
             yield chat
 
 
-def open_page(browser: Browser, base_url: str) -> Page:
+def open_page(browser: Browser, base_url: str, *, height: int = VIEWPORT["height"]) -> Page:
     """The emulator's web page, loaded (its first state fetched and the live feed connected)."""
-    page = browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
+    page = browser.new_page(viewport={"width": VIEWPORT["width"], "height": height})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(base_url + "/_emulator/ui")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from framework import Bot, Context
 from framework.models.api import Keyboard
+from framework.models.common import Ark, ArkKv
 
 bot = Bot("ui-test")
 
@@ -46,3 +47,21 @@ async def clicked(ctx: Context) -> None:
     """Say which button was clicked (and the bot acks the interaction after this handler)."""
     data = ctx.event.data.resolved.button_data
     await ctx.reply(f"you picked {data}")
+
+
+@bot.command("show")
+async def show(ctx: Context, url: str) -> None:
+    """Send the image at URL (uploaded as media in groups and C2C)."""
+    await ctx.reply(image=url)
+
+
+@bot.command("ark")
+async def ark(ctx: Context) -> None:
+    """An ark card (template 24: a link card)."""
+    kv = [
+        ArkKv(key="#DESC#", value="QQ platform emulator"),
+        ArkKv(key="#PROMPT#", value="a card from the bot"),
+        ArkKv(key="#TITLE#", value="Release notes"),
+        ArkKv(key="#METADESC#", value="What changed this week"),
+    ]
+    await ctx.reply(ark=Ark(template_id=24, kv=kv))

@@ -307,8 +307,16 @@
       else box.append(card(`markdown template ${body.markdown.custom_template_id || ""}`, (body.markdown.params || []).map((p) => [p.key, (p.values || []).join(", ")])));
     }
     if (body.ark) {
-      const kv = (body.ark.kv || []).map((p) => [p.key, p.value !== undefined ? p.value : JSON.stringify(p.obj || [])]);
-      box.append(card(`ark ${body.ark.template_id}`, kv));
+      // the link/text templates name their parts (#TITLE#, #DESC#, ...): show those as the client would
+      const kv = new Map((body.ark.kv || []).map((p) => [p.key, p.value !== undefined && p.value !== "" ? p.value : JSON.stringify(p.obj || [])]));
+      const title = kv.get("#TITLE#") || kv.get("#DESC#") || `ark template ${body.ark.template_id}`;
+      const rows = [];
+      for (const key of ["#DESC#", "#METADESC#", "#SUBTITLE#", "#PROMPT#", "#LINK#"]) {
+        if (kv.has(key) && kv.get(key) !== title) rows.push(["", kv.get(key)]);
+      }
+      for (const [key, value] of kv) if (!/^#(TITLE|DESC|METADESC|SUBTITLE|PROMPT|LINK|IMG)#$/.test(key)) rows.push([key, value]);
+      rows.push(["", `ark template ${body.ark.template_id}`]);
+      box.append(card(title, rows, kv.get("#IMG#")));
     }
     if (body.embed) {
       const e = body.embed;
@@ -495,7 +503,7 @@
       if (c.dropped) closed = "dropped";
       else if (c.close_code_sent) closed = `sent ${c.close_code_sent}`;
       else if (c.client_close_code) closed = `client ${c.client_close_code}`;
-      const beat = c.last_heartbeat_at === null ? "-" : `${Math.max(0, snap.now - c.last_heartbeat_at).toFixed(1)} s ago`;
+      const beat = c.last_heartbeat_at === null || !live ? "-" : `${Math.max(0, snap.now - c.last_heartbeat_at).toFixed(1)} s ago`;
       const cells = [
         `#${c.number}`, c.shard ? `${c.shard[0]}/${c.shard[1]}` : "-", state,
         c.session_id ? c.session_id.slice(0, 8) : "-", c.heartbeats, beat, closed,
