@@ -322,6 +322,25 @@ class Bot(Router):
             )
         return rows
 
+    def routes(self) -> list[dict[str, Any]]:
+        """The dispatch table, one entry per event type the bot handles, sorted by type: ``event``, ``handlers``
+        (what runs, in order: ``framework.app.commands`` is the command router) and ``direct`` (the handlers run
+        without a Context: no middleware, and each a plain handler taking only the event, the ``InboundEvent`` or
+        the bot, with no rule or concurrency limit). Builds the table first if needed (see :meth:`prepare`).
+        """
+        dispatcher = self._dispatcher
+        if dispatcher is None:
+            self.prepare()
+            dispatcher = self._dispatcher
+            assert dispatcher is not None
+        direct = dispatcher.direct_types
+        table = []
+        for event_type in sorted(dispatcher.event_types):
+            route = dispatcher.route(event_type)
+            names = [h.name for h in route.handlers] if route is not None else []
+            table.append({"event": event_type, "handlers": names, "direct": event_type in direct})
+        return table
+
     def describe(self) -> dict[str, Any]:
         """A summary for ``qqbot check``: intents, handlers, commands, middleware and plugins."""
         self.load_plugins()

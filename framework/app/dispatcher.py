@@ -92,6 +92,15 @@ class Dispatcher:
     def event_types(self) -> frozenset[str]:
         return frozenset(self._routes)
 
+    @property
+    def direct_types(self) -> frozenset[str]:
+        """Event types whose handlers run without a Context (plain handlers, no middleware: see ``_direct_route``)."""
+        return frozenset(self._direct)
+
+    def route(self, event_type: str) -> Route | None:
+        """What runs for ``event_type`` (``None``: nothing, the event is not even decoded)."""
+        return self._routes.get(event_type) or self._catch_all
+
     def handler_names(self, event_type: str) -> str:
         """The handlers that run for ``event_type``, comma-separated (for reports)."""
         route = self._routes.get(event_type) or self._catch_all

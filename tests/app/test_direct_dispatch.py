@@ -17,9 +17,7 @@ pytestmark = pytest.mark.anyio
 
 
 def direct_types(bot: Bot) -> set[str]:
-    bot.prepare()
-    assert bot._dispatcher is not None
-    return set(bot._dispatcher._direct)
+    return {route["event"] for route in bot.routes() if route["direct"]}
 
 
 async def test_plain_handlers_get_the_event_the_inbound_event_and_the_bot() -> None:

@@ -92,6 +92,9 @@ async def test_nested_routers_run_in_tree_order_and_join_after_inclusion() -> No
     bot.include(outer)
     await bot.dispatch(c2c("one", msg_id="c1"))
     assert order == ["bot", "outer", "inner"]
+    [route] = [r for r in bot.routes() if r["event"] == "C2C_MESSAGE_CREATE"]
+    assert [name.rsplit(".", 1)[-1] for name in route["handlers"]] == ["from_bot", "from_outer", "from_inner"]
+    assert route["direct"] is False  # they take a Context
 
     late = Router("late")
     inner.include(late)  # a router joining a router that already belongs to the bot
