@@ -322,7 +322,8 @@ async def run_console_session(
         tg.start_soon(on_signal)
         async with start() as session:
             url = session.emulator.url
-            term.show(banner or f"qqbot console: bot {session.name!r} is running on the embedded emulator ({url})")
+            where = f"{url}; web page: {url}/_emulator/ui"
+            term.show(banner or f"qqbot console: bot {session.name!r} is running on the embedded emulator ({where})")
             term.show("type a message, or :help for console commands (Ctrl-D or Ctrl-C to quit)")
             if background is not None:
                 tg.start_soon(background, session, term.show)
