@@ -212,9 +212,16 @@ class Bot(Router):
             return target._add(record)
         return super()._add(record)
 
+    def include(self, router: Router) -> Router:
+        target = self._into
+        if target is not None:  # see registering_into
+            return target.include(router)
+        return super().include(router)
+
     @contextmanager
     def registering_into(self, router: Router) -> Iterator[Router]:
-        """Within the block, what is registered on the bot itself goes to ``router`` (included in the bot).
+        """Within the block, what is registered on the bot itself goes to ``router`` (included in the bot), and
+        routers included in the bot are included in ``router``.
 
         The plugin manager runs a plugin's ``qqbot_register(bot)`` in this block, so a plugin that registers
         on ``bot`` fills its own router like one that registers on the ``router`` it is given.

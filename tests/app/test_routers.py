@@ -264,6 +264,7 @@ class BrokenAfterRegistering:
             await ctx.reply("echo")
 
         router.include(Router("helpers")).on_direct_message(echo)
+        bot.include(Router("via-bot")).on_group_message(echo)  # included in the plugin's router too
         raise RuntimeError("half registered")
 
 
@@ -290,7 +291,7 @@ def test_a_failing_plugin_loses_its_router_whole() -> None:
     bot.prepare()
     assert [f.plugin for f in bot.plugins.failures] == ["BrokenAfterRegistering"]
     assert [r.name for r in bot.routers] == ["RouterPlugin"]
-    # the echo it registered on the bot and its "helpers" router went with it
+    # the echo it registered on the bot and its "helpers" and "via-bot" routers went with it
     assert [(h.event_type, h.owner) for h in bot.handlers] == [
         ("GROUP_AT_MESSAGE_CREATE", None),
         ("GROUP_AT_MESSAGE_CREATE", "RouterPlugin"),
