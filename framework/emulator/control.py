@@ -5,7 +5,9 @@ a JSON-over-HTTP route under ``/_emulator/`` (for other processes and other SDKs
 shared router by :func:`register_control_routes`. Control routes need no token and are not recorded
 as API calls. Acting operations emit events through :meth:`World.emit` and return them.
 
-URL scheme (all bodies and answers are JSON; errors use the platform's error body):
+URL scheme (all bodies and answers are JSON; errors use the platform's error body). Each request body is
+one msgspec Struct, listed in :data:`ACTS`, :data:`SEEDS` and :data:`REST_FAULTS`: a missing or mistyped
+field is a 400/12002 whose message starts with the field's name. The web page's routes are in ``webui.py``.
 
 - ``GET /_emulator/``: this index: every control route, the acting operations and the seed kinds.
 - ``POST /_emulator/act/{operation}``: act as a user (``channel_message``, ``dm``,
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from framework.emulator.config import EmulatorConfig
 from framework.emulator.http import (
@@ -485,12 +487,14 @@ class Control:
 _Json = Any
 
 
-class _Act(Body):
+class _Operation(Body):
+    """A request body that knows its operation: ``run`` performs it and returns the JSON answer."""
+
     def run(self, c: Control) -> _Json:
         raise NotImplementedError
 
 
-class ChannelMessageBody(_Act):
+class ChannelMessageBody(_Operation):
     channel_id: str
     content: str
     author_id: str | None = None
@@ -512,7 +516,7 @@ class ChannelMessageBody(_Act):
         return {**events[0].to_json(), "events": [e.to_json() for e in events]}
 
 
-class DmBody(_Act):
+class DmBody(_Operation):
     user_id: str
     content: str
     source_guild_id: str | None = None
@@ -523,30 +527,35 @@ class DmBody(_Act):
         return ev.to_json()
 
 
-class GroupMessageBody(_Act):
+class GroupMessageBody(_Operation):
+    """``group_at_message``: GROUP_AT_MESSAGE_CREATE."""
+
     content: str
     group_openid: str | None = None
     member_openid: str | None = None
     role: str | None = "member"
     attachments: list[dict[str, Any]] | None = None
 
-    def run(self, c: Control, *, at_bot: bool = True) -> _Json:
+    at_bot: ClassVar[bool] = True
+
+    def run(self, c: Control) -> _Json:
         return c.group_at_message(
             self.content,
             group_openid=self.group_openid,
             member_openid=self.member_openid,
             role=self.role or "member",
             attachments=self.attachments,
-            at_bot=at_bot,
+            at_bot=self.at_bot,
         ).to_json()
 
 
 class GroupPlainMessageBody(GroupMessageBody):
-    def run(self, c: Control, *, at_bot: bool = False) -> _Json:
-        return super().run(c, at_bot=at_bot)
+    """``group_message``: GROUP_MESSAGE_CREATE (the bot is not mentioned)."""
+
+    at_bot: ClassVar[bool] = False
 
 
-class C2CMessageBody(_Act):
+class C2CMessageBody(_Operation):
     content: str
     openid: str | None = None
     attachments: list[dict[str, Any]] | None = None
@@ -555,7 +564,7 @@ class C2CMessageBody(_Act):
         return c.c2c_message(self.content, openid=self.openid, attachments=self.attachments).to_json()
 
 
-class MemberAddBody(_Act):
+class MemberAddBody(_Operation):
     guild_id: str
     user_id: str | None = None
     username: str | None = "user"
@@ -564,7 +573,7 @@ class MemberAddBody(_Act):
         return c.member_add(self.guild_id, self.user_id, self.username or "user").to_json()
 
 
-class MemberRemoveBody(_Act):
+class MemberRemoveBody(_Operation):
     guild_id: str
     user_id: str
 
@@ -572,7 +581,7 @@ class MemberRemoveBody(_Act):
         return c.member_remove(self.guild_id, self.user_id).to_json()
 
 
-class GroupAddRobotBody(_Act):
+class GroupAddRobotBody(_Operation):
     group_openid: str | None = None
     op_member_openid: str | None = None
 
@@ -580,7 +589,7 @@ class GroupAddRobotBody(_Act):
         return c.group_add_robot(self.group_openid, op_member_openid=self.op_member_openid).to_json()
 
 
-class GroupDelRobotBody(_Act):
+class GroupDelRobotBody(_Operation):
     group_openid: str
     op_member_openid: str | None = None
 
@@ -588,7 +597,7 @@ class GroupDelRobotBody(_Act):
         return c.group_del_robot(self.group_openid, op_member_openid=self.op_member_openid).to_json()
 
 
-class GroupMsgSwitchBody(_Act):
+class GroupMsgSwitchBody(_Operation):
     group_openid: str
     receive: bool = True
     op_member_openid: str | None = None
@@ -598,7 +607,7 @@ class GroupMsgSwitchBody(_Act):
         return ev.to_json()
 
 
-class GroupMemberAddBody(_Act):
+class GroupMemberAddBody(_Operation):
     group_openid: str
     member_openid: str | None = None
 
@@ -606,7 +615,7 @@ class GroupMemberAddBody(_Act):
         return c.group_member_add(self.group_openid, self.member_openid).to_json()
 
 
-class GroupMemberRemoveBody(_Act):
+class GroupMemberRemoveBody(_Operation):
     group_openid: str
     member_openid: str
 
@@ -614,21 +623,21 @@ class GroupMemberRemoveBody(_Act):
         return c.group_member_remove(self.group_openid, self.member_openid).to_json()
 
 
-class FriendAddBody(_Act):
+class FriendAddBody(_Operation):
     openid: str | None = None
 
     def run(self, c: Control) -> _Json:
         return c.friend_add(self.openid).to_json()
 
 
-class FriendDelBody(_Act):
+class FriendDelBody(_Operation):
     openid: str
 
     def run(self, c: Control) -> _Json:
         return c.friend_del(self.openid).to_json()
 
 
-class C2CMsgSwitchBody(_Act):
+class C2CMsgSwitchBody(_Operation):
     openid: str
     receive: bool = True
 
@@ -636,7 +645,7 @@ class C2CMsgSwitchBody(_Act):
         return c.c2c_msg_switch(self.openid, receive=self.receive).to_json()
 
 
-class ButtonClickBody(_Act):
+class ButtonClickBody(_Operation):
     scene: str
     target_id: str
     button_id: str | None = "1"
@@ -655,7 +664,7 @@ class ButtonClickBody(_Act):
         ).to_json()
 
 
-class ReactionBody(_Act):
+class ReactionBody(_Operation):
     channel_id: str
     message_id: str
     user_id: str | None = None
@@ -674,7 +683,7 @@ class ReactionBody(_Act):
         ).to_json()
 
 
-class EmitBody(_Act):
+class EmitBody(_Operation):
     type: str
     d: dict[str, Any]
     guild_id: str | None = None
@@ -683,7 +692,7 @@ class EmitBody(_Act):
         return c.emit(self.type, self.d, self.guild_id).to_json()
 
 
-ACTS: dict[str, type[_Act]] = {
+ACTS: dict[str, type[_Operation]] = {
     "channel_message": ChannelMessageBody,
     "dm": DmBody,
     "group_at_message": GroupMessageBody,
@@ -706,7 +715,7 @@ ACTS: dict[str, type[_Act]] = {
 """``POST /_emulator/act/{operation}``: the body Struct of each operation."""
 
 
-class GuildSeed(_Act):
+class GuildSeed(_Operation):
     guild_id: str | None = None
     name: str | None = "Emulated guild"
     owner_id: str | None = ""
@@ -715,7 +724,7 @@ class GuildSeed(_Act):
         return c.world.guild_json(c.world.add_guild(self.guild_id, self.name or "", owner_id=self.owner_id or ""))
 
 
-class ChannelSeed(_Act):
+class ChannelSeed(_Operation):
     guild_id: str
     channel_id: str | None = None
     name: str | None = "general"
@@ -729,7 +738,7 @@ class ChannelSeed(_Act):
         return channel.to_json()
 
 
-class MemberSeed(_Act):
+class MemberSeed(_Operation):
     guild_id: str
     user_id: str | None = None
     username: str | None = "user"
@@ -740,7 +749,7 @@ class MemberSeed(_Act):
         return member.to_json()
 
 
-class RoleSeed(_Act):
+class RoleSeed(_Operation):
     guild_id: str
     name: str
     role_id: str | None = None
@@ -749,7 +758,7 @@ class RoleSeed(_Act):
         return c.world.role_json(c.world.add_role(self.guild_id, self.name, role_id=self.role_id))
 
 
-class GroupSeed(_Act):
+class GroupSeed(_Operation):
     group_openid: str | None = None
     name: str | None = ""
 
@@ -757,7 +766,7 @@ class GroupSeed(_Act):
         return {"group_openid": c.world.add_group(self.group_openid, self.name or "").openid}
 
 
-class GroupMemberSeed(_Act):
+class GroupMemberSeed(_Operation):
     group_openid: str
     member_openid: str | None = None
     role: str | None = "member"
@@ -767,7 +776,7 @@ class GroupMemberSeed(_Act):
         return {"member_openid": member.openid}
 
 
-class C2CUserSeed(_Act):
+class C2CUserSeed(_Operation):
     openid: str | None = None
     nick: str | None = ""
 
@@ -775,7 +784,7 @@ class C2CUserSeed(_Act):
         return {"openid": c.world.add_c2c_user(self.openid, nick=self.nick or "").openid}
 
 
-SEEDS: dict[str, type[_Act]] = {
+SEEDS: dict[str, type[_Operation]] = {
     "guilds": GuildSeed,
     "channels": ChannelSeed,
     "members": MemberSeed,
@@ -787,7 +796,7 @@ SEEDS: dict[str, type[_Act]] = {
 """``POST /_emulator/world/{kind}``: the body Struct of each seed kind."""
 
 
-class FailFault(_Act):
+class FailFault(_Operation):
     status: int = 500
     count: int = 1
     code: int | None = None
@@ -805,7 +814,7 @@ class FailFault(_Act):
         return _fault_json(f)
 
 
-class RateLimitFault(_Act):
+class RateLimitFault(_Operation):
     count: int = 1
     path_prefix: str | None = ""
 
@@ -813,13 +822,13 @@ class RateLimitFault(_Act):
         return _fault_json(c.rate_limit(self.count, path_prefix=self.path_prefix or ""))
 
 
-class ExpireTokensFault(_Act):
+class ExpireTokensFault(_Operation):
     def run(self, c: Control) -> _Json:
         c.expire_tokens()
         return {"expired": True}
 
 
-REST_FAULTS: dict[str, type[_Act]] = {
+REST_FAULTS: dict[str, type[_Operation]] = {
     "fail": FailFault,
     "rate_limit": RateLimitFault,
     "expire_tokens": ExpireTokensFault,
@@ -831,7 +840,7 @@ def _fault_json(f: RestFault) -> dict[str, Any]:
     return {"status": f.status, "count": f.remaining, "code": f.code, "path_prefix": f.path_prefix}
 
 
-def _run(c: Control, what: str, table: dict[str, type[_Act]], name: str, req: HttpRequest) -> HttpResponse:
+def _run(c: Control, what: str, table: dict[str, type[_Operation]], name: str, req: HttpRequest) -> HttpResponse:
     kind = table.get(name)
     if kind is None:
         raise ApiError(404, Code.NOT_FOUND, f"unknown {what} {name!r}; known: {sorted(table)}")

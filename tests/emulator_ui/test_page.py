@@ -116,6 +116,13 @@ def test_every_scene_can_be_chatted_in(page: Page, chat: Chat) -> None:
         expect(page.locator("#target")).to_have_value(target)
         _send(page, "/ping")
         expect(page.locator(".msg.bot").last).to_have_text("botpong")
+    page.select_option("#scene", "dm")
+    expect(page.locator("#target option")).to_have_count(2)  # the demo guild's alice and bob
+    _send(page, "/ping")
+    expect(page.locator(".msg.bot").last).to_have_text("botpong")
+    expect(page.locator(".msg.user").last).to_contain_text("alice")
+    (dm,) = chat.emulator.world.dm_sessions.values()
+    assert [m.content for m in chat.emulator.world.sent("dm", dm.guild_id)] == ["pong"]
     page.select_option("#scene", "group")
     page.click("#new-target")
     expect(page.locator("#target")).to_have_value("g2")
