@@ -97,6 +97,7 @@ if TYPE_CHECKING:
         ServerError,
         UnexpectedResponseError,
     )
+    from framework.runtime.platform import Platform
     from framework.runtime.webhook import WebhookApp, serve_webhook
 
 __version__ = "0.1.0"
@@ -106,6 +107,7 @@ _LAZY: dict[str, str] = {
     "AccessTokenError": "framework.runtime.credentials",
     "Credentials": "framework.runtime.credentials",
     "TokenManager": "framework.runtime.credentials",
+    "Platform": "framework.runtime.platform",
     "OpenAPI": _OPENAPI,
     "OpenAPIError": _OPENAPI,
     "AuthenticationError": _OPENAPI,
@@ -189,6 +191,7 @@ __all__ = [
     "OpenAPI",
     "OpenAPIError",
     "PendingAudit",
+    "Platform",
     "QQBotError",
     "RateLimitedError",
     "ReplyTarget",

@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["MOVED", "deprecated_names", "warn_moved"]
+__all__ = ["MOVED", "deprecated_names", "warn_argument", "warn_moved"]
 
 # old module path -> new module path; each old path is a module that re-exports the new one's ``__all__``
 MOVED: dict[str, str] = {
@@ -26,6 +26,18 @@ def warn_moved(old: str) -> None:
     """Warn, from the shim module ``old`` while it is imported, that it moved to ``MOVED[old]``."""
     warnings.warn(
         f"{old} moved to {MOVED[old]}; the old name goes in the next release", DeprecationWarning, stacklevel=3
+    )
+
+
+def warn_argument(where: str, old: str, new: str, *, stacklevel: int = 3) -> None:
+    """Warn that ``where``'s keyword argument ``old`` is deprecated in favour of ``new`` (issue 12 item 4).
+
+    ``stacklevel=3`` points at the caller of the function that calls this one.
+    """
+    warnings.warn(
+        f"{where}: {old}= is deprecated, pass {new} instead; {old}= goes in the next release",
+        DeprecationWarning,
+        stacklevel=stacklevel,
     )
 
 

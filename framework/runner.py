@@ -2,12 +2,12 @@
 
 :class:`BotRunner` connects a bot over the gateway::
 
-    async with BotRunner(bot, app_id="102000001", app_secret=secret) as running:
+    async with BotRunner(bot, credentials=Credentials.from_settings(settings.bot)) as running:
         await running.wait_ready()      # every shard READY
         await running.wait_closed()     # until stopped (or a fatal gateway error, which is raised)
 
 It builds the :class:`~framework.runtime.credentials.TokenManager` and the
-:class:`~framework.runtime.openapi.OpenAPI` client (on ``http_transport`` when given, e.g. the
+:class:`~framework.runtime.openapi.OpenAPI` client (on ``platform.http_transport`` when given, e.g. the
 emulator's in-process transport), binds the client into the bot, starts the bot (plugins,
 ``on_startup``), and runs a :class:`~framework.runtime.gateway.sessions.LocalSessionManager` with
 ``bot.intents``. Its dispatcher is the only event path: the shard readers put events on one bounded
@@ -40,15 +40,16 @@ import httpx
 from framework.app import Bot
 from framework.clock import Clock, SystemClock
 from framework.models import InboundEvent, Intents
-from framework.models.constants import API_BASE, TOKEN_URL
 from framework.models.transport import Connector
 from framework.protocol.gateway import GatewayFatalError
 from framework.runtime.credentials import Credentials, TokenManager
+from framework.runtime.edge import resolve_edge
 from framework.runtime.gateway import websocket
 from framework.runtime.gateway.sessions import LocalSessionManager
 from framework.runtime.gateway.sessions.select import session_manager_factory
 from framework.runtime.gateway.shard import ShardOptions, ShardStatus
 from framework.runtime.openapi import OpenAPI
+from framework.runtime.platform import Platform
 
 __all__ = ["BotRunner", "EventTracker", "RunnerStatus", "run_webhook", "sole_exception"]
 
@@ -198,24 +199,21 @@ class RunnerStatus:
 async def _bot_services(
     bot: Bot,
     *,
-    app_id: str,
-    app_secret: str,
-    api_base: str,
-    token_url: str,
-    http_transport: httpx.AsyncBaseTransport | None,
+    credentials: Credentials,
+    platform: Platform,
     clock: Clock,
 ) -> AsyncIterator[tuple[TokenManager, OpenAPI]]:
     """The HTTP client, token manager and OpenAPI client, bound into the running bot; all closed on exit."""
     async with AsyncExitStack() as stack:
         http = httpx.AsyncClient(
-            transport=http_transport,
+            transport=platform.http_transport,
             timeout=httpx.Timeout(10.0, connect=5.0),
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0),
         )
         stack.push_async_callback(http.aclose)
-        tokens = TokenManager(Credentials(app_id, app_secret), token_url=token_url, http=http, clock=clock)
+        tokens = TokenManager(credentials, platform=platform, http=http, clock=clock)
         stack.push_async_callback(tokens.aclose)
-        api = OpenAPI(tokens, base_url=api_base, http=http, clock=clock)
+        api = OpenAPI(tokens, base_url=platform.api_base, http=http, clock=clock)
         stack.push_async_callback(api.aclose)
         await stack.enter_async_context(bot.running(api))
         yield tokens, api
@@ -224,9 +222,13 @@ async def _bot_services(
 class BotRunner:
     """Run ``bot`` over the gateway (see the module docstring); use it as ``async with``.
 
-    ``api_base``/``token_url`` default to production; point them at the emulator for tests.
+    ``credentials`` (:class:`~framework.runtime.credentials.Credentials`) is the app id and secret;
+    ``platform`` (:class:`~framework.runtime.platform.Platform`) the endpoints, production by default, and
+    optionally an HTTP transport that replaces the network (the emulator's, in process). The old
+    ``app_id=``, ``app_secret=``, ``api_base=``, ``token_url=`` and ``http_transport=`` still work for one
+    release, with a ``DeprecationWarning``.
     ``connector`` opens WebSockets (:func:`framework.runtime.gateway.websocket.connect`, or the emulator's
-    ``connect_websocket``). ``http_transport`` replaces the network for REST calls.
+    ``connect_websocket``).
     ``shard_ids``/``shard_count`` select shards (default: every shard ``/gateway/bot`` recommends).
     ``sessions`` (``[gateway] sessions``): ``None``/``"local"`` runs them all here; a ``redis://`` URL shares
     them with every process of the same app and URL, a fleet (docs/fleet.md).
@@ -241,12 +243,9 @@ class BotRunner:
         self,
         bot: Bot,
         *,
-        app_id: str,
-        app_secret: str,
-        api_base: str = API_BASE,
-        token_url: str = TOKEN_URL,
+        credentials: Credentials | None = None,
+        platform: Platform | None = None,
         connector: Connector = websocket.connect,
-        http_transport: httpx.AsyncBaseTransport | None = None,
         shard_ids: Sequence[int] | None = None,
         shard_count: int | None = None,
         clock: Clock | None = None,
@@ -256,14 +255,27 @@ class BotRunner:
         drain_timeout: float = 10.0,
         tracker: EventTracker | None = None,
         sessions: str | None = None,
+        app_id: str | None = None,
+        app_secret: str | None = None,
+        api_base: str | None = None,
+        token_url: str | None = None,
+        http_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.bot = bot
-        self.app_id = str(app_id)
-        self._secret = app_secret
-        self.api_base = api_base
-        self.token_url = token_url
+        self.credentials, self.platform = resolve_edge(
+            "BotRunner",
+            credentials,
+            platform,
+            app_id=app_id,
+            app_secret=app_secret,
+            api_base=api_base,
+            token_url=token_url,
+            http_transport=http_transport,
+        )
+        self.app_id = self.credentials.app_id
+        self.api_base = self.platform.api_base
+        self.token_url = self.platform.token_url
         self.connector = connector
-        self.http_transport = http_transport
         self.shard_ids = list(shard_ids) if shard_ids is not None else None
         self.shard_count = shard_count
         self.sessions = sessions
@@ -347,11 +359,8 @@ class BotRunner:
     async def _lifecycle(self) -> AsyncIterator[None]:
         services = _bot_services(
             self.bot,
-            app_id=self.app_id,
-            app_secret=self._secret,
-            api_base=self.api_base,
-            token_url=self.token_url,
-            http_transport=self.http_transport,
+            credentials=self.credentials,
+            platform=self.platform,
             clock=self.clock,
         )
         async with services as (tokens, api):
@@ -468,11 +477,8 @@ class BotRunner:
 async def run_webhook(
     bot: Bot,
     *,
-    app_id: str,
-    app_secret: str,
-    api_base: str = API_BASE,
-    token_url: str = TOKEN_URL,
-    http_transport: httpx.AsyncBaseTransport | None = None,
+    credentials: Credentials | None = None,
+    platform: Platform | None = None,
     host: str = "127.0.0.1",
     port: int = 8080,
     path: str | None = None,
@@ -486,17 +492,34 @@ async def run_webhook(
     keyfile: str | None = None,
     tracker: EventTracker | None = None,
     task_status: anyio.abc.TaskStatus[tuple[str, int]] = anyio.TASK_STATUS_IGNORED,
+    app_id: str | None = None,
+    app_secret: str | None = None,
+    api_base: str | None = None,
+    token_url: str | None = None,
+    http_transport: httpx.AsyncBaseTransport | None = None,
 ) -> None:
     """Serve ``bot`` through webhook callbacks until ``shutdown_trigger()`` returns, a signal arrives or
     the caller cancels.
 
     Builds the OpenAPI client like :class:`BotRunner` (replies need it), starts the bot, then serves
-    ``WebhookApp({app_id: WebhookBot(app_secret, sink)})`` with ``serve_webhook``. The sink runs
+    ``WebhookApp({app_id: WebhookBot(secret, sink)})`` with ``serve_webhook``. The sink runs
     ``bot.process`` (the webhook app already runs each callback's handlers in its own task, after the
     acknowledgement) and reports to ``tracker``. The bound ``(host, port)`` is reported through
     ``task_status`` (``await task_group.start(...)``; ``port=0`` picks a free port). ``read_timeout`` and
     ``max_connections`` bound slow clients (``WebhookApp``, ``serve_webhook``; docs/reliability.md).
+    ``credentials`` and ``platform`` are as for :class:`BotRunner` (and so are the deprecated ``app_id=``
+    ... ``http_transport=``).
     """
+    credentials, platform = resolve_edge(
+        "run_webhook",
+        credentials,
+        platform,
+        app_id=app_id,
+        app_secret=app_secret,
+        api_base=api_base,
+        token_url=token_url,
+        http_transport=http_transport,
+    )
     from framework.runtime.webhook import WebhookApp, WebhookBot, serve_webhook
 
     the_clock: Clock = clock or SystemClock()
@@ -511,16 +534,13 @@ async def run_webhook(
 
     services = _bot_services(
         bot,
-        app_id=str(app_id),
-        app_secret=app_secret,
-        api_base=api_base,
-        token_url=token_url,
-        http_transport=http_transport,
+        credentials=credentials,
+        platform=platform,
         clock=the_clock,
     )
     async with services:
         app = WebhookApp(
-            {str(app_id): WebhookBot(app_secret, sink)},
+            {credentials.app_id: WebhookBot(credentials.app_secret, sink)},
             clock=the_clock,
             timestamp_tolerance=timestamp_tolerance,
             path=path,

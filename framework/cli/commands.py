@@ -8,7 +8,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 
@@ -18,6 +18,10 @@ from framework.cli.loader import BotLoadError, load_object
 from framework.config import ConfigError, Settings, load_settings
 from framework.logs import configure_logging, register_secret
 from framework.plugins.manager import PluginError
+
+if TYPE_CHECKING:
+    from framework.runtime.credentials import Credentials
+    from framework.runtime.platform import Platform
 from framework.runtime.gateway.signals import wait_for_signal
 
 __all__ = ["check", "load", "run"]
@@ -209,27 +213,12 @@ def run(args: argparse.Namespace) -> int:
         assert settings.bot.app_id and settings.bot.app_secret
 
         def main() -> Any:
-            return _run_webhook(
-                bot,
-                settings,
-                app_id=settings.bot.app_id or "",
-                app_secret=settings.bot.app_secret or "",
-                api_base=settings.bot.resolved_api_base,
-                token_url=settings.bot.token_url,
-                host=settings.webhook.host,
-            )
+            return _run_webhook(bot, settings, _credentials(settings), _platform(settings), host=settings.webhook.host)
     else:
         assert settings.bot.app_id and settings.bot.app_secret
 
         def main() -> Any:
-            return _run_gateway(
-                bot,
-                settings,
-                app_id=settings.bot.app_id or "",
-                app_secret=settings.bot.app_secret or "",
-                api_base=settings.bot.resolved_api_base,
-                token_url=settings.bot.token_url,
-            )
+            return _run_gateway(bot, settings, _credentials(settings), _platform(settings))
 
     try:
         result = anyio.run(main)
@@ -277,18 +266,26 @@ def _announce(bot: Bot, settings: Settings, where: str = "") -> None:
         print(text, flush=True)
 
 
-async def _run_gateway(
-    bot: Bot, settings: Settings, *, app_id: str, app_secret: str, api_base: str, token_url: str
-) -> int:
+def _credentials(settings: Settings) -> Credentials:
+    from framework.runtime.credentials import Credentials
+
+    return Credentials.from_settings(settings.bot)
+
+
+def _platform(settings: Settings) -> Platform:
+    from framework.runtime.platform import Platform
+
+    return Platform.from_settings(settings.bot)
+
+
+async def _run_gateway(bot: Bot, settings: Settings, credentials: Credentials, platform: Platform) -> int:
     """Run ``bot`` over the gateway until SIGINT/SIGTERM (or a fatal gateway error)."""
     from framework.runner import BotRunner
 
     runner = BotRunner(
         bot,
-        app_id=app_id,
-        app_secret=app_secret,
-        api_base=api_base,
-        token_url=token_url,
+        credentials=credentials,
+        platform=platform,
         shard_ids=settings.gateway.shard_ids,
         shard_count=settings.gateway.shard_count,
         sessions=settings.gateway.sessions,
@@ -305,11 +302,9 @@ async def _run_gateway(
 async def _run_webhook(
     bot: Bot,
     settings: Settings,
+    credentials: Credentials,
+    platform: Platform,
     *,
-    app_id: str,
-    app_secret: str,
-    api_base: str,
-    token_url: str,
     host: str,
     on_ready: Callable[[str], None] | None = None,
 ) -> int:
@@ -321,10 +316,8 @@ async def _run_webhook(
             functools.partial(
                 run_webhook,
                 bot,
-                app_id=app_id,
-                app_secret=app_secret,
-                api_base=api_base,
-                token_url=token_url,
+                credentials=credentials,
+                platform=platform,
                 host=host,
                 port=settings.webhook.port,
                 path=None if settings.webhook.path == "/" else settings.webhook.path,
@@ -352,24 +345,20 @@ def _embedded_emulator(**options: Any) -> Any:
 
 async def _serve_with_emulator(bot: Bot, settings: Settings, port: int) -> int:
     """Serve the embedded emulator on ``port`` and run the bot against it (no console)."""
+    from framework.testing.edge import emulator_credentials, emulator_platform
+
     emu = _embedded_emulator()
-    app_id = next(iter(emu.config.apps))
-    secret = emu.config.secret_for(app_id)
-    assert secret is not None
     async with emu.serve("127.0.0.1", port) as url:
         print(f"emulator serving on {url} (control API: {url}/_emulator/)", flush=True)
-        return await _run_gateway(
-            bot, settings, app_id=app_id, app_secret=secret, api_base=url, token_url=f"{url}/app/getAppAccessToken"
-        )
+        return await _run_gateway(bot, settings, emulator_credentials(emu), emulator_platform(emu, "loopback"))
 
 
 async def _serve_webhook_with_emulator(bot: Bot, settings: Settings, port: int) -> int:
     """Webhook mode, locally: the bot's webhook server on loopback ``--port``, the embedded emulator on
     ``port`` signing and POSTing every event to it (no console)."""
+    from framework.testing.edge import emulator_credentials, emulator_platform
+
     emu = _embedded_emulator()
-    app_id = next(iter(emu.config.apps))
-    secret = emu.config.secret_for(app_id)
-    assert secret is not None
 
     def point_sender(url: str) -> None:
         emu.config.webhook_url = url
@@ -379,10 +368,8 @@ async def _serve_webhook_with_emulator(bot: Bot, settings: Settings, port: int) 
         return await _run_webhook(
             bot,
             settings,
-            app_id=app_id,
-            app_secret=secret,
-            api_base=url,
-            token_url=f"{url}/app/getAppAccessToken",
+            emulator_credentials(emu),
+            emulator_platform(emu, "loopback"),
             host="127.0.0.1",
             on_ready=point_sender,
         )

@@ -230,14 +230,16 @@ def dev_emulator() -> Emulator:
 
 
 def _emulator_env(emu: Emulator, url: str) -> dict[str, str]:
-    app_id = next(iter(emu.config.apps))
-    secret = emu.config.secret_for(app_id) or ""
+    from framework.runtime.platform import Platform
+    from framework.testing.edge import emulator_credentials
+
+    credentials, platform = emulator_credentials(emu), Platform.at(url)
     env = {k: v for k, v in os.environ.items() if k != "QQBOT_SANDBOX"}
     env.update(
-        QQBOT_APP_ID=app_id,
-        QQBOT_APP_SECRET=secret,
-        QQBOT_API_BASE=url,
-        QQBOT_TOKEN_URL=f"{url}/app/getAppAccessToken",
+        QQBOT_APP_ID=credentials.app_id,
+        QQBOT_APP_SECRET=credentials.app_secret,
+        QQBOT_API_BASE=platform.api_base,
+        QQBOT_TOKEN_URL=platform.token_url,
         QQBOT_TRANSPORT="websocket",
     )
     return env

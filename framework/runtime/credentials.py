@@ -1,6 +1,8 @@
 """App credentials and access tokens (protocol.md §1).
 
-- :class:`Credentials`: app id and secret; the secret never appears in a ``repr``.
+- :class:`Credentials`: app id and secret, the one object that holds the secret (registered with
+  :func:`framework.logs.register_secret`, never shown in a ``repr``); build it from settings with
+  :meth:`Credentials.from_settings`. Where to send it is a :class:`~framework.runtime.platform.Platform`.
 - :class:`TokenManager`: fetches ``QQBot`` access tokens from the token endpoint, caches them,
   refreshes ahead of expiry (with jitter), shares one refresh among concurrent callers and spaces
   failed fetches with a capped exponential backoff.
@@ -14,20 +16,19 @@ from __future__ import annotations
 
 import logging
 import random as _random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import httpx
 import msgspec
 
-from framework._deprecated import deprecated_names
+from framework._deprecated import deprecated_names, warn_argument
 from framework.clock import Clock, SystemClock
 from framework.errors import QQBotError
 from framework.interfaces import AuthProvider  # defined with the other seams; re-exported here
 from framework.logs import REDACTED, register_secret, scrub
 from framework.models import errorcodes as ec
 from framework.models.api import TokenRequest, TokenResponse
-from framework.models.constants import TOKEN_URL
 from framework.protocol.auth import (
     DEFAULT_REFRESH_JITTER,
     DEFAULT_REFRESH_MARGIN,
@@ -38,8 +39,9 @@ from framework.protocol.auth import (
     refresh_deadline,
 )
 from framework.protocol.backoff import Backoff, RandomSource
+from framework.runtime.platform import Platform
 
-__all__ = ["AccessTokenError", "AuthProvider", "Credentials", "LegacyToken", "TokenManager"]
+__all__ = ["AccessTokenError", "AuthProvider", "CredentialSettings", "Credentials", "LegacyToken", "TokenManager"]
 
 logger = logging.getLogger("framework.credentials")
 
@@ -64,8 +66,26 @@ class AccessTokenError(QQBotError):
         self.retryable = retryable
 
 
+class CredentialSettings(Protocol):
+    """What :meth:`Credentials.from_settings` reads (``framework.config.BotSettings`` has it)."""
+
+    @property
+    def app_id(self) -> str | None:
+        """The AppID."""
+        ...
+
+    @property
+    def app_secret(self) -> str | None:
+        """The AppSecret."""
+        ...
+
+
 class Credentials:
-    """An app id and its secret (from the QQ open-platform console)."""
+    """An app id and its secret (from the QQ open-platform console).
+
+    This is the one object that holds the secret: it is registered with
+    :func:`framework.logs.register_secret` (so no log line shows it) and the ``repr`` hides it.
+    """
 
     __slots__ = ("_secret", "app_id")
 
@@ -82,6 +102,27 @@ class Credentials:
     def app_secret(self) -> str:
         """The secret (read it only to sign or to request a token; never log it)."""
         return self._secret
+
+    @classmethod
+    def from_settings(cls, settings: CredentialSettings) -> Credentials:
+        """From ``settings.bot`` (``bot.app_id``/``bot.app_secret``, ``QQBOT_APP_ID``/``QQBOT_APP_SECRET``).
+
+        Raises ValueError naming the missing setting.
+        """
+        missing = [
+            f"bot.{key} ({env})"
+            for key, env, value in (
+                ("app_id", "QQBOT_APP_ID", settings.app_id),
+                ("app_secret", "QQBOT_APP_SECRET", settings.app_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(
+                f"{' and '.join(missing)} not set: copy the value from the open-platform console into the "
+                "settings or the environment"
+            )
+        return cls(str(settings.app_id), str(settings.app_secret))
 
     def __repr__(self) -> str:
         return f"Credentials(app_id={self.app_id!r}, app_secret={REDACTED})"
@@ -139,7 +180,7 @@ class TokenManager:
         self,
         credentials: Credentials,
         *,
-        token_url: str = TOKEN_URL,
+        platform: Platform | None = None,
         http: httpx.AsyncClient | None = None,
         clock: Clock | None = None,
         refresh_margin: float = DEFAULT_REFRESH_MARGIN,
@@ -147,10 +188,18 @@ class TokenManager:
         backoff: Backoff = TOKEN_BACKOFF,
         timeout: float = 10.0,
         rand: RandomSource = _random.random,
+        token_url: str | None = None,
     ) -> None:
+        if token_url is not None:
+            if platform is not None:
+                raise TypeError("TokenManager: pass platform= or the deprecated token_url=, not both")
+            warn_argument("TokenManager", "token_url", "platform=Platform(token_url=...)")
+            platform = Platform(token_url=token_url)
+        self.platform = platform if platform is not None else Platform.production()
+        """Where tokens come from (``platform.token_url``; its ``http_transport`` when ``http`` is not given)."""
         self.credentials = credentials
         self.app_id = credentials.app_id
-        self.token_url = token_url
+        self.token_url = self.platform.token_url
         self._http = http
         self._own_http = http is None
         self._clock: Clock = clock if clock is not None else SystemClock()
@@ -252,7 +301,7 @@ class TokenManager:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self._timeout)
+            self._http = httpx.AsyncClient(timeout=self._timeout, transport=self.platform.http_transport)
             self._own_http = True
         return self._http
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         grant_needed,
         inprocess_runner,
     )
+    from framework.testing.edge import emulator_credentials, emulator_platform
 
 # Exports load on first use (PEP 562): the pytest plugin imports this package in every test run.
 _EXPORTS = {
@@ -36,6 +37,8 @@ _EXPORTS = {
     "PendingEventsError": "framework.testing.client",
     "Transport": "framework.testing.client",
     "connect": "framework.testing.client",
+    "emulator_credentials": "framework.testing.edge",
+    "emulator_platform": "framework.testing.edge",
     "grant_needed": "framework.testing.client",
     "inprocess_runner": "framework.testing.client",
 }
@@ -55,6 +58,8 @@ __all__ = [
     "PendingEventsError",
     "Transport",
     "connect",
+    "emulator_credentials",
+    "emulator_platform",
     "grant_needed",
     "inprocess_runner",
 ]

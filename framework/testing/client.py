@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio
-import httpx
 
 from framework.app import Bot, Context
 from framework.clock import Clock
@@ -35,8 +34,10 @@ from framework.errors import QQBotError
 from framework.models import EVENT_TABLE, Intents
 from framework.plugins import hookimpl
 from framework.runner import BotRunner, EventTracker, sole_exception
+from framework.runtime.credentials import Credentials
 from framework.runtime.gateway import websocket
 from framework.testing.chat import C2CChat, ChannelChat, DirectChat, GroupChat
+from framework.testing.edge import emulator_credentials, emulator_platform
 
 __all__ = [
     "BotErrorsNotChecked",
@@ -231,19 +232,13 @@ def inprocess_runner(bot: Bot, emulator: Emulator, *, app_id: str | None = None,
     The emulator must be running (``async with emulator:``) when the runner starts. The app is granted
     the intents the bot asks for (see :func:`grant_needed`).
     """
-    app = app_id if app_id is not None else next(iter(emulator.config.apps))
-    secret = emulator.config.secret_for(app)
-    if secret is None:
-        raise ValueError(f"the emulator has no app {app!r}")
-    grant_needed(bot, emulator, app)
+    credentials = emulator_credentials(emulator, app_id)
+    grant_needed(bot, emulator, credentials.app_id)
     return BotRunner(
         bot,
-        app_id=app,
-        app_secret=secret,
-        api_base="http://emulator",
-        token_url="http://emulator/app/getAppAccessToken",
+        credentials=credentials,
+        platform=emulator_platform(emulator, "inprocess"),
         connector=emulator.connect_websocket,
-        http_transport=emulator.http_transport(),
         **options,
     )
 
@@ -276,16 +271,13 @@ async def connect(
     if emulator is not None and config is not None:
         raise ValueError("pass either emulator= or config=, not both")
     emu = emulator if emulator is not None else Emulator(config, clock=clock)
-    app = app_id if app_id is not None else next(iter(emu.config.apps))
-    secret = emu.config.secret_for(app)
-    if secret is None:
-        raise ValueError(f"the emulator has no app {app!r}")
-    grant_needed(bot, emu, app)
+    credentials = emulator_credentials(emu, app_id)
+    grant_needed(bot, emu, credentials.app_id)
     intents = bot.intents
     chat: Chat | None = None
     body_error: BaseException | None = None
     try:
-        async with _started(bot, emu, transport, app, secret, intents, clock, timeout=timeout) as chat:
+        async with _started(bot, emu, transport, credentials, intents, clock, timeout=timeout) as chat:
             try:
                 yield chat
             except BaseException as exc:
@@ -311,8 +303,7 @@ async def _started(
     bot: Bot,
     emu: Emulator,
     transport: Transport,
-    app: str,
-    secret: str,
+    credentials: Credentials,
     intents: Intents,
     clock: Clock | None,
     *,
@@ -323,18 +314,15 @@ async def _started(
         if transport == "inprocess":
             if not emu.running:
                 await stack.enter_async_context(emu)
-            runner = inprocess_runner(bot, emu, app_id=app, clock=clock)
+            runner = inprocess_runner(bot, emu, app_id=credentials.app_id, clock=clock)
         elif transport == "loopback":
-            served = emu.url
-            base = served if served is not None else await stack.enter_async_context(emu.serve("127.0.0.1", 0))
+            if emu.url is None:
+                await stack.enter_async_context(emu.serve("127.0.0.1", 0))
             runner = BotRunner(
                 bot,
-                app_id=app,
-                app_secret=secret,
-                api_base=base,
-                token_url=f"{base}/app/getAppAccessToken",
+                credentials=credentials,
+                platform=emulator_platform(emu, "loopback"),  # no proxy from the environment
                 connector=websocket.connect,
-                http_transport=httpx.AsyncHTTPTransport(),  # loopback only: no proxy from the environment
                 clock=clock,
             )
         else:

@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
+from framework._deprecated import warn_argument
 from framework.clock import Clock
-from framework.models.constants import API_BASE, TOKEN_URL
 from framework.runtime.credentials import AuthProvider, Credentials, TokenManager
 from framework.runtime.openapi.channels import ChannelsAPI
 from framework.runtime.openapi.chats import ChatsAPI
@@ -18,6 +18,7 @@ from framework.runtime.openapi.gateway import GatewayAPI
 from framework.runtime.openapi.guilds import GuildsAPI
 from framework.runtime.openapi.members import MembersAPI
 from framework.runtime.openapi.messages import MessagesAPI
+from framework.runtime.platform import Platform
 
 __all__ = ["OpenAPI"]
 
@@ -46,19 +47,37 @@ class OpenAPI(
         cls,
         credentials: Credentials,
         *,
-        base_url: str = API_BASE,
-        token_url: str = TOKEN_URL,
+        platform: Platform | None = None,
         clock: Clock | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        base_url: str | None = None,
+        token_url: str | None = None,
         **kwargs: Any,
     ) -> OpenAPI:
-        """A client and its :class:`TokenManager` sharing one connection pool (closed by :meth:`aclose`)."""
+        """A client and its :class:`TokenManager` sharing one connection pool (closed by :meth:`aclose`).
+
+        ``platform`` (default: production) says where REST and the token endpoint are, and may carry the
+        HTTP transport. ``base_url=`` and ``token_url=`` are deprecated aliases of ``platform=`` (one release).
+        """
+        if base_url is not None or token_url is not None:
+            if platform is not None:
+                raise TypeError(
+                    "OpenAPI.from_credentials: pass platform= or the deprecated base_url=/token_url=, not both"
+                )
+            production = Platform.production()
+            for old, value in (("base_url", base_url), ("token_url", token_url)):
+                if value is not None:
+                    warn_argument("OpenAPI.from_credentials", old, "platform=Platform(...)")
+            platform = Platform(base_url or production.api_base, token_url or production.token_url)
+        if platform is None:
+            platform = Platform.production()
         http = httpx.AsyncClient(
             timeout=timeout,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0),
+            transport=platform.http_transport,
         )
-        tokens = TokenManager(credentials, token_url=token_url, http=http, clock=clock)
-        api = cls(tokens, base_url=base_url, http=http, clock=clock, timeout=timeout, **kwargs)
+        tokens = TokenManager(credentials, platform=platform, http=http, clock=clock)
+        api = cls(tokens, base_url=platform.api_base, http=http, clock=clock, timeout=timeout, **kwargs)
         api._own_http = True
         return api
 
