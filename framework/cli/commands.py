@@ -18,11 +18,11 @@ from framework.cli.loader import BotLoadError, load_object
 from framework.config import ConfigError, Settings, load_settings
 from framework.logs import configure_logging, register_secret
 from framework.plugins.manager import PluginError
+from framework.runtime.gateway.signals import wait_for_signal
 
 if TYPE_CHECKING:
     from framework.runtime.credentials import Credentials
     from framework.runtime.platform import Platform
-from framework.runtime.gateway.signals import wait_for_signal
 
 __all__ = ["check", "load", "run"]
 
