@@ -7,6 +7,7 @@ the emulator saw. Screenshots of each run land in ``tests/emulator_ui/artifacts/
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 
@@ -16,6 +17,7 @@ from _harness import open_page, served, shoot
 from playwright.sync_api import Browser, Page, expect
 from ui_bot import bot
 
+from framework.emulator import EmulatorConfig
 from framework.testing import Chat
 
 
@@ -162,3 +164,26 @@ def test_feed_streams_server_sent_events(chat: Chat) -> None:
                 break
         else:
             raise AssertionError("the stream ended before the bot's reply")
+
+
+def test_zombie_button_makes_the_client_reconnect_and_resume(browser: Browser) -> None:
+    """Heartbeats every 300 ms: with ACKs withheld the client declares the connection a zombie, drops it
+    and resumes on a new one; the page shows the unanswered heartbeats and the resume."""
+    with served(bot, config=EmulatorConfig(heartbeat_interval_ms=300)) as chat:
+        assert chat.emulator.url is not None
+        page = open_page(browser, chat.emulator.url)
+        try:
+            page.check("#f-hb")
+            expect(page.locator(".entry", has_text="#1 op 11 Heartbeat ACK").first).to_be_visible()
+            page.click("button[data-gw=pause_acks]")
+            expect(page.locator(".entry", has_text="#2 op 6 Resume")).to_have_count(1, timeout=10_000)
+            expect(page.locator(".entry", has_text="#1 closed by the client")).to_have_count(1)
+            # the fault holds for later connections too, until "clear faults" (or "un-zombie") lifts it
+            page.click("#clear-faults")
+            expect(page.locator(".entry", has_text=re.compile(r"#[2-9] op 11 Heartbeat ACK")).first).to_be_visible()
+            expect(page.locator("#conns tr").first).to_contain_text("resumed")
+            _send(page, "/ping")
+            expect(page.locator(".msg.bot").last).to_have_text("botpong")
+        finally:
+            page.close()
+        assert chat.emulator.gateway.recorder.connections[0].client_close_code is not None
