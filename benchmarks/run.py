@@ -4,10 +4,11 @@
     python benchmarks/run.py --quick    # about a minute: smaller rounds, shorter rates, scaled identify window
     python benchmarks/run.py --smoke    # seconds: tiny sizes, no figures (what tests/benchmarks runs)
 
-Each measurement runs in its own process (this script with ``--case NAME``), so memory and import
-figures come from a clean interpreter, and each of those starts its own emulator process
-(``_common.EmulatorProcess``) configured for it, so the emulator never competes with the client for the
-same core's time slice. The emulator's CPU share during each measurement is reported as its headroom.
+Each measurement runs in its own process (this script with ``--case NAME``; memory and startup in
+``_probe.py``, a bot process with nothing else loaded; import times in ``python -c``), and each of those
+talks to its own emulator process (``_common.EmulatorProcess``) configured for it, so the emulator never
+competes with the client for the same core's time slice. The emulator's CPU share during each measurement
+is reported as its headroom.
 
 Sections of ``results.json`` (every figure a number; a section that cannot run yet says why):
 
@@ -18,10 +19,13 @@ Sections of ``results.json`` (every figure a number; a section that cannot run y
                 floor: the same schedule into a plain socket reader (parse + envelope, no runtime);
 ``rest``        group sends/s to the emulator with connection reuse (and without, for comparison); the
                 per-route limiter's added latency (end to end with a no-op limiter, and its own cost);
-``memory``      RSS of a fresh interpreter, idle (framework imported, bot built), with 1, 20, 100 shards;
+``memory``      RSS of a bot process: the bare interpreter, idle (framework imported, bot and runner built,
+                not connected), with 1, 20, 100 shards READY;
                 memory kept per 100k events (dedupe state and anything else the runner retains);
 ``startup``     ``import framework``, start → READY, 20 shards READY under ``max_concurrency`` 1;
-``sessions_redis`` and ``event_bus``: not measurable until those components exist.
+``sessions_redis``  a Redis fleet of ``qqbot run`` processes: takeover after ``kill -9``, shards per process
+                while one joins;
+``event_bus``   not measurable until the event bus exists.
 
 Figures are noisy on a shared machine: compare the ratios measured within one run.
 """
@@ -396,38 +400,6 @@ def case_rest(p: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def case_memory(p: dict[str, Any]) -> dict[str, Any]:
-    """RSS of this fresh process: before importing the framework, idle, or with ``p["shards"]`` shards READY."""
-    import gc
-
-    from _common import rss_bytes
-
-    python_rss = rss_bytes()
-    import anyio
-
-    import framework  # noqa: F401
-
-    shards = p["shards"]
-    if shards == 0:
-        _bot_and_runner("http://127.0.0.1:1")
-        gc.collect()
-        return {"python_mb": python_rss / 2**20, "rss_mb": rss_bytes() / 2**20}
-    from _common import EmulatorOptions, EmulatorProcess
-
-    async def main(emu: EmulatorProcess) -> float:
-        _, runner = _bot_and_runner(emu.url)
-        async with runner:
-            with anyio.fail_after(120):
-                await runner.wait_ready()
-            await anyio.sleep(0.3)
-            gc.collect()
-            return rss_bytes()
-
-    with EmulatorProcess(EmulatorOptions(shards=shards, max_concurrency=shards)) as emu:
-        rss = anyio.run(main, emu)
-    return {"python_mb": python_rss / 2**20, "rss_mb": rss / 2**20}
-
-
 def case_dedupe(p: dict[str, Any]) -> dict[str, Any]:
     """Memory the running bot keeps after N more events (dedupe window, counters...), traced by tracemalloc."""
     import gc
@@ -475,23 +447,6 @@ def case_dedupe(p: dict[str, Any]) -> dict[str, Any]:
 
     with EmulatorProcess(EmulatorOptions()) as emu:
         result: dict[str, Any] = anyio.run(main, emu)
-    return result
-
-
-def case_ready(p: dict[str, Any]) -> dict[str, Any]:
-    """Start → READY against an already running emulator (``p["url"]``); from process start and from the runner."""
-    import anyio
-
-    async def main() -> dict[str, float]:
-        _, runner = _bot_and_runner(p["url"])
-        start = time.monotonic()
-        async with runner:
-            with anyio.fail_after(30):
-                await runner.wait_ready()
-            ready = time.monotonic()
-        return {"runner_to_ready_ms": (ready - start) * 1e3, "process_to_ready_ms": (ready - p["spawned"]) * 1e3}
-
-    result: dict[str, Any] = anyio.run(main)
     return result
 
 
@@ -704,9 +659,7 @@ CASES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "bare": case_bare,
     "latency": case_latency,
     "rest": case_rest,
-    "memory": case_memory,
     "dedupe": case_dedupe,
-    "ready": case_ready,
     "ready_many": case_ready_many,
 }
 
@@ -736,6 +689,18 @@ def run_case(name: str, params: dict[str, Any], result_dir: Path, *, timeout: fl
         raise CaseFailed(f"case {name} {params} failed (exit {proc.returncode}):\n{tail}")
     result: dict[str, Any] = json.loads(result_file.read_text())
     result_file.unlink()
+    return result
+
+
+def probe(*args: str) -> dict[str, Any]:
+    """Run ``_probe.py`` (a bot process with nothing but the framework loaded) and return its JSON answer."""
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "_probe.py"), *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        raise CaseFailed(f"_probe.py {' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
 
@@ -846,10 +811,16 @@ def measure_all(mode: str, log: Callable[[str], None], result_dir: Path) -> dict
         f"limiter {rest['limiter_own_us']:.2f} µs/call"
     )
 
+    from _common import EmulatorOptions, EmulatorProcess
+
     log("5. memory")
     memory: dict[str, Any] = {"rss_mb": {}}
     for shards in [0, *m["memory_shards"]]:
-        row = run_case("memory", {"shards": shards}, result_dir)
+        if shards:
+            with EmulatorProcess(EmulatorOptions(shards=shards, max_concurrency=shards)) as emu:
+                row = probe("rss", emu.url, str(shards))
+        else:
+            row = probe("rss", "http://127.0.0.1:9", "0")  # idle: never connects
         memory["python_mb"] = row["python_mb"]
         memory["rss_mb"]["idle" if shards == 0 else str(shards)] = row["rss_mb"]
         log(f"   {'idle' if shards == 0 else f'{shards} shards'}: {row['rss_mb']:.1f} MB")
@@ -866,12 +837,15 @@ def measure_all(mode: str, log: Callable[[str], None], result_dir: Path) -> dict
     startup["import_ms"] = statistics.median(imports)
     startup["import_ms_runs"] = imports
     startup["import_bot_runner_ms"] = statistics.median(public)
-    from _common import EmulatorOptions, EmulatorProcess
-
+    runner_ms, process_ms = [], []
     with EmulatorProcess(EmulatorOptions()) as emu:
-        readies = [run_case("ready", {"url": emu.url}, result_dir) for _ in range(m["ready_reps"])]
-    startup["runner_to_ready_ms"] = statistics.median(r["runner_to_ready_ms"] for r in readies)
-    startup["process_to_ready_ms"] = statistics.median(r["process_to_ready_ms"] for r in readies)
+        for _ in range(m["ready_reps"]):
+            spawned = time.monotonic()
+            row = probe("ready", emu.url)
+            runner_ms.append(row["runner_to_ready_s"] * 1e3)
+            process_ms.append((row["ready_at"] - spawned) * 1e3)
+    startup["runner_to_ready_ms"] = statistics.median(runner_ms)
+    startup["process_to_ready_ms"] = statistics.median(process_ms)
     many = run_case("ready_many", {"shards": m["ready20_shards"], "factor": m["ready20_factor"]}, result_dir)
     startup["many_shards"] = many
     results["startup"] = startup
