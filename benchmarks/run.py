@@ -1025,8 +1025,7 @@ def table(r: dict[str, Any]) -> str:
     f = r["sessions_redis"]
     rows.append(
         (
-            f"Redis fleet, {f['shards']} shards, lease_ttl {f['lease_ttl_s']:g} s: 3 processes up / takeover "
-            "after kill -9 / a 4th joins, balanced (s)",
+            f"Redis fleet ({f['shards']} shards, ttl {f['lease_ttl_s']:g} s): up / takeover / join (s)",
             f"{f['start_s']:.1f} / {f['takeover_s']:.1f} / {f['join_balanced_s']:.1f} "
             f"(shards without a session during the join: {f['join_not_live_s']:.2f} s)",
         )
