@@ -118,6 +118,10 @@ class Feed:
         """One REST call and the body answered (both summarised when read)."""
         self._add(self._wire, "rest", (call, response))
 
+    def webhook(self, payload: dict[str, Any]) -> None:
+        """One webhook POST: ``url``, ``type``, ``event_id``, ``attempt``, ``status``, ``acked``, ``error``."""
+        self._add(self._wire, "webhook", payload)
+
     def event(self, payload: dict[str, Any]) -> None:
         """An event the platform pushed (``type``, ``id``, ``d``, ``scene``, ``target_id``)."""
         self._add(self._chat, "event", payload)

@@ -127,6 +127,7 @@ class WebhookSender:
         self._idle = anyio.Event()
         self._idle.set()
         self._pending = 0
+        self._feed = world.feed if world is not None else None
         if world is not None:
             world.add_listener(self.enqueue)
 
@@ -181,6 +182,12 @@ class WebhookSender:
             except httpx.HTTPError as exc:
                 acked = False
                 delivery.attempts.append(WebhookAttempt(at, None, False, type(exc).__name__))
+            if self._feed is not None:
+                last = delivery.attempts[-1]
+                self._feed.webhook(
+                    {"url": url, "app_id": app_id, "type": event.type, "event_id": event.id, "attempt": attempt + 1}
+                    | {"status": last.status, "acked": last.acked, "error": last.error}
+                )
             if acked:
                 delivery.acked = True
                 break

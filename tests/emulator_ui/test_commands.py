@@ -64,3 +64,23 @@ def test_the_scaffolded_bot_answers_on_the_page(browser: Browser, tmp_path: Path
     with Qqbot(args, cwd=project, env=env) as proc:
         _chat_ping(browser, proc, "qqbot-run-scaffold")
         assert proc.stop() == 0
+
+
+def test_webhook_mode_shows_each_delivery_in_the_wire_log(browser: Browser, tmp_path: Path) -> None:
+    port, hook = free_port(), free_port()
+    example = f"{ROOT / 'examples' / 'hello_bot.py'}:bot"
+    args = ["run", example, "--no-console", "--transport", "webhook", "--emulator-port", str(port), "--port", str(hook)]
+    with Qqbot(args, cwd=tmp_path) as proc:
+        url = proc.wait_for(r"emulator serving on (\S+) \(web page: (\S+);").group(2)
+        proc.wait_for(r"is ready")
+        page = open_page(browser, url.removesuffix("/_emulator/ui"))
+        try:
+            page.fill("#text", "/ping")
+            page.click("#send")
+            expect(page.locator(".msg.bot").last).to_have_text("botpong")
+            expect(page.locator(".entry", has_text="webhook GROUP_AT_MESSAGE_CREATE → 200")).to_have_count(1)
+            expect(page.locator(".entry", has_text="POST /v2/groups/g1/messages → 200")).to_have_count(1)
+            expect(page.locator(".entry", has_text="op 10 Hello")).to_have_count(0)  # no gateway in webhook mode
+        finally:
+            page.close()
+        assert proc.stop() == 0

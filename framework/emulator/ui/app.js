@@ -438,6 +438,12 @@
         head = `#${entry.conn} ${how}`;
       }
       detail = JSON.stringify(entry, null, 1);
+    } else if (entry.kind === "webhook") {
+      cls += " out";
+      dir = "⇢";
+      const outcome = entry.status === null ? entry.error : `${entry.status}${entry.acked ? "" : " (not acknowledged)"}`;
+      head = `webhook ${entry.type} → ${outcome}${entry.attempt > 1 ? ` (attempt ${entry.attempt})` : ""}`;
+      detail = JSON.stringify(entry, null, 1);
     } else {
       cls += " rest";
       dir = "⇅";
