@@ -27,6 +27,7 @@ from framework.runtime.gateway.sessions import LocalSessionManager
 from framework.runtime.gateway.shard import ShardOptions
 from framework.runtime.gateway.websocket import connect
 from framework.runtime.openapi import OpenAPI
+from framework.runtime.platform import Platform
 
 
 @dataclass
@@ -52,7 +53,7 @@ async def running(bot: Bot) -> AsyncIterator[Stack]:
     async with emulator.serve("127.0.0.1", 0) as base, httpx.AsyncClient(base_url=base) as http:
         tokens = TokenManager(
             Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET),
-            token_url=f"{base}/app/getAppAccessToken",
+            platform=Platform.at(base),
             http=http,
             clock=clock,
         )

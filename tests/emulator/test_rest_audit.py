@@ -16,6 +16,7 @@ from framework.models.api import MessageToCreate
 from framework.models.intents import Intents
 from framework.runtime.credentials import Credentials, TokenManager
 from framework.runtime.openapi import OpenAPI, PendingAudit
+from framework.runtime.platform import Platform
 
 pytestmark = pytest.mark.anyio
 
@@ -40,7 +41,7 @@ async def test_proactive_guild_send_is_audited(mode: str, status: int, event: st
         async with httpx.AsyncClient(base_url=url) as control:
             r = await control.post("/_emulator/audit", json={"mode": mode, "delay": 0.05, "status": status})
             assert r.status_code == 200
-        tokens = TokenManager(Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), token_url=f"{url}/app/getAppAccessToken")
+        tokens = TokenManager(Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), platform=Platform.at(url))
         async with OpenAPI(tokens, base_url=url) as api:
             gateway = await api.get_gateway_bot()
             ws = await RawWebSocket.connect(gateway.url)

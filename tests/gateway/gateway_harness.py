@@ -22,6 +22,7 @@ from framework.runtime.gateway.sessions import LocalSessionManager
 from framework.runtime.gateway.shard import ShardOptions
 from framework.runtime.gateway.websocket import connect
 from framework.runtime.openapi.client import OpenAPI
+from framework.runtime.platform import Platform
 
 EVENT_TYPE = "X_GATEWAY_TEST"
 """An event type outside the event table: the emulator routes it by guild id, whatever the intents."""
@@ -130,7 +131,7 @@ async def harness(
             http = await stack.enter_async_context(emulator.http_client())
         tokens = TokenManager(
             Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET),
-            token_url=f"{base}/app/getAppAccessToken",
+            platform=Platform.at(base),
             http=http,
             clock=clock,
         )

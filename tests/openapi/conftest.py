@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from openapi_support import APP_ID, BASE, SECRET, TOKEN_URL, Script
+from openapi_support import APP_ID, BASE, PLATFORM, SECRET, Script
 
 from framework.clock import VirtualClock
 from framework.runtime.credentials import Credentials, TokenManager
@@ -31,7 +31,7 @@ def http(script: Script) -> httpx.AsyncClient:
 
 @pytest.fixture
 def tokens(http: httpx.AsyncClient, clock: VirtualClock) -> TokenManager:
-    return TokenManager(Credentials(APP_ID, SECRET), token_url=TOKEN_URL, http=http, clock=clock, rand=lambda: 0.0)
+    return TokenManager(Credentials(APP_ID, SECRET), platform=PLATFORM, http=http, clock=clock, rand=lambda: 0.0)
 
 
 @pytest.fixture

@@ -9,11 +9,14 @@ from typing import Any
 
 import httpx
 
+from framework.runtime.platform import Platform
+
 APP_ID = "102000001"
 SECRET = "S3cr3t-DG5g3B4j9X2KOErG"
 TOKEN = "tok-AAAA1111BBBB2222"
 TOKEN_URL = "https://bots.test/app/getAppAccessToken"
 BASE = "https://api.test"
+PLATFORM = Platform(BASE, TOKEN_URL)
 
 Reply = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
 

@@ -9,7 +9,7 @@ import logging
 import anyio
 import httpx
 import pytest
-from openapi_support import APP_ID, SECRET, TOKEN, TOKEN_URL, Script, error_response
+from openapi_support import APP_ID, PLATFORM, SECRET, TOKEN, Script, error_response
 
 from framework.clock import VirtualClock
 from framework.models.api import MessageToCreate
@@ -40,7 +40,7 @@ async def test_token_request_shape(tokens: TokenManager, script: Script) -> None
     assert await tokens.get_token() == TOKEN
     (request,) = script.token_requests
     assert request.method == "POST"
-    assert str(request.url) == TOKEN_URL
+    assert str(request.url) == PLATFORM.token_url
     assert request.headers["Content-Type"] == "application/json"
     assert json.loads(request.content) == {"appId": APP_ID, "clientSecret": SECRET}
     assert await tokens.auth_header() == f"QQBot {TOKEN}"
@@ -67,7 +67,7 @@ async def test_token_is_cached_until_refresh_deadline(
 
 
 async def test_refresh_jitter_moves_deadline_earlier(http: httpx.AsyncClient, clock: VirtualClock) -> None:
-    tm = TokenManager(Credentials(APP_ID, SECRET), token_url=TOKEN_URL, http=http, clock=clock, rand=lambda: 1.0)
+    tm = TokenManager(Credentials(APP_ID, SECRET), platform=PLATFORM, http=http, clock=clock, rand=lambda: 1.0)
     await tm.get_token()
     assert tm.times is not None
     assert tm.times.expires_at - tm.times.refresh_at == pytest.approx(55.0)
@@ -270,7 +270,7 @@ async def test_callers_arriving_mid_flight_share_the_fetch(fail: bool, clock: Vi
         return httpx.Response(200, json={"access_token": TOKEN, "expires_in": "7200"})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        tm = TokenManager(Credentials(APP_ID, SECRET), token_url=TOKEN_URL, http=http, clock=clock)
+        tm = TokenManager(Credentials(APP_ID, SECRET), platform=PLATFORM, http=http, clock=clock)
         outcomes: list[str] = []
 
         async def worker() -> None:

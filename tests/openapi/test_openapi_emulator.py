@@ -13,6 +13,7 @@ from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 from framework.models.api import Media, MediaInfo, MessageToCreate, SendResult
 from framework.runtime.credentials import Credentials, LegacyToken, TokenManager
 from framework.runtime.openapi import DuplicateMessageError, LegacyTokenDisabledError, OpenAPI, RateLimitedError
+from framework.runtime.platform import Platform
 
 pytestmark = pytest.mark.anyio
 
@@ -28,9 +29,7 @@ async def running() -> AsyncIterator[tuple[Emulator, str]]:
 async def client(running: tuple[Emulator, str]) -> AsyncIterator[OpenAPI]:
     _, url = running
     clock = ScaledClock(1000.0)  # client-side waits (backoff, rate limits) pass 1000x faster
-    tokens = TokenManager(
-        Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), token_url=f"{url}/app/getAppAccessToken", clock=clock
-    )
+    tokens = TokenManager(Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), platform=Platform.at(url), clock=clock)
     async with OpenAPI(tokens, base_url=url, clock=clock) as api:
         yield api
     await tokens.aclose()
@@ -109,9 +108,7 @@ async def test_legacy_token_is_refused(running: tuple[Emulator, str]) -> None:
 
 async def test_from_credentials_shares_one_pool(running: tuple[Emulator, str]) -> None:
     _, url = running
-    api = OpenAPI.from_credentials(
-        Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), base_url=url, token_url=f"{url}/app/getAppAccessToken"
-    )
+    api = OpenAPI.from_credentials(Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), platform=Platform.at(url))
     async with api:
         assert (await api.me()).id
         assert isinstance(api.auth, TokenManager)

@@ -14,6 +14,7 @@ from framework.models.api import Markdown, MarkdownStyle, Media, MediaInfo, Mess
 from framework.models.events import Message
 from framework.runtime.credentials import Credentials, TokenManager
 from framework.runtime.openapi import OpenAPI
+from framework.runtime.platform import Platform
 
 pytestmark = pytest.mark.anyio
 
@@ -28,7 +29,7 @@ async def setup() -> AsyncIterator[tuple[Emulator, OpenAPI]]:
     emulator.world.add_member("1001", "3001", "alice")
     emulator.world.add_group("G1")
     async with emulator.serve("127.0.0.1", 0) as url:
-        tokens = TokenManager(Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), token_url=f"{url}/app/getAppAccessToken")
+        tokens = TokenManager(Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), platform=Platform.at(url))
         async with OpenAPI(tokens, base_url=url) as api:
             yield emulator, api
         await tokens.aclose()

@@ -23,6 +23,7 @@ from framework.models.events import Message
 from framework.protocol.ratelimit import route_key
 from framework.runtime.credentials import Credentials, TokenManager
 from framework.runtime.openapi import Delivered, OpenAPI, UnexpectedResponseError
+from framework.runtime.platform import Platform
 
 pytestmark = pytest.mark.anyio
 
@@ -69,9 +70,7 @@ async def running() -> AsyncIterator[tuple[Emulator, str]]:
 
 
 def _client(url: str, clock: ScaledClock, http: httpx.AsyncClient | None = None) -> tuple[OpenAPI, TokenManager]:
-    tokens = TokenManager(
-        Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), token_url=f"{url}/app/getAppAccessToken", clock=clock
-    )
+    tokens = TokenManager(Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), platform=Platform.at(url), clock=clock)
     return OpenAPI(tokens, base_url=url, clock=clock, http=http, rand=lambda: 0.0), tokens
 
 

@@ -7,7 +7,7 @@ import logging
 
 import anyio
 import pytest
-from openapi_support import APP_ID, SECRET, TOKEN, TOKEN_URL, Script
+from openapi_support import APP_ID, PLATFORM, SECRET, TOKEN, Script
 
 from framework.clock import VirtualClock
 from framework.emulator import Emulator
@@ -15,6 +15,7 @@ from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 from framework.protocol.auth import MIN_TOKEN_LIFETIME, refresh_deadline
 from framework.runtime.credentials import Credentials, TokenManager
 from framework.runtime.openapi import OpenAPI
+from framework.runtime.platform import Platform
 
 pytestmark = pytest.mark.anyio
 
@@ -23,7 +24,7 @@ async def test_concurrent_401s_cause_one_token_fetch_over_loopback() -> None:
     """50 calls in flight when every token stops working: one new token, and every call succeeds."""
     emulator = Emulator()
     async with emulator.serve("127.0.0.1", 0) as url:
-        tokens = TokenManager(Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), token_url=f"{url}/app/getAppAccessToken")
+        tokens = TokenManager(Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), platform=Platform.at(url))
         async with OpenAPI(tokens, base_url=url) as api:
             await api.me()
             assert tokens.fetch_count == 1
@@ -65,7 +66,7 @@ async def test_tiny_expires_in_does_not_fetch_on_every_call(
     clock = VirtualClock()
     script.expires_in = expires_in
     async with httpx.AsyncClient(transport=httpx.MockTransport(script)) as http:
-        tm = TokenManager(Credentials(APP_ID, SECRET), token_url=TOKEN_URL, http=http, clock=clock, rand=lambda: 0.0)
+        tm = TokenManager(Credentials(APP_ID, SECRET), platform=PLATFORM, http=http, clock=clock, rand=lambda: 0.0)
         with caplog.at_level(logging.WARNING, "framework.credentials"):
             assert await tm.get_token() == TOKEN
             for _ in range(20):

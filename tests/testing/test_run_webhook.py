@@ -11,6 +11,7 @@ import pytest
 from framework.app import Bot, Context
 from framework.emulator import Emulator
 from framework.runner import EventTracker, run_webhook
+from framework.testing import emulator_credentials, emulator_platform
 
 pytestmark = pytest.mark.anyio
 
@@ -33,7 +34,6 @@ async def test_a_group_message_by_signed_callback_gets_its_reply() -> None:
         lifecycle.append("shutdown")
 
     emulator = Emulator()
-    app_id, secret = next(iter(emulator.config.apps.items()))
     tracker = EventTracker()
     stop = anyio.Event()
     async with emulator, anyio.create_task_group() as tg:
@@ -41,11 +41,8 @@ async def test_a_group_message_by_signed_callback_gets_its_reply() -> None:
             partial(
                 run_webhook,
                 bot,
-                app_id=app_id,
-                app_secret=secret,
-                api_base="http://emulator",
-                token_url="http://emulator/app/getAppAccessToken",
-                http_transport=emulator.http_transport(),
+                credentials=emulator_credentials(emulator),
+                platform=emulator_platform(emulator, "inprocess"),
                 host="127.0.0.1",
                 port=0,
                 path="/qq/callback",

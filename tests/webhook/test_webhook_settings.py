@@ -13,6 +13,7 @@ from framework.app import Bot
 from framework.config import ConfigError, load_settings
 from framework.emulator import Emulator
 from framework.runner import run_webhook
+from framework.testing import emulator_credentials, emulator_platform
 
 pytestmark = pytest.mark.anyio
 
@@ -39,18 +40,15 @@ async def test_run_webhook_applies_the_limits_on_loopback_by_default(options: di
     """With ``read_timeout=0.5`` a stalled body gets 408 long before the default 10 s; with
     ``max_connections=1`` a second stalled body cuts the first one off at once."""
     emulator = Emulator()
-    app_id, secret = next(iter(emulator.config.apps.items()))
+    credentials = emulator_credentials(emulator)
     stop = anyio.Event()
     async with emulator, anyio.create_task_group() as tg:
         host, port = await tg.start(
             partial(
                 run_webhook,
                 Bot("limited"),
-                app_id=app_id,
-                app_secret=secret,
-                api_base="http://emulator",
-                token_url="http://emulator/app/getAppAccessToken",
-                http_transport=emulator.http_transport(),
+                credentials=credentials,
+                platform=emulator_platform(emulator, "inprocess"),
                 port=0,
                 shutdown_trigger=stop.wait,
                 handle_signals=False,
@@ -58,7 +56,7 @@ async def test_run_webhook_applies_the_limits_on_loopback_by_default(options: di
             )
         )
         assert host == "127.0.0.1"
-        stalled = STALLED.replace(APP_ID.encode(), str(app_id).encode())
+        stalled = STALLED.replace(APP_ID.encode(), credentials.app_id.encode())
         async with await anyio.connect_tcp(host, port) as first, await anyio.connect_tcp(host, port) as second:
             await first.send(stalled)
             await anyio.sleep(0.1)
