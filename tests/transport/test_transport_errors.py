@@ -98,6 +98,8 @@ async def test_a_rejected_upgrade_is_a_connect_error_with_its_status() -> None:
         with pytest.raises(ConnectError) as info:
             await connect(url)
     assert isinstance(info.value, WebSocketHandshakeError) and info.value.status == 503
+    address = url.removesuffix("/websocket")
+    assert str(info.value) == f"opening a WebSocket to {address}: server rejected the WebSocket upgrade with HTTP 503"
 
 
 async def test_a_dropped_open_connection_is_websocket_closed_1006_for_receive_and_send() -> None:

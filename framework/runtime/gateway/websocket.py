@@ -382,6 +382,8 @@ async def connect(
     where = f"{'wss' if uri.secure else 'ws'}://{uri.host}:{uri.port}"
     try:
         return await _bounded(open_timeout, clock, open_)
+    except WebSocketHandshakeError as exc:  # name the address, keep the status
+        raise WebSocketHandshakeError(f"opening a WebSocket to {where}: {exc}", exc.status) from exc.__cause__
     except ConnectError:
         raise
     except TimeoutError as exc:
