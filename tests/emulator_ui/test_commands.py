@@ -31,7 +31,10 @@ def test_qqbot_emulator_serves_the_page(tmp_path: Path) -> None:
             assert missing.status_code == 404 and "secrets.txt" in missing.json()["message"]
             state = http.get(f"{page_url}/state").json()
             assert state["groups"] == [] and state["apps"][0]["app_id"]
-        assert proc.stop() == 0
+            # Ctrl-C stops it while a page is still following the live feed
+            with http.stream("GET", f"{base}/_emulator/feed") as feed:
+                assert next(feed.iter_lines()) == "retry: 1000"
+                assert proc.stop(timeout=10) == 0
 
 
 def _chat_ping(browser: Browser, proc: Qqbot, name: str) -> None:
