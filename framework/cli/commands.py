@@ -349,7 +349,7 @@ async def _serve_with_emulator(bot: Bot, settings: Settings, port: int) -> int:
 
     emu = _embedded_emulator()
     async with emu.serve("127.0.0.1", port) as url:
-        print(f"emulator serving on {url} (control API: {url}/_emulator/)", flush=True)
+        print(f"emulator serving on {url} (web page: {url}/_emulator/ui; control API: {url}/_emulator/)", flush=True)
         return await _run_gateway(bot, settings, emulator_credentials(emu), emulator_platform(emu, "loopback"))
 
 
@@ -364,7 +364,7 @@ async def _serve_webhook_with_emulator(bot: Bot, settings: Settings, port: int) 
         emu.config.webhook_url = url
 
     async with emu.serve("127.0.0.1", port) as url:
-        print(f"emulator serving on {url} (control API: {url}/_emulator/)", flush=True)
+        print(f"emulator serving on {url} (web page: {url}/_emulator/ui; control API: {url}/_emulator/)", flush=True)
         return await _run_webhook(
             bot,
             settings,

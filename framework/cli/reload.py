@@ -271,7 +271,8 @@ async def run_reload(args: argparse.Namespace, *, use_emulator: bool, console: b
                 return 0
             emu = dev_emulator()
             async with emu.serve("127.0.0.1", args.emulator_port) as url:
-                plain(f"emulator serving on {url} (control API: {url}/_emulator/)", "info")
+                pages = f"web page: {url}/_emulator/ui; control API: {url}/_emulator/"
+                plain(f"emulator serving on {url} ({pages})", "info")
                 plain(f"watching {', '.join(map(str, paths))} for changes", "info")
                 await Supervisor(argv, _emulator_env(emu, url), paths, plain, console=False).run()
         return 0
