@@ -12,7 +12,7 @@ from typing_extensions import TypeVar
 from framework.app.api import ApiClient
 from framework.app.errors import BotError, NoReplyTargetError, NotBoundError
 from framework.app.scenes import ReplyTarget, Scene, reply_target
-from framework.models import Ark, Embed, InboundEvent
+from framework.models import EVENT_TABLE, Ark, Embed, InboundEvent
 from framework.models.api import Keyboard, Markdown, Media, MediaInfo, MessageToCreate, MsgType
 from framework.models.results import ReplyResult
 
@@ -58,8 +58,9 @@ def normalize_text(content: str, bot_id: str | None = None) -> str:
     return text
 
 
-#: Events whose ``content`` the platform escapes (``&`` ``<`` ``>``; protocol.md §3.1 guild messages).
-GUILD_ESCAPED_EVENTS = frozenset({"AT_MESSAGE_CREATE", "MESSAGE_CREATE", "DIRECT_MESSAGE_CREATE"})
+#: Events whose ``content`` the platform escapes (``&`` ``<`` ``>``; guild messages): the event table's ``escaped``
+#: column.
+GUILD_ESCAPED_EVENTS = frozenset(spec.type for spec in EVENT_TABLE.values() if spec.escaped)
 
 
 def unescape_guild(text: str) -> str:
