@@ -253,6 +253,8 @@ class RedisSessionManager(LocalSessionManager):
         self._count = 0
         self._redis_down_since: float | None = None
         self._wake = anyio.Event()
+        self._epoch: str | None = None
+        self._settle_until = 0.0
 
     def __repr__(self) -> str:
         url = _redacted(self.fleet.redis_url)
@@ -361,6 +363,17 @@ class RedisSessionManager(LocalSessionManager):
                 await self._pause(self.timing.renew_every)
                 continue
             self._redis_back()
+            if self._epoch is not None and tick.epoch != self._epoch:
+                # Redis lost our keys (a restart without persistence): the holders claim their leases again on
+                # their next round; until every one has had a round, no shard counts as free
+                self._settle_until = time.monotonic() + self.timing.ttl
+                log.warning(
+                    "Redis lost the fleet's state (restarted without persistence?); shards %s claimed again, "
+                    "no free shard is taken for %g s while the other processes claim theirs",
+                    sorted(tick.renewed),
+                    self.timing.ttl,
+                )
+            self._epoch = tick.epoch
             serve_until = self.timing.serve_until(sent_at)
             for shard_id, ok in tick.renewed.items():
                 held = self._held.get(shard_id)
@@ -380,7 +393,7 @@ class RedisSessionManager(LocalSessionManager):
             for shard_id in decision.release:
                 await self._hand_over(store, shard_id, "rebalancing: another process joined")
             for shard_id in decision.acquire:
-                if self._stop_requested.is_set():
+                if self._stop_requested.is_set() or time.monotonic() < self._settle_until:
                     break
                 try:
                     with anyio.fail_after(self.redis_timeout):

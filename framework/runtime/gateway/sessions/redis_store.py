@@ -18,12 +18,14 @@ key                     type    holds
 ``P:config``            hash    ``shard_count`` the fleet agreed on
 ``P:identify:<bucket>`` string  ``"<next allowed ms> <holder>"``: bucket ``shard % max_concurrency``
 ``P:budget``            string  sessions left of ``session_start_limit``, expiring at its reset
+``P:epoch``             string  a random id set when missing: a new one means Redis lost the fleet's keys
 ======================  ======  ===============================================================================
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -38,8 +40,8 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: members, member info, lease[0..m-1], state[0..m-1], fence[0..m-1]
-# ARGV: member, ttl_ms, info, m, n, then n x (shard, token, session_id, seq, state)
+# KEYS: members, member info, lease[0..m-1], state[0..m-1], fence[0..m-1], epoch, config
+# ARGV: member, ttl_ms, info, m, n, then n x (shard, token, session_id, seq, state), then an epoch candidate
 _TICK = (
     _NOW
     + """
@@ -83,7 +85,13 @@ local holders = {}
 for s = 0, m - 1 do
   holders[#holders + 1] = redis.call('GET', KEYS[3 + s]) or ''
 end
-return {members, holders, renewed, now}
+local epoch = redis.call('GET', KEYS[3 + 3 * m])
+if not epoch then
+  epoch = ARGV[6 + n * 5]
+  redis.call('SET', KEYS[3 + 3 * m], epoch)
+  redis.call('HSETNX', KEYS[4 + 3 * m], 'shard_count', m)
+end
+return {members, holders, renewed, now, epoch}
 """
 )
 
@@ -202,6 +210,10 @@ class FleetKeys:
     def budget(self) -> str:
         return f"{self.prefix}:budget"
 
+    @property
+    def epoch(self) -> str:
+        return f"{self.prefix}:epoch"
+
 
 @dataclass(frozen=True, slots=True)
 class Report:
@@ -223,6 +235,8 @@ class Tick:
     """Lease value (``"<process id> <token>"``) of each shard, None when free."""
     renewed: dict[int, bool]
     redis_ms: int
+    epoch: str
+    """Changes when Redis lost the fleet's keys (a restart without persistence)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,14 +289,16 @@ class FleetStore:
         keys += [self.keys.lease(s) for s in range(m)]
         keys += [self.keys.state(s) for s in range(m)]
         keys += [self.keys.fence(s) for s in range(m)]
+        keys += [self.keys.epoch, self.keys.config]
         args: list[str | int] = [member, ttl_ms, json.dumps(info, separators=(",", ":")), m, len(reports)]
         for r in reports:
             args += [r.shard, r.token, r.session_id or "", "" if r.seq is None else r.seq, r.state]
+        args.append(secrets.token_hex(8))
         result = cast(list[Any], await self._tick(keys=keys, args=args))
         members = [_text(x) for x in result[0]]
         holders = [(_text(x) or None) for x in result[1]]
         renewed = {r.shard: bool(int(ok)) for r, ok in zip(reports, result[2], strict=True)}
-        return Tick(members, holders, renewed, int(result[3]))
+        return Tick(members, holders, renewed, int(result[3]), _text(result[4]))
 
     async def acquire(self, shard: int, member: str, ttl_ms: int) -> Grant | None:
         keys = [self.keys.lease(shard), self.keys.fence(shard), self.keys.state(shard)]
