@@ -27,7 +27,6 @@ import msgspec
 from framework.models.api import GatewayBot, SessionStartLimit
 from framework.models.envelope import InboundEvent
 from framework.models.intents import Intents
-from framework.runtime.credentials import Credentials, TokenManager
 from framework.runtime.gateway.sessions import LocalSessionManager
 from framework.runtime.gateway.websocket import connect
 
@@ -87,7 +86,7 @@ def serve_emulator() -> None:
 async def measure(
     url: str, child: subprocess.Popen[str], n: int, rounds: int, decode: bool
 ) -> list[tuple[float, float]]:
-    from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
+    from _common import token_manager  # the emulator's default app, on this tree's TokenManager signature
 
     received = 0
     target = 0
@@ -103,7 +102,7 @@ async def measure(
         if received >= target:
             done.set()
 
-    tokens = TokenManager(Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), token_url=f"{url}/app/getAppAccessToken")
+    tokens = token_manager(url)
     ws_url = url.replace("http://", "ws://", 1) + "/websocket"
     gateway = GatewayBot(url=ws_url, shards=1, session_start_limit=SessionStartLimit(1000, 1000, 86_400_000, 1))
     manager = LocalSessionManager(

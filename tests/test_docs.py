@@ -39,7 +39,7 @@ from framework.app import Bot
 from framework.config import load_settings
 from framework.models.intents import ALL_INTENTS
 from framework.plugins.manager import PluginManager
-from framework.testing import Emulator, connect
+from framework.testing import Emulator, connect, emulator_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [
@@ -316,14 +316,10 @@ async def platform_environment(page: Path) -> AsyncIterator[None]:
         yield
         return
     emulator = Emulator()
-    ((app_id, secret),) = emulator.config.apps.items()
+    (app_id,) = emulator.config.apps
     emulator.config.grant(app_id, int(ALL_INTENTS))  # an approved bot: no 4014 and identify again
-    async with emulator, emulator.serve("127.0.0.1", 0) as url:
-        environ = {
-            "QQBOT_APP_ID": app_id,
-            "QQBOT_APP_SECRET": secret,
-            "QQBOT_API_BASE": url,
-            "QQBOT_TOKEN_URL": f"{url}/app/getAppAccessToken",
+    async with emulator, emulator.serve("127.0.0.1", 0):
+        environ = emulator_env(emulator) | {
             "NO_PROXY": "127.0.0.1",  # loopback: never through a proxy from the environment
         }
         saved = {name: os.environ.get(name) for name in environ}
@@ -427,17 +423,11 @@ def test_launch_script_connects_and_stops_on_sigint(page: Path, line: int, sourc
 
     async def scenario() -> tuple[int, str]:
         emulator = Emulator()
-        ((app_id, secret),) = emulator.config.apps.items()
+        (app_id,) = emulator.config.apps
         emulator.config.grant(app_id, int(ALL_INTENTS))
-        async with emulator, emulator.serve("127.0.0.1", 0) as url:
+        async with emulator, emulator.serve("127.0.0.1", 0):
             env = {k: v for k, v in os.environ.items() if not k.startswith("QQBOT_")}
-            env |= {
-                "QQBOT_APP_ID": app_id,
-                "QQBOT_APP_SECRET": secret,
-                "QQBOT_API_BASE": url,
-                "QQBOT_TOKEN_URL": f"{url}/app/getAppAccessToken",
-                "NO_PROXY": "127.0.0.1",
-            }
+            env |= emulator_env(emulator) | {"NO_PROXY": "127.0.0.1"}
             proc = await anyio.open_process(
                 [sys.executable, "launch.py"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
             )

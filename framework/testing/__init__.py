@@ -19,7 +19,7 @@ if TYPE_CHECKING:
         grant_needed,
         inprocess_runner,
     )
-    from framework.testing.edge import emulator_credentials, emulator_platform
+    from framework.testing.edge import emulator_credentials, emulator_env, emulator_platform
 
 # Exports load on first use (PEP 562): the pytest plugin imports this package in every test run.
 _EXPORTS = {
@@ -38,6 +38,7 @@ _EXPORTS = {
     "Transport": "framework.testing.client",
     "connect": "framework.testing.client",
     "emulator_credentials": "framework.testing.edge",
+    "emulator_env": "framework.testing.edge",
     "emulator_platform": "framework.testing.edge",
     "grant_needed": "framework.testing.client",
     "inprocess_runner": "framework.testing.client",
@@ -59,6 +60,7 @@ __all__ = [
     "Transport",
     "connect",
     "emulator_credentials",
+    "emulator_env",
     "emulator_platform",
     "grant_needed",
     "inprocess_runner",

@@ -7,7 +7,7 @@
                            connector=emu.connect_websocket)
 
     async with emu.serve() as url:                      # loopback: real sockets
-        env = {"QQBOT_TOKEN_URL": emulator_platform(emu).token_url, ...}
+        subprocess.run(["qqbot", "run", "mybot:bot"], env=os.environ | emulator_env(emu))
 
 They live here, not on the emulator: the emulator is an independent platform that imports only
 ``models``, ``clock``, ``protocol`` and ``interfaces`` (``tests/test_layering.py``), while
@@ -25,7 +25,7 @@ from framework.emulator import Emulator
 from framework.runtime.credentials import Credentials
 from framework.runtime.platform import Platform
 
-__all__ = ["IN_PROCESS_BASE", "emulator_credentials", "emulator_platform"]
+__all__ = ["IN_PROCESS_BASE", "emulator_credentials", "emulator_env", "emulator_platform"]
 
 IN_PROCESS_BASE = "http://emulator"
 """The base URL of in-process requests (the emulator's transport does not route on the host)."""
@@ -65,3 +65,19 @@ def emulator_platform(emulator: Emulator, transport: Literal["inprocess", "loopb
             )
         return Platform.at(url, http_transport=httpx.AsyncHTTPTransport())
     raise ValueError(f"transport must be 'inprocess' or 'loopback', not {transport!r}")
+
+
+def emulator_env(emulator: Emulator, app_id: str | None = None) -> dict[str, str]:
+    """The settings that point a bot in another process (``qqbot run``, a launch script) at ``emulator``
+    while it is serving: ``QQBOT_APP_ID``, ``QQBOT_APP_SECRET``, ``QQBOT_API_BASE``, ``QQBOT_TOKEN_URL``."""
+    url = emulator.url
+    if url is None:
+        raise ValueError("the emulator is not serving: call emulator_env inside `async with emulator.serve():`")
+    credentials = emulator_credentials(emulator, app_id)
+    platform = Platform.at(url)
+    return {
+        "QQBOT_APP_ID": credentials.app_id,
+        "QQBOT_APP_SECRET": credentials.app_secret,
+        "QQBOT_API_BASE": platform.api_base,
+        "QQBOT_TOKEN_URL": platform.token_url,
+    }

@@ -13,6 +13,7 @@ import pytest
 
 from framework.cli import main
 from framework.emulator import Emulator
+from framework.testing import emulator_credentials, emulator_env
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = f"{ROOT / 'examples' / 'hello_bot.py'}:bot"
@@ -138,17 +139,9 @@ async def test_run_with_credentials_against_a_platform_compatible_server(tmp_pat
     from framework.models.intents import ALL_INTENTS
 
     emu = Emulator(EmulatorConfig(allowed_intents={"102000001": int(ALL_INTENTS)}))  # a bot approved for all
-    app_id = next(iter(emu.config.apps))
-    secret = emu.config.secret_for(app_id)
-    assert secret is not None
-    async with emu.serve("127.0.0.1", 0) as url:
-        env = _env(
-            QQBOT_APP_ID=app_id,
-            QQBOT_APP_SECRET=secret,
-            QQBOT_API_BASE=url,
-            QQBOT_TOKEN_URL=f"{url}/app/getAppAccessToken",
-            QQBOT_LOG_FORMAT="json",
-        )
+    secret = emulator_credentials(emu).app_secret
+    async with emu.serve("127.0.0.1", 0):
+        env = _env(**emulator_env(emu), QQBOT_LOG_FORMAT="json")
         proc = await anyio.open_process(
             [sys.executable, "-m", "framework", "run", EXAMPLE],
             env=env,
@@ -198,16 +191,9 @@ async def test_run_webhook_transport_end_to_end(tmp_path: Path) -> None:
 
     port = _free_port()
     emu = Emulator(EmulatorConfig(webhook_url=f"http://127.0.0.1:{port}/qq/callback"))
-    app_id = next(iter(emu.config.apps))
-    secret = emu.config.secret_for(app_id)
-    assert secret is not None
-    async with emu.serve("127.0.0.1", 0) as url:
-        env = _env(
-            QQBOT_APP_ID=app_id,
-            QQBOT_APP_SECRET=secret,
-            QQBOT_API_BASE=url,
-            QQBOT_TOKEN_URL=f"{url}/app/getAppAccessToken",
-        )
+    app_id = emulator_credentials(emu).app_id
+    async with emu.serve("127.0.0.1", 0):
+        env = _env(**emulator_env(emu))
         proc = await anyio.open_process(
             [sys.executable, "-m", "framework", "run", EXAMPLE, "--transport", "webhook", "--port", str(port)],
             env=env,

@@ -14,6 +14,7 @@ import pytest
 from _proc import EXAMPLE, QQBOT, ROOT, Proc, clean_env, free_port, run
 
 from framework.models.intents import ALL_INTENTS, Intents
+from framework.runtime.platform import Platform
 
 APP_ID = "102000001"
 SECRET = "emulator-secret"
@@ -44,11 +45,12 @@ def _emulator(tmp_path: Path, *extra: str) -> tuple[Proc, str]:
 
 
 def _credentials(base: str, secret: str = SECRET, **extra: str) -> dict[str, str]:
+    platform = Platform.at(base)  # `qqbot emulator` serves REST and the token endpoint on one port
     env = clean_env(
         QQBOT_APP_ID=APP_ID,
         QQBOT_APP_SECRET=secret,
-        QQBOT_API_BASE=base,
-        QQBOT_TOKEN_URL=f"{base}/app/getAppAccessToken",
+        QQBOT_API_BASE=platform.api_base,
+        QQBOT_TOKEN_URL=platform.token_url,
     )
     env.update(extra)
     return env

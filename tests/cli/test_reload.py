@@ -232,21 +232,14 @@ async def test_reload_with_credentials_restarts_only_the_bot(tmp_path: Path) -> 
     it is configured for (here an emulator this test serves, standing in for the platform)."""
     from framework.emulator import Emulator
     from framework.models.intents import ALL_INTENTS
+    from framework.testing import emulator_env
 
     bot_file = tmp_path / "reloady.py"
     bot_file.write_text(BOT)
     emu = Emulator()
-    app_id = next(iter(emu.config.apps))
-    secret = emu.config.secret_for(app_id)
-    assert secret is not None
-    emu.config.allowed_intents = {app_id: int(ALL_INTENTS)}
-    async with emu.serve("127.0.0.1", 0) as url:
-        env = _env() | {
-            "QQBOT_APP_ID": app_id,
-            "QQBOT_APP_SECRET": secret,
-            "QQBOT_API_BASE": url,
-            "QQBOT_TOKEN_URL": f"{url}/app/getAppAccessToken",
-        }
+    emu.config.allowed_intents = dict.fromkeys(emu.config.apps, int(ALL_INTENTS))
+    async with emu.serve("127.0.0.1", 0):
+        env = _env() | emulator_env(emu)
         proc = await anyio.open_process(
             [sys.executable, "-m", "framework", "run", f"{bot_file}:bot", "--reload"],
             env=env,

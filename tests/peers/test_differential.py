@@ -41,6 +41,7 @@ from _peers import (
 
 from framework.emulator import Emulator as InProcessEmulator
 from framework.emulator import EmulatorConfig
+from framework.runtime.platform import Platform
 
 OPS = {2: "identify", 1: "heartbeat", 6: "resume"}
 REPLY_PATHS = {
@@ -227,11 +228,12 @@ def test_botpy_and_this_project_send_the_same_things(tmp_path: Path) -> None:
         botpy = stack.enter_context(
             spawn("botpy", [*peer_script("botpy_pong.py"), emu_botpy.url, APP_ID, SECRET], tmp_path, clean_env())
         )
+        ours_platform = Platform.at(emu_ours.url)
         ours_env = clean_env(
             QQBOT_APP_ID=APP_ID,
             QQBOT_APP_SECRET=SECRET,
-            QQBOT_API_BASE=emu_ours.url,
-            QQBOT_TOKEN_URL=f"{emu_ours.url}/app/getAppAccessToken",
+            QQBOT_API_BASE=ours_platform.api_base,
+            QQBOT_TOKEN_URL=ours_platform.token_url,
         )
         ours = stack.enter_context(
             spawn("qqbot-run", [*qqbot(), "run", f"{HERE / 'framework_pong.py'}:bot"], tmp_path, ours_env)
