@@ -22,11 +22,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import CHUNK, wire_frames
 
 from framework.app import Bot
+from framework.delivery import EventDispatcher
 from framework.models.envelope import InboundEvent
 from framework.models.events import GroupMessage
 from framework.protocol.gateway import GatewayConfig, GatewayMachine, ShardState
 from framework.protocol.wsframes import FrameReader
-from framework.runtime.dispatch import EventDispatcher
 
 
 def best_of(runs: int, n: int, fn: Callable[[], object]) -> float:

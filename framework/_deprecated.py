@@ -19,6 +19,7 @@ MOVED: dict[str, str] = {
     "framework.runtime.identify": "framework.runtime.gateway.identify",
     "framework.runtime.watchdog": "framework.runtime.gateway.watchdog",
     "framework.runtime.signals": "framework.runtime.gateway.signals",
+    "framework.runtime.dispatch": "framework.delivery",
 }
 
 

@@ -13,8 +13,8 @@ arrival order and await the sink (``Bot.process`` for a bot):
   channel) run one after the other in arrival order; events of different lanes run concurrently up to
   ``concurrency``. An event whose lane is busy waits *beside* the queue, not in a worker, so a slow chat
   never holds up another beyond the global cap.
-- **deadline**: with ``handler_timeout``, a sink call running longer is cancelled and reported
-  (``on_timeout``); the worker goes on with the next event.
+- **deadline**: with ``handler_timeout`` (real seconds), a sink call running longer is cancelled and
+  reported (``on_timeout``); the worker goes on with the next event.
 - **observers** (:class:`DeliveryObserver`) hear each event start and finish (the runner's tracker).
 
 An exception from the sink is logged and counted, never propagated to a transport. :meth:`close` stops
@@ -34,7 +34,6 @@ import anyio.lowlevel
 import msgspec
 from anyio.abc import TaskStatus
 
-from framework.clock import Clock, SystemClock
 from framework.models.envelope import EventSink, InboundEvent
 from framework.protocol.recent_ids import RecentIds
 
@@ -111,7 +110,8 @@ class EventDispatcher:
     """A bounded queue into ``sink`` with dedupe, per-lane order, a concurrency cap and a deadline.
 
     Run :meth:`run` in a task group (``await tg.start(dispatcher.run)``); :meth:`close` ends it once
-    everything queued has been delivered. ``handler_timeout`` and the timer run on ``clock``.
+    everything queued has been delivered. ``handler_timeout`` is in real seconds (like the shutdown
+    deadlines): an emulated clock that races ahead must not cancel handlers that did nothing wrong.
     """
 
     def __init__(
@@ -125,7 +125,6 @@ class EventDispatcher:
         handler_timeout: float | None = None,
         on_timeout: TimeoutReporter | None = None,
         observers: Sequence[DeliveryObserver] = (),
-        clock: Clock | None = None,
     ) -> None:
         if buffer < 1:
             raise ValueError(f"buffer must be at least 1, got {buffer}")
@@ -141,7 +140,6 @@ class EventDispatcher:
         self.handler_timeout = handler_timeout
         self.on_timeout = on_timeout
         self.observers: list[DeliveryObserver] = list(observers)
-        self.clock: Clock = clock or SystemClock()
         self.stats = DeliveryStats()
         self.dedupe = RecentIds(dedupe_window)
         self._queue: deque[InboundEvent] = deque()
@@ -356,6 +354,13 @@ class EventDispatcher:
             log.exception(
                 "event sink failed on %s (id %s, shard %s, seq %s)", event.type, event.id, event.shard_id, event.seq
             )
+        except BaseException:  # cancelled from outside (shutdown); a deadline is accounted by the worker
+            if not self._expired[slot]:
+                self._current[slot] = None
+                self._busy -= 1
+                if observers:
+                    self._notify_finished(event)
+            raise
         else:
             self.stats.delivered += 1
         if self._expired[slot]:  # past the deadline but it returned (or swallowed the cancellation)
@@ -391,11 +396,10 @@ class EventDispatcher:
         """Cancel sink calls that run longer than ``limit``: sampled a few times per ``limit``, so a call
         is cancelled between ``limit`` and ``1.25 * limit`` after it started (no clock read per event)."""
         tick = limit / 4
-        clock = self.clock
         watched: list[tuple[InboundEvent | None, float]] = [(None, 0.0)] * self.concurrency
         while True:
-            await clock.sleep(tick)
-            now = clock.monotonic()
+            await anyio.sleep(tick)
+            now = anyio.current_time()
             current = self._current
             for slot in range(self.concurrency):
                 event = current[slot]

@@ -9,18 +9,18 @@
 It builds the :class:`~framework.runtime.credentials.TokenManager` and the
 :class:`~framework.runtime.openapi.OpenAPI` client (on ``platform.http_transport`` when given, e.g. the
 emulator's in-process transport), binds the client into the bot, starts the bot (plugins,
-``on_startup``), and runs a :class:`~framework.runtime.gateway.sessions.LocalSessionManager` with
-``bot.intents``. Its dispatcher is the only event path: the shard readers put events on one bounded
-queue and ``concurrency`` worker tasks run ``bot.process`` on them inline, in arrival order (no task per
-event; the bot's own ``dispatch`` queue is not used).
-On exit it stops the shards (queued events are still delivered), gives running handlers
-``handler_deadline`` seconds, cancels what is left, runs the bot's shutdown hooks and closes the HTTP client.
+``on_startup``, and its :class:`~framework.delivery.EventDispatcher`, ``bot.delivery``), and runs a
+:class:`~framework.runtime.gateway.sessions.LocalSessionManager` with ``bot.intents`` that feeds
+``bot.delivery``: the one event path (dedupe, per-chat order, ``bot.concurrency`` handlers at once,
+``bot.handler_timeout``). On exit it stops the shards, gives queued events ``drain_timeout`` seconds to
+reach the handlers and running handlers ``handler_deadline`` more, cancels what is left, runs the bot's
+shutdown hooks and closes the HTTP client.
 
 :func:`run_webhook` serves a bot through the webhook app instead (HTTP callbacks, no gateway).
 
-An :class:`EventTracker` (``runner.tracker``, created on first use or passed in) counts events and
-remembers which envelope ids were handled; the test client uses it to wait until the bot is idle. A
-runner whose tracker nobody asked for hands events to ``bot.process`` without tracking them.
+An :class:`EventTracker` (``runner.tracker``, created on first use or passed in) is an observer of
+``bot.delivery``: it counts events and remembers which envelope ids were handled; the test client uses it
+to wait until the bot is idle. A runner whose tracker nobody asked for observes nothing (no per-event cost).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import httpx
 
 from framework.app import Bot
 from framework.clock import Clock, SystemClock
+from framework.delivery import EventDispatcher
 from framework.models import InboundEvent, Intents
 from framework.models.transport import Connector
 from framework.protocol.gateway import GatewayFatalError
@@ -140,29 +141,6 @@ class EventTracker:
         return f"EventTracker(received={self.received}, handled={self.handled}, in_flight={self._in_flight})"
 
 
-class _TrackedSink:
-    """The sink given to the session manager's dispatcher workers while a tracker exists: ``bot.process``
-    inline, reported to the tracker. Concurrency and backpressure come from the dispatcher (``concurrency``
-    workers on a bounded queue), so there is no task and no semaphore per event. Without a tracker the
-    workers call ``bot.process`` directly."""
-
-    __slots__ = ("process", "tracker")
-
-    def __init__(self, bot: Bot, tracker: EventTracker) -> None:
-        self.process = bot.process
-        self.tracker = tracker
-
-    async def __call__(self, event: InboundEvent) -> None:
-        tracker = self.tracker
-        tracker.started(event)
-        try:
-            await self.process(event)
-        except Exception:  # process() reports handler errors itself; this is a bug in the app layer
-            log.exception("processing %s failed", event.type)
-        finally:
-            tracker.finished(event)
-
-
 def sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
     """The only exception inside ``group`` (however deeply nested), or None if there are several.
 
@@ -202,6 +180,8 @@ async def _bot_services(
     credentials: Credentials,
     platform: Platform,
     clock: Clock,
+    drain_timeout: float | None = None,
+    handler_deadline: float | None = None,
 ) -> AsyncIterator[tuple[TokenManager, OpenAPI]]:
     """The HTTP client, token manager and OpenAPI client, bound into the running bot; all closed on exit."""
     async with AsyncExitStack() as stack:
@@ -215,7 +195,9 @@ async def _bot_services(
         stack.push_async_callback(tokens.aclose)
         api = OpenAPI(tokens, base_url=platform.api_base, http=http, clock=clock)
         stack.push_async_callback(api.aclose)
-        await stack.enter_async_context(bot.running(api))
+        await stack.enter_async_context(
+            bot.running(api, drain_timeout=drain_timeout, handler_deadline=handler_deadline)
+        )
         yield tokens, api
 
 
@@ -232,11 +214,11 @@ class BotRunner:
     ``shard_ids``/``shard_count`` select shards (default: every shard ``/gateway/bot`` recommends).
     ``sessions`` (``[gateway] sessions``): ``None``/``"local"`` runs them all here; a ``redis://`` URL shares
     them with every process of the same app and URL, a fleet (docs/fleet.md).
-    ``concurrency`` bounds handlers running at once; ``handler_deadline`` is how many seconds running
-    handlers get at shutdown; ``drain_timeout`` how many seconds queued events get to reach them.
-    ``tracker`` lets a caller observe handled events. Without one, none is kept until :attr:`tracker` is
-    first read (the test client reads it before starting): tracking costs about 0.4 µs per event, so a
-    production runner that nobody observes skips it.
+    ``concurrency``, when given, sets ``bot.concurrency`` (handlers running at once; default: the bot's);
+    ``handler_deadline`` is how many seconds running handlers get at shutdown; ``drain_timeout`` how many
+    seconds queued events get to reach them. ``tracker`` lets a caller observe handled events. Without one,
+    none is kept until :attr:`tracker` is first read (the test client reads it before starting): tracking
+    costs about 0.4 µs per event, so a production runner that nobody observes skips it.
     """
 
     def __init__(
@@ -250,7 +232,7 @@ class BotRunner:
         shard_count: int | None = None,
         clock: Clock | None = None,
         shard_options: ShardOptions | None = None,
-        concurrency: int = 16,
+        concurrency: int | None = None,
         handler_deadline: float = 10.0,
         drain_timeout: float = 10.0,
         tracker: EventTracker | None = None,
@@ -284,9 +266,10 @@ class BotRunner:
         self.shard_options = shard_options
         self.handler_deadline = handler_deadline
         self.drain_timeout = drain_timeout
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-        self.concurrency = concurrency
+        if concurrency is not None:
+            if concurrency < 1:
+                raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+            bot.concurrency = concurrency
         self.close_deadline = drain_timeout + handler_deadline + (shard_options or ShardOptions()).close_timeout + 5.0
         """Real seconds the shards get to close and drain before they are cancelled."""
         self.api: OpenAPI | None = None
@@ -298,7 +281,7 @@ class BotRunner:
         self._manager_done = anyio.Event()
         self._fatal: GatewayFatalError | None = None
         self._tracker: EventTracker | None = None
-        self._sink: Callable[[InboundEvent], Awaitable[None]] = bot.process
+        self._delivery: EventDispatcher | None = None  # bot.delivery while running, then its last state
         if tracker is not None:
             self._track(tracker)
 
@@ -317,11 +300,16 @@ class BotRunner:
             tracker = self._track(EventTracker())
         return tracker
 
+    @property
+    def delivery(self) -> EventDispatcher | None:
+        """The bot's event dispatcher while running (after a run: the last one, for its counters); its
+        ``observers`` list shows whether a tracker is attached, ``stats`` counts events."""
+        return self._delivery
+
     def _track(self, tracker: EventTracker) -> EventTracker:
         self._tracker = tracker
-        self._sink = _TrackedSink(self.bot, tracker)
-        if self.manager is not None:  # running: events handed over from now on are tracked
-            self.manager.dispatcher.sink = self._sink
+        if self._delivery is not None and not self._delivery.closed:  # running: track events from now on
+            self._delivery.add_observer(tracker)
         return tracker
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -362,15 +350,22 @@ class BotRunner:
             credentials=self.credentials,
             platform=self.platform,
             clock=self.clock,
+            drain_timeout=self.drain_timeout,
+            handler_deadline=self.handler_deadline,
         )
         async with services as (tokens, api):
             self.api = api
+            delivery = self.bot.delivery
+            assert delivery is not None  # the bot is running
+            self._delivery = delivery
+            if self._tracker is not None:
+                delivery.add_observer(self._tracker)
             gateway = await api.get_gateway_bot()
             manager = session_manager_factory(self.sessions, app_id=self.app_id)(
                 self.connector,
                 tokens.get_token,
                 gateway,
-                self._sink,
+                delivery,
                 self.bot.required_intents or Intents.GUILDS,  # an Identify needs some intent; every bot has GUILDS
                 optional_intents=self.bot.optional_intents,  # dropped, with a WARNING, if the platform refuses them
                 shard_ids=self.shard_ids,
@@ -378,9 +373,6 @@ class BotRunner:
                 clock=self.clock,
                 token_invalidate=tokens.invalidate,
                 options=self.shard_options,
-                drain_timeout=self.drain_timeout,
-                workers=self.concurrency,
-                handler_deadline=self.handler_deadline,
             )
             self.manager = manager
             try:
@@ -456,10 +448,11 @@ class BotRunner:
     def status(self) -> RunnerStatus:
         """Shards and handler counters now."""
         shards = tuple(self.manager.status()) if self.manager is not None else ()
-        if self.manager is not None:  # counts every event, tracked or not
-            dispatcher = self.manager.dispatcher
-            handled = dispatcher.stats.delivered + dispatcher.stats.failures
-            in_flight = dispatcher.running
+        delivery = self._delivery
+        if delivery is not None:  # counts every event, tracked or not
+            stats = delivery.stats
+            handled = stats.delivered + stats.failures + stats.timeouts
+            in_flight = delivery.running
             received = handled + in_flight
         elif self._tracker is not None:
             received, handled, in_flight = self._tracker.received, self._tracker.handled, self._tracker.in_flight
@@ -502,13 +495,12 @@ async def run_webhook(
     the caller cancels.
 
     Builds the OpenAPI client like :class:`BotRunner` (replies need it), starts the bot, then serves
-    ``WebhookApp({app_id: WebhookBot(secret, sink)})`` with ``serve_webhook``. The sink runs
-    ``bot.process`` (the webhook app already runs each callback's handlers in its own task, after the
-    acknowledgement) and reports to ``tracker``. The bound ``(host, port)`` is reported through
-    ``task_status`` (``await task_group.start(...)``; ``port=0`` picks a free port). ``read_timeout`` and
-    ``max_connections`` bound slow clients (``WebhookApp``, ``serve_webhook``; docs/reliability.md).
-    ``credentials`` and ``platform`` are as for :class:`BotRunner` (and so are the deprecated ``app_id=``
-    ... ``http_transport=``).
+    ``WebhookApp({app_id: WebhookBot(secret, bot.delivery)})`` with ``serve_webhook``: callbacks go
+    into the bot's one delivery path, as gateway events do (``tracker`` observes it). The bound
+    ``(host, port)`` is reported through ``task_status`` (``await task_group.start(...)``; ``port=0`` picks
+    a free port). ``read_timeout`` and ``max_connections`` bound slow clients (``WebhookApp``,
+    ``serve_webhook``; docs/reliability.md). ``credentials`` and ``platform`` are as for :class:`BotRunner`
+    (and so are the deprecated ``app_id=`` ... ``http_transport=``).
     """
     credentials, platform = resolve_edge(
         "run_webhook",
@@ -523,15 +515,6 @@ async def run_webhook(
     from framework.runtime.webhook import WebhookApp, WebhookBot, serve_webhook
 
     the_clock: Clock = clock or SystemClock()
-    the_tracker = tracker or EventTracker()
-
-    async def sink(event: InboundEvent) -> None:
-        the_tracker.started(event)
-        try:
-            await bot.process(event)
-        finally:
-            the_tracker.finished(event)
-
     services = _bot_services(
         bot,
         credentials=credentials,
@@ -539,8 +522,12 @@ async def run_webhook(
         clock=the_clock,
     )
     async with services:
+        delivery = bot.delivery
+        assert delivery is not None  # the bot is running
+        if tracker is not None:
+            delivery.add_observer(tracker)
         app = WebhookApp(
-            {credentials.app_id: WebhookBot(credentials.app_secret, sink)},
+            {credentials.app_id: WebhookBot(credentials.app_secret, delivery)},
             clock=the_clock,
             timestamp_tolerance=timestamp_tolerance,
             path=path,

@@ -21,7 +21,10 @@ ALLOWED: dict[str, set[str]] = {
     "framework.logs": set(),
     "framework._deprecated": set(),  # the warning of the old-path shims (stdlib only)
     "framework.protocol": {"framework.models", "framework.errors"},
+    # the one event-delivery path (issue 12): fed by every transport, used by the app
+    "framework.delivery": {"framework.models", "framework.protocol", "framework.interfaces"},
     "framework.runtime": {
+        "framework.delivery",
         "framework.models",
         "framework.clock",
         "framework.protocol",

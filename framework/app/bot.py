@@ -467,7 +467,6 @@ class Bot(Router):
             classify=self.event_keys,
             handler_timeout=self.handler_timeout,
             on_timeout=self._report_timeout,
-            clock=self.clock,
         )
         try:
             async with anyio.create_task_group() as tg:

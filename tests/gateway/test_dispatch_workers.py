@@ -1,5 +1,5 @@
-"""EventDispatcher as the single event path: fixed workers on a bounded queue, start order, backpressure,
-draining, and BotRunner using it (one sink call per event, no task per event, no idle bot workers)."""
+"""EventDispatcher as the single event path: workers on a bounded queue, start order, backpressure,
+draining, and BotRunner feeding the bot's dispatcher (one sink call per event, no task per event)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import msgspec
 import pytest
 
 from framework.app import Bot, Context
+from framework.delivery import EventDispatcher
 from framework.emulator import Emulator
 from framework.models.envelope import InboundEvent
+from framework.protocol.recent_ids import RecentIds
 from framework.runner import EventTracker
-from framework.runtime.dispatch import DedupeWindow, EventDispatcher
 from framework.testing import inprocess_runner
 
 pytestmark = pytest.mark.anyio
@@ -39,7 +40,7 @@ async def test_workers_bound_concurrency_and_start_in_arrival_order() -> None:
         await release.wait()
         running -= 1
 
-    d = EventDispatcher(sink, buffer=100, workers=3)
+    d = EventDispatcher(sink, buffer=100, concurrency=3)
     async with anyio.create_task_group() as tg:
         await tg.start(d.run)
         for i in range(10):
@@ -65,7 +66,7 @@ async def test_a_burst_is_delivered_completely_and_in_order_by_many_workers() ->
     async def sink(e: InboundEvent) -> None:
         got.append(e.id or "")
 
-    d = EventDispatcher(sink, buffer=64, workers=8)
+    d = EventDispatcher(sink, buffer=64, concurrency=8)
     async with anyio.create_task_group() as tg:
         await tg.start(d.run)
         for i in range(5000):
@@ -89,7 +90,7 @@ async def test_put_waits_while_full_and_a_cancelled_put_leaves_no_trace() -> Non
         await release.wait()
         got.append(e.id or "")
 
-    d = EventDispatcher(sink, buffer=2, workers=2)
+    d = EventDispatcher(sink, buffer=2, concurrency=2)
     async with anyio.create_task_group() as tg:
         await tg.start(d.run)
         for i in "ab":  # taken by the two workers
@@ -118,7 +119,7 @@ async def test_close_drains_the_queue_and_done_waits_for_running_events() -> Non
         if e.id == "slow":
             await release.wait()
 
-    d = EventDispatcher(sink, buffer=10, workers=2)
+    d = EventDispatcher(sink, buffer=10, concurrency=2)
     async with anyio.create_task_group() as tg:
         await tg.start(d.run)
         await d.put(ev("slow"))
@@ -139,14 +140,14 @@ def test_dispatcher_arguments_are_checked() -> None:
     async def sink(e: InboundEvent) -> None:
         pass
 
-    with pytest.raises(ValueError, match="workers"):
-        EventDispatcher(sink, workers=0)
+    with pytest.raises(ValueError, match="concurrency"):
+        EventDispatcher(sink, concurrency=0)
     with pytest.raises(ValueError, match="buffer"):
         EventDispatcher(sink, buffer=0)
 
 
 def test_dedupe_window_forgets_the_oldest_key() -> None:
-    w = DedupeWindow(2)
+    w = RecentIds(2)
     assert [w.seen(k) for k in "ab"] == [False, False]
     assert w.seen("c") is False  # evicts "a"
     assert (w.seen("b"), w.seen("a"), len(w)) == (True, False, 2)
@@ -182,9 +183,9 @@ async def test_tracker_changed_wakes_on_the_next_start_or_finish() -> None:
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
-async def test_runner_handles_a_burst_in_order_with_its_workers_and_starts_no_bot_workers(concurrency: int) -> None:
+async def test_runner_feeds_the_bots_dispatcher_in_order_per_chat_with_its_concurrency(concurrency: int) -> None:
     bot = Bot("burst")
-    seen: list[str] = []
+    seen: list[tuple[str, str]] = []
     overlap = 0
     running = 0
     all_busy = anyio.Event()
@@ -194,7 +195,7 @@ async def test_runner_handles_a_burst_in_order_with_its_workers_and_starts_no_bo
         nonlocal running, overlap
         running += 1
         overlap = max(overlap, running)
-        seen.append(ctx.text)
+        seen.append((ctx.user_id or "", ctx.text))
         if running == concurrency:
             all_busy.set()
         await all_busy.wait()  # the first handlers wait until every worker holds one (or time out below)
@@ -204,11 +205,15 @@ async def test_runner_handles_a_burst_in_order_with_its_workers_and_starts_no_bo
     async with emulator, inprocess_runner(bot, emulator, concurrency=concurrency) as runner:
         with anyio.fail_after(10):
             await runner.wait_ready()
-            ids = [emulator.control.c2c_message(f"m{i}", openid="u1").id for i in range(200)]
+            ids = [emulator.control.c2c_message(f"m{i}", openid=f"u{i % 8}").id for i in range(200)]
             while any(runner.tracker.state(i) != "handled" for i in ids):
                 await runner.tracker.changed()
-        assert bot._send is None  # the bot's own queue and workers were never started
         manager = runner.manager
-        assert manager is not None and manager.dispatcher.workers == concurrency
-    assert seen == [f"m{i}" for i in range(200)]  # handlers start in the order the shard received the events
+        assert manager is not None and manager.dispatcher is bot.delivery is runner.delivery  # one path
+        assert bot.delivery is not None and bot.delivery.concurrency == concurrency
+        assert all(shard.offer == bot.delivery.offer for shard in manager.shards)  # the readers' no-wait intake
+    assert sorted(text for _, text in seen) == sorted(f"m{i}" for i in range(200))
+    for user in range(8):  # each user's messages started in the order the shard received them
+        texts = [text for who, text in seen if who == f"u{user}"]
+        assert texts == [f"m{i}" for i in range(user, 200, 8)]
     assert overlap == concurrency  # never more than `concurrency` at once, and that many side by side

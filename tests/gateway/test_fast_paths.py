@@ -14,10 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from framework.delivery import EventDispatcher
 from framework.models.envelope import InboundEvent
 from framework.protocol.gateway import Authenticate, DispatchEvent, GatewayConfig, GatewayMachine, ShardState
-from framework.runtime.dispatch import EventDispatcher
-from framework.runtime.gateway.shard import Shard
 
 pytestmark = pytest.mark.anyio
 
@@ -112,25 +111,30 @@ async def noop(event: InboundEvent) -> None:
     pass
 
 
-def test_offer_queues_dedupes_and_refuses_when_full() -> None:
+def test_offer_queues_without_a_checkpoint_and_refuses_when_full() -> None:
     d = EventDispatcher(noop, buffer=3, dedupe_window=10)
-    assert d.offer(ev("a")) and d.offer(ev("a"))  # the second is a duplicate: accepted and dropped
-    assert d.offer(ev(None, "Y", b'{"id": "m"}')) and d.offer(ev(None, "Y", b'{"id": "m"}'))  # d.id dedupe
+    assert d.offer(ev("a")) and d.offer(ev("a"))  # duplicates are dropped on delivery, not on intake
     assert d.offer(ev("b"))
-    assert (d.pending(), d.stats.received, d.stats.duplicates) == (3, 5, 2)
+    assert (d.pending(), d.stats.received) == (3, 3)
     assert not d.offer(ev("c"))  # full: nothing recorded, the caller awaits put()
-    assert (d.pending(), d.stats.received) == (3, 5)
-    assert [e.id for e in d._queue] == ["a", None, "b"]
+    assert (d.pending(), d.stats.received) == (3, 3)
 
 
-def test_offer_never_dedupes_ready_and_keeps_the_window_bounded() -> None:
-    d = EventDispatcher(noop, buffer=100, dedupe_window=2)
-    assert d.offer(ev("r", "READY")) and d.offer(ev("r", "READY"))
-    for key in ("a", "b", "c"):
-        d.offer(ev(key))
+async def test_delivery_never_dedupes_ready_and_keeps_the_window_bounded() -> None:
+    got: list[str | None] = []
+
+    async def sink(e: InboundEvent) -> None:
+        got.append(e.id)
+
+    d = EventDispatcher(sink, buffer=100, dedupe_window=2, concurrency=1)
+    for e in (ev("r", "READY"), ev("r", "READY"), ev("a"), ev("b"), ev("c"), ev("a")):
+        assert d.offer(e)
+    d.close()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(d.run)
     assert len(d.dedupe) == 2
-    d.offer(ev("a"))  # forgotten, so delivered again
-    assert [e.id for e in d._queue] == ["r", "r", "a", "b", "c", "a"]
+    assert got == ["r", "r", "a", "b", "c", "a"]  # "a" was forgotten (window of 2), so delivered again
+    assert d.stats.duplicates == 0
 
 
 def test_offer_after_close_leaves_the_drop_to_put() -> None:
@@ -148,7 +152,7 @@ async def test_offer_wakes_an_idle_worker() -> None:
         if len(got) == 3:
             done.set()
 
-    d = EventDispatcher(sink, workers=2)
+    d = EventDispatcher(sink, concurrency=2)
     async with anyio.create_task_group() as tg:
         await tg.start(d.run)
         await anyio.lowlevel.checkpoint()  # the workers are idle now
@@ -158,26 +162,3 @@ async def test_offer_wakes_an_idle_worker() -> None:
             await done.wait()
         d.close()
     assert got == ["x", "y", "z"]
-
-
-def test_shard_takes_offer_from_its_dispatcher() -> None:
-    d = EventDispatcher(noop)
-
-    def shard(emit: Any, **kw: Any) -> Shard:
-        unused: Any = None  # never connects
-        return Shard(
-            0,
-            1,
-            url="ws://x",
-            connector=unused,
-            token_provider=unused,
-            intents=0,
-            emit=emit,
-            identify_queue=unused,
-            **kw,
-        )
-
-    assert shard(d.put).offer == d.offer
-    assert shard(noop).offer is None  # any other emitter is awaited per event
-    other = EventDispatcher(noop)
-    assert shard(noop, offer=other.offer).offer == other.offer

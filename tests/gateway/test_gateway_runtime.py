@@ -15,9 +15,10 @@ import pytest
 from gateway_harness import EVENT_TYPE, harness
 
 from framework.clock import VirtualClock
+from framework.delivery import EventDispatcher, dedupe_key
 from framework.models.api import SessionStartLimit
 from framework.models.envelope import InboundEvent
-from framework.runtime.dispatch import DedupeWindow, EventDispatcher, dedupe_key
+from framework.protocol.recent_ids import RecentIds
 from framework.runtime.gateway.identify import IdentifyQueue, SessionStartLimitError
 from framework.runtime.gateway.signals import run_until_signal
 from framework.runtime.gateway.watchdog import LoopWatchdog
@@ -41,7 +42,7 @@ def test_dedupe_key_prefers_envelope_id_then_d_id() -> None:
 
 
 def test_dedupe_window_is_bounded() -> None:
-    w = DedupeWindow(3)
+    w = RecentIds(3)
     assert [w.seen(k) for k in "abca"] == [False, False, False, True]
     w.seen("d")  # evicts "a"... no: "a" was refreshed? it is kept by insertion order
     assert len(w) == 3
@@ -55,7 +56,7 @@ async def test_dispatcher_dedupes_isolates_failures_and_keeps_order() -> None:
             raise RuntimeError("handler bug")
         got.append(e.id or "")
 
-    d = EventDispatcher(sink, buffer=2)
+    d = EventDispatcher(sink, buffer=2, concurrency=1)
     async with anyio.create_task_group() as tg:
         await tg.start(d.run)
         for i in ["a", "b", "a", "boom", "c", "b", "d"]:
@@ -73,7 +74,7 @@ async def test_dispatcher_backpressure_blocks_put_not_forever() -> None:
     async def sink(e: InboundEvent) -> None:
         await release.wait()
 
-    d = EventDispatcher(sink, buffer=1)
+    d = EventDispatcher(sink, buffer=1, concurrency=1)
     async with anyio.create_task_group() as tg:
         await tg.start(d.run)
         await d.put(ev(id_="1"))  # taken by the dispatcher, which now waits in the sink

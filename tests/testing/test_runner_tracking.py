@@ -1,5 +1,6 @@
-"""BotRunner keeps an EventTracker only when someone uses one: untracked runners hand events straight to
-``bot.process``; ``status()`` counts every event either way; a tracker read mid-run sees what starts after."""
+"""BotRunner keeps an EventTracker only when someone uses one: untracked runners add no observer to the
+bot's dispatcher; ``status()`` counts every event either way; a tracker read mid-run sees what starts after.
+Checked through the public ``runner.delivery`` (the bot's EventDispatcher), not private fields."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from framework.app import Bot
 from framework.emulator import Emulator
 from framework.models import C2CMessage
-from framework.runner import BotRunner, EventTracker, _TrackedSink
+from framework.runner import BotRunner, EventTracker
 from framework.testing import inprocess_runner
 
 pytestmark = pytest.mark.anyio
@@ -54,14 +55,16 @@ async def test_an_untracked_runner_counts_every_event_in_status() -> None:
     bot = recording_bot(seen, done, 5)
     emulator = Emulator()
     async with running(bot, emulator) as runner:
-        assert runner._tracker is None and runner.manager is not None
-        assert runner.manager.dispatcher.sink == bot.process  # no tracking layer per event
+        delivery = runner.delivery
+        assert delivery is not None and delivery is bot.delivery
+        assert runner.manager is not None and runner.manager.dispatcher is delivery  # one path
+        assert delivery.sink == bot.process and delivery.observers == []  # no tracking layer per event
         for i in range(5):
             emulator.control.c2c_message(f"m{i}", openid="u1")
         await settle(runner, done)
         status = runner.status()
         assert (status.received, status.handled, status.in_flight) == (6, 6, 0)  # READY and five messages
-        assert runner._tracker is None
+        assert delivery.observers == []
     assert seen == [f"m{i}" for i in range(5)]
 
 
@@ -76,7 +79,7 @@ async def test_a_tracker_read_while_running_tracks_the_events_that_start_after()
             while not seen:
                 await anyio.lowlevel.checkpoint()
         tracker = runner.tracker  # created now
-        assert runner.manager is not None and isinstance(runner.manager.dispatcher.sink, _TrackedSink)
+        assert runner.delivery is not None and runner.delivery.observers == [tracker]
         second = emulator.control.c2c_message("after", openid="u1")
         await settle(runner, done)
         assert tracker.state(second.id) == "handled" and tracker.state(first.id) == "unseen"

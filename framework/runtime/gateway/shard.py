@@ -38,7 +38,6 @@ from framework.protocol.gateway import (
     ShardState,
     Stop,
 )
-from framework.runtime.dispatch import EventDispatcher
 from framework.runtime.gateway.identify import IdentifyQueue, IdentifyTicket
 
 __all__ = ["OutboundLimiter", "Shard", "ShardOptions", "ShardStatus", "TokenProvider", "intent_names"]
@@ -87,14 +86,6 @@ class ShardOptions:
     outbound_limit: tuple[int, float] = (100, 60.0)
     """User sends: at most N per window seconds (UNCONFIRMED platform limit; the emulator closes 4008 at
     120/60 s, so heartbeats keep headroom)."""
-
-
-def _offer_of(emit: EventEmitter) -> Callable[[InboundEvent], bool] | None:
-    """``EventDispatcher.offer`` when ``emit`` is that dispatcher's ``put`` (how the session manager wires it)."""
-    owner = getattr(emit, "__self__", None)
-    if isinstance(owner, EventDispatcher) and getattr(emit, "__func__", None) is EventDispatcher.put:
-        return owner.offer
-    return None
 
 
 class OutboundLimiter:
@@ -148,9 +139,10 @@ class Shard:
         self.token_provider = token_provider
         self.token_invalidate = token_invalidate
         self.emit = emit
-        self.offer = offer if offer is not None else _offer_of(emit)
-        """``emit`` without waiting: queues the event and returns True, or returns False (queue full: await
-        ``emit``). Taken from the dispatcher when ``emit`` is an :meth:`EventDispatcher.put`."""
+        self.offer = offer
+        """``emit`` without waiting, or None: queues the event and returns True, or returns False (queue full:
+        the shard awaits ``emit``). The session manager passes an :class:`~framework.delivery.EventDispatcher`'s
+        ``offer`` with its ``put`` as ``emit``."""
         self.identify_queue = identify_queue
         self.clock = clock or SystemClock()
         self.options = options or ShardOptions()

@@ -260,8 +260,13 @@ class WebhookApp:
                 owned = list(self._owned)
                 for delivery in owned:
                     delivery.close()
-                with anyio.CancelScope(shield=True), contextlib.suppress(TimeoutError):
-                    await fail_after(self.clock, self.drain_timeout, lambda: _all_done(owned))
+                with anyio.CancelScope(shield=True):
+                    # queued callbacks reach their handlers first (real seconds: free workers take them at
+                    # once), then running handlers get drain_timeout seconds of the app's clock
+                    with anyio.move_on_after(self.drain_timeout):
+                        await _all_drained(owned)
+                    with contextlib.suppress(TimeoutError):
+                        await fail_after(self.clock, self.drain_timeout, lambda: _all_done(owned))
                 left = sum(_load(d) for d in owned)
                 if left:
                     self.stats.handlers_abandoned += left
@@ -289,7 +294,6 @@ class WebhookApp:
             concurrency=min(self.concurrency, self.max_in_flight),
             buffer=self.max_in_flight,
             dedupe_window=self.dedupe_size,
-            clock=self.clock,
         )
         bot.delivery = delivery
         self._owned.append(delivery)
@@ -473,6 +477,11 @@ class WebhookApp:
 
 def _load(delivery: EventDispatcher | None) -> int:
     return delivery.pending() + delivery.running if delivery is not None else 0
+
+
+async def _all_drained(deliveries: list[EventDispatcher]) -> None:
+    for delivery in deliveries:
+        await delivery.drained.wait()
 
 
 async def _all_done(deliveries: list[EventDispatcher]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 
@@ -11,10 +12,10 @@ import anyio
 import anyio.abc
 
 from framework.clock import Clock, SystemClock
+from framework.delivery import EventDispatcher
 from framework.interfaces import Connector, EventSink
 from framework.models.api import GatewayBot
 from framework.protocol.gateway import GatewayFatalError
-from framework.runtime.dispatch import EventDispatcher
 from framework.runtime.gateway.identify import IDENTIFY_WINDOW, IdentifyQueue
 from framework.runtime.gateway.sessions.base import SessionManager
 from framework.runtime.gateway.shard import Shard, ShardOptions, ShardStatus, TokenProvider, intent_names
@@ -29,8 +30,11 @@ GatewaySource = GatewayBot | Callable[[], Awaitable[GatewayBot]]
 
 class LocalSessionManager(SessionManager):
     """Runs shards ``[0, n)`` (``n`` from ``/gateway/bot`` unless ``shard_count`` is given) or the subset
-    ``shard_ids``, one identify queue for all of them, and one dispatcher into ``sink`` (a bounded queue
-    of ``buffer`` events served by ``workers`` tasks, see :class:`~framework.runtime.dispatch.EventDispatcher`).
+    ``shard_ids``, one identify queue for all of them, and feeds one :class:`~framework.delivery.EventDispatcher`.
+
+    ``sink`` is either that dispatcher (a running bot's ``bot.delivery``: the manager only feeds it; its owner
+    runs and drains it) or a plain ``async def sink(event)``, which the manager wraps in a dispatcher of its
+    own (``buffer`` events queued, ``concurrency`` at once, drained within ``drain_timeout`` when the shards stop).
 
     ``intents`` are required; ``optional_intents`` are asked for too, but when the platform refuses an
     identify over intents (op 9 before READY, close 4013/4014) they are dropped on every shard, identify is
@@ -48,7 +52,7 @@ class LocalSessionManager(SessionManager):
         connector: Connector,
         token_provider: TokenProvider,
         gateway: GatewaySource,
-        sink: EventSink,
+        sink: EventSink | EventDispatcher,
         intents: int,
         *,
         shard_ids: Sequence[int] | None = None,
@@ -59,8 +63,9 @@ class LocalSessionManager(SessionManager):
         buffer: int = 1024,
         dedupe_window: int = 10_000,
         drain_timeout: float = 10.0,
-        workers: int = 1,
+        concurrency: int = 1,
         handler_deadline: float | None = None,
+        workers: int | None = None,
         max_start_wait: float = 0.0,
         identify_window: float = IDENTIFY_WINDOW,
         watchdog_threshold: float | None = 2.0,
@@ -90,7 +95,16 @@ class LocalSessionManager(SessionManager):
         """Seconds we may wait at start for the session start budget to reset before refusing."""
         self.identify_window = identify_window
         self.watchdog = LoopWatchdog(watchdog_threshold) if watchdog_threshold else None
-        self.dispatcher = EventDispatcher(sink, buffer=buffer, dedupe_window=dedupe_window, workers=workers)
+        if workers is not None:
+            warnings.warn("LocalSessionManager(workers=...) is now concurrency=...", DeprecationWarning, stacklevel=2)
+            concurrency = workers
+        self._owns_dispatcher = not isinstance(sink, EventDispatcher)
+        self.dispatcher: EventDispatcher = (
+            sink
+            if isinstance(sink, EventDispatcher)
+            else EventDispatcher(sink, buffer=buffer, dedupe_window=dedupe_window, concurrency=concurrency)
+        )
+        """Where the shards put their events."""
         self.shards: list[Shard] = []
         self.identify_queue: IdentifyQueue | None = None
         self._rng = rng or random.Random()
@@ -185,6 +199,7 @@ class LocalSessionManager(SessionManager):
                 optional_intents=self.optional_intents & ~self.dropped_intents,
                 on_intents_dropped=self._intents_dropped,
                 emit=self.dispatcher.put,
+                offer=self.dispatcher.offer,
                 identify_queue=queue,
                 clock=self.clock,
                 options=self.options,
@@ -196,7 +211,8 @@ class LocalSessionManager(SessionManager):
         async with anyio.create_task_group() as outer:
             if self.watchdog is not None:
                 await outer.start(self.watchdog.run)
-            await outer.start(self.dispatcher.run)
+            if self._owns_dispatcher:
+                await outer.start(self.dispatcher.run)
             async with anyio.create_task_group() as shards_tg:
                 if wait > 0:
                     log.warning("session start budget too small for %d shards; waiting %.0f s", len(ids), wait)
@@ -208,6 +224,9 @@ class LocalSessionManager(SessionManager):
                 await self._stop_requested.wait()
                 for shard in self.shards:  # each shard closes its socket in its own task: concurrently
                     await shard.stop()
+            if not self._owns_dispatcher:  # the dispatcher's owner (the bot) drains it
+                outer.cancel_scope.cancel()
+                return
             self.dispatcher.close()
             with anyio.move_on_after(self.drain_timeout):
                 await (self.dispatcher.done if self.handler_deadline is None else self.dispatcher.drained).wait()
