@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from itertools import count
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -29,7 +28,9 @@ if TYPE_CHECKING:
 __all__ = ["Feed", "summarise_frame"]
 
 WIRE_KEPT = 2000
-"""Wire entries kept (frames, connections, REST calls)."""
+"""Wire entries kept (frames, connections, REST calls): between this and ``WIRE_KEPT + WIRE_SLACK``."""
+WIRE_SLACK = 256
+"""How far the wire history may grow past :data:`WIRE_KEPT` before it is trimmed (trimming in bulk)."""
 CHAT_KEPT = 1000
 """Chat entries kept (pushed events, the bot's messages)."""
 _BODY_CHARS = 4000
@@ -82,64 +83,102 @@ class Feed:
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._ids = count(1)
         self.last_id = 0
         """The id of the newest entry (0 before the first)."""
-        self._wire: deque[_Entry] = deque(maxlen=WIRE_KEPT)
+        # wire entries: (first id, time, kind, payload, ids used); a batch of frames is one entry that
+        # uses one id per frame, so recording costs the same for a batch of 256 frames as for one
+        self._wire: deque[tuple[int, float, str, Any, int]] = deque()
+        self._wire_ids = 0
+        """Ids held by ``_wire``."""
         self._chat: deque[_Entry] = deque(maxlen=CHAT_KEPT)
         self._wake: anyio.Event | None = None
 
     # -- writing (synchronous: called from the gateway, the REST observer and the world) ----------
 
-    def _add(self, history: deque[_Entry], kind: str, payload: Any) -> None:
-        self.last_id = next(self._ids)
-        history.append((self.last_id, self._clock.time(), kind, payload))
+    def _woken(self) -> None:
         wake = self._wake
         if wake is not None:
             self._wake = None
             wake.set()
 
+    def _add_wire(self, kind: str, payload: Any, ids: int = 1) -> None:
+        first = self.last_id + 1
+        self.last_id += ids
+        self._wire.append((first, self._clock.time(), kind, payload, ids))
+        self._wire_ids += ids
+        if self._wire_ids > WIRE_KEPT + WIRE_SLACK:
+            self._trim()
+        if self._wake is not None:
+            self._woken()
+
+    def _trim(self) -> None:
+        """Drop the oldest wire ids down to :data:`WIRE_KEPT` (a batch keeps its newest frames)."""
+        wire = self._wire
+        while self._wire_ids > WIRE_KEPT:
+            excess = self._wire_ids - WIRE_KEPT
+            first, at, kind, payload, ids = wire[0]
+            if ids <= excess:
+                wire.popleft()
+                self._wire_ids -= ids
+            else:
+                conn, direction, frames = payload
+                wire[0] = (first + excess, at, kind, (conn, direction, frames[excess:]), ids - excess)
+                self._wire_ids -= excess
+
+    def _add_chat(self, kind: str, payload: Any) -> None:
+        self.last_id += 1
+        self._chat.append((self.last_id, self._clock.time(), kind, payload))
+        if self._wake is not None:
+            self._woken()
+
     def frames(self, connection: int, direction: str, frames: Sequence[str | bytes]) -> None:
-        """Gateway frames sent (``"out"``) or received (``"in"``) on connection number ``connection``."""
-        now = self._clock.time()
-        for frame in frames:
-            self.last_id = next(self._ids)
-            self._wire.append((self.last_id, now, "frame", (connection, direction, frame)))
-        wake = self._wake
-        if wake is not None and frames:
-            self._wake = None
-            wake.set()
+        """Gateway frames sent (``"out"``) or received (``"in"``) on connection number ``connection``.
+
+        ``frames`` is kept as given (not copied): the caller must not change it afterwards.
+        """
+        if frames:
+            self._add_wire("frame", (connection, direction, frames), len(frames))
 
     def connection(self, kind: str, connection: int, **details: Any) -> None:
         """A gateway connection opened (``"open"``) or ended (``"close"``), with what is known about it."""
-        self._add(self._wire, "connection", {"event": kind, "conn": connection, **details})
+        self._add_wire("connection", {"event": kind, "conn": connection, **details})
 
     def rest(self, call: ApiCall, response: bytes) -> None:
         """One REST call and the body answered (both summarised when read)."""
-        self._add(self._wire, "rest", (call, response))
+        self._add_wire("rest", (call, response))
 
     def webhook(self, payload: dict[str, Any]) -> None:
         """One webhook POST: ``url``, ``type``, ``event_id``, ``attempt``, ``status``, ``acked``, ``error``."""
-        self._add(self._wire, "webhook", payload)
+        self._add_wire("webhook", payload)
 
     def event(self, payload: dict[str, Any]) -> None:
         """An event the platform pushed (``type``, ``id``, ``d``, ``scene``, ``target_id``)."""
-        self._add(self._chat, "event", payload)
+        self._add_chat("event", payload)
 
     def sent(self, payload: dict[str, Any]) -> None:
         """A message the bot sent (``sent_json`` plus ``media_url`` when known)."""
-        self._add(self._chat, "sent", payload)
+        self._add_chat("sent", payload)
 
     # -- reading ----------------------------------------------------------------------------------
 
     def since(self, after: int) -> list[dict[str, Any]]:
         """Every kept entry with an id above ``after``, oldest first, as JSON-ready dicts."""
         picked: list[_Entry] = []
-        for history in (self._wire, self._chat):
-            for entry in reversed(history):
-                if entry[0] <= after:
-                    break
-                picked.append(entry)
+        for first, at, kind, payload, ids in reversed(self._wire):
+            if first + ids - 1 <= after:
+                break
+            if kind == "frame":
+                conn, direction, frames = payload
+                skip = max(0, after - first + 1)
+                picked.extend(
+                    (n, at, kind, (conn, direction, frame)) for n, frame in enumerate(frames[skip:], start=first + skip)
+                )
+            else:
+                picked.append((first, at, kind, payload))
+        for entry in reversed(self._chat):
+            if entry[0] <= after:
+                break
+            picked.append(entry)
         picked.sort(key=lambda e: e[0])
         return [_entry_json(e) for e in picked]
 

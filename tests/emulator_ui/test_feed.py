@@ -11,7 +11,7 @@ from ui_bot import bot
 
 from framework.clock import VirtualClock
 from framework.emulator import Emulator
-from framework.emulator.feed import CHAT_KEPT, WIRE_KEPT, Feed, summarise_frame
+from framework.emulator.feed import CHAT_KEPT, WIRE_KEPT, WIRE_SLACK, Feed, summarise_frame
 from framework.emulator.webui import seed_demo, ui_state
 from framework.emulator.world import ApiCall
 from framework.models.intents import Intents
@@ -42,16 +42,29 @@ def test_a_rest_entry_masks_the_access_token_and_the_secret() -> None:
 
 def test_histories_are_bounded_and_read_in_id_order() -> None:
     feed = Feed(VirtualClock())
-    feed.frames(1, "out", [b'{"op":11}'] * (WIRE_KEPT + 10))
+    feed.frames(1, "out", [b'{"op":11}'] * (WIRE_KEPT + WIRE_SLACK + 1))  # trimmed to WIRE_KEPT
     for n in range(CHAT_KEPT + 5):
         feed.event({"type": "C2C_MESSAGE_CREATE", "n": n})
     feed.connection("close", 1, code_sent=4009)
     entries = feed.since(0)
-    assert len(entries) == WIRE_KEPT + CHAT_KEPT
+    assert len(entries) == WIRE_KEPT + 1 + CHAT_KEPT  # the close came after the trim
     ids = [e["id"] for e in entries]
     assert ids == sorted(ids) and ids[-1] == feed.last_id
     assert [e["kind"] for e in feed.since(feed.last_id - 1)] == ["connection"]
     assert feed.since(feed.last_id) == []
+
+
+def test_batches_of_frames_are_trimmed_and_read_frame_by_frame() -> None:
+    feed = Feed(VirtualClock())
+    for batch in range(30):  # 30 x 100 frames: trimmed back to 2000 whenever past 2256
+        feed.frames(batch, "out", [b'{"op":0,"s":%d}' % (batch * 100 + i) for i in range(100)])
+    assert len(feed.since(0)) == WIRE_KEPT + 100
+    feed.frames(99, "out", [b'{"op":0,"s":3000}'] * 157)  # 2257 > WIRE_KEPT + WIRE_SLACK: trimmed again
+    entries = feed.since(0)
+    assert len(entries) == WIRE_KEPT and entries[0]["s"] == 1157 and entries[-1]["conn"] == 99
+    assert [e["id"] for e in entries] == list(range(1158, 3158))
+    middle = feed.since(2950)  # from inside the last batch of 100
+    assert [e["s"] for e in middle[:50]] == list(range(2950, 3000)) and middle[0]["conn"] == 29
 
 
 async def test_a_waiting_reader_wakes_on_the_next_entry() -> None:
