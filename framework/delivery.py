@@ -8,7 +8,9 @@ arrival order and await the sink (``Bot.process`` for a bot):
 - **dedupe**: an event whose key was seen within the last ``dedupe_window`` keys is dropped (one
   :class:`~framework.protocol.recent_ids.RecentIds` window). The key comes from ``classify``: the bot's
   says the message id (``d.id``) for message events and the envelope id otherwise; without one, the
-  envelope id, else ``TYPE:d.id``.
+  envelope id, else ``TYPE:d.id``. The bot's classifier decodes the payload to read those ids and hands
+  the decoded model on (``classify``'s third value, passed to ``sink(event, prepared)``), so an event is
+  decoded once on its way to the handlers.
 - **per-chat order**: events with the same *lane* (``classify``'s second value: a group, a C2C user, a
   channel) run one after the other in arrival order; events of different lanes run concurrently up to
   ``concurrency``. An event whose lane is busy waits *beside* the queue, not in a worker, so a slow chat
@@ -27,7 +29,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 import anyio.lowlevel
@@ -48,8 +50,11 @@ __all__ = [
 
 log = logging.getLogger("framework.delivery")
 
-#: ``event -> (dedupe key, lane key)``; ``None`` for "never deduplicated" / "no ordering constraint".
-Classifier = Callable[[InboundEvent], tuple[Hashable | None, Hashable | None]]
+#: ``event -> (dedupe key, lane key, prepared)``; ``None`` keys mean "never deduplicated" / "no ordering
+#: constraint"; a ``prepared`` value other than None is handed to the sink as ``sink(event, prepared)``.
+Classifier = Callable[[InboundEvent], tuple[Hashable | None, Hashable | None, Any]]
+
+_FREE: Any = object()  # a lane no worker holds
 
 #: Events whose ``d`` is not a message and must never be deduplicated by ``d.id``.
 _NO_DEDUPE = frozenset({"READY", "RESUMED"})
@@ -75,9 +80,9 @@ def dedupe_key(event: InboundEvent) -> str | None:
     return f"{event.type}:{inner}" if inner else None
 
 
-def envelope_keys(event: InboundEvent) -> tuple[Hashable | None, Hashable | None]:
+def envelope_keys(event: InboundEvent) -> tuple[Hashable | None, Hashable | None, None]:
     """The default classifier: :func:`dedupe_key`, no lane (events run concurrently in arrival order)."""
-    return dedupe_key(event), None
+    return dedupe_key(event), None, None
 
 
 class DeliveryObserver(Protocol):
@@ -143,7 +148,8 @@ class EventDispatcher:
         self.stats = DeliveryStats()
         self.dedupe = RecentIds(dedupe_window)
         self._queue: deque[InboundEvent] = deque()
-        self._lanes: dict[Hashable, deque[InboundEvent]] = {}  # busy lane -> events held behind the running one
+        # busy lane -> the events held behind the one running (None: none yet)
+        self._lanes: dict[Hashable, deque[tuple[InboundEvent, Any]] | None] = {}
         self._held = 0  # events waiting in _lanes
         self._idle: deque[anyio.Event] = deque()  # one per worker waiting for an event
         self._waking = False  # an idle worker was woken and has not taken an event yet
@@ -277,45 +283,57 @@ class EventDispatcher:
                 await self._report_timeout(event)
 
     async def _serve(self, slot: int) -> None:
-        """Deliver events until closed and empty. After a deadline cancelled one of its events, the worker
-        calls it again and it first finishes the lane it was draining."""
+        """Deliver events until closed and empty: first the backlog of the lane this worker holds (after a
+        deadline cancelled one of its events, the worker calls this again and it goes on with that lane),
+        then the queue. The sink call is inlined: this loop runs once per event."""
         queue = self._queue
         full = self._full
         lanes = self._lanes
+        lane_of = self._lane_of
+        current = self._current
+        expired = self._expired
         classify = self.classify
         seen = self.dedupe.seen
         stats = self.stats
-        resume_lane = self._lane_of[slot]
-        if resume_lane is not None:
-            await self._drain_lane(slot, resume_lane)
+        observers = self.observers
         while True:
-            if queue:
+            lane = lane_of[slot]
+            if lane is not None:  # this worker holds a lane: its backlog first, in arrival order
+                held = lanes[lane]
+                if not held:
+                    del lanes[lane]
+                    lane_of[slot] = None
+                    if self._closed:
+                        self._check_drained()
+                    continue
+                event, prepared = held.popleft()
+                self._held -= 1
+            elif queue:
                 # no checkpoint between queued events: the sink's own awaits are the only ones
                 event = queue.popleft()
                 if full:
                     full.popleft().set()
                 try:
-                    key, lane = classify(event)
+                    key, lane, prepared = classify(event)
                 except Exception:
                     log.exception("classifying a %s event failed; delivering it unordered", event.type)
-                    key = lane = None
+                    key = lane = prepared = None
                 if key is not None and seen(key):
                     stats.duplicates += 1
-                    self._check_drained()
+                    if self._closed:
+                        self._check_drained()
                     continue
-                if lane is None:
-                    await self._deliver(slot, event)
-                else:
-                    held = lanes.get(lane)
-                    if held is not None:  # the lane's worker runs it after the ones before it
-                        held.append(event)
+                if lane is not None:
+                    held = lanes.get(lane, _FREE)
+                    if held is not _FREE:  # the lane is busy: its worker runs this after the ones before it
+                        if held is None:
+                            lanes[lane] = deque(((event, prepared),))
+                        else:
+                            held.append((event, prepared))
                         self._held += 1
                         continue
-                    lanes[lane] = deque()
-                    self._lane_of[slot] = lane
-                    await self._deliver(slot, event)
-                    await self._drain_lane(slot, lane)
-                self._check_drained()
+                    lanes[lane] = None  # busy, nothing held behind it yet
+                    lane_of[slot] = lane
             elif self._closed:
                 return
             else:
@@ -330,45 +348,38 @@ class EventDispatcher:
                         self._idle.remove(wake)
                 if len(queue) > 1 and self._idle and not self._waking:
                     self._wake_one()  # more than this worker can take now: bring in another
-
-    async def _drain_lane(self, slot: int, lane: Hashable) -> None:
-        held = self._lanes[lane]
-        while held:
-            event = held.popleft()
-            self._held -= 1
-            await self._deliver(slot, event)
-        del self._lanes[lane]
-        self._lane_of[slot] = None
-
-    async def _deliver(self, slot: int, event: InboundEvent) -> None:
-        self._busy += 1
-        self._current[slot] = event
-        observers = self.observers
-        if observers:
-            for observer in observers:
-                observer.started(event)
-        try:
-            await self.sink(event)
-        except Exception:
-            self.stats.failures += 1
-            log.exception(
-                "event sink failed on %s (id %s, shard %s, seq %s)", event.type, event.id, event.shard_id, event.seq
-            )
-        except BaseException:  # cancelled from outside (shutdown); a deadline is accounted by the worker
-            if not self._expired[slot]:
-                self._current[slot] = None
-                self._busy -= 1
-                if observers:
-                    self._notify_finished(event)
-            raise
-        else:
-            self.stats.delivered += 1
-        if self._expired[slot]:  # past the deadline but it returned (or swallowed the cancellation)
-            await anyio.lowlevel.checkpoint()  # the scope's pending cancellation lands here; the worker reports
-        self._current[slot] = None
-        self._busy -= 1
-        if observers:
-            self._notify_finished(event)
+                continue
+            # deliver ``event`` (``prepared``: what the classifier decoded, handed on)
+            self._busy += 1
+            current[slot] = event
+            if observers:
+                for observer in observers:
+                    observer.started(event)
+            try:
+                sink: Any = self.sink  # read per event: the owner may swap it while running
+                await (sink(event) if prepared is None else sink(event, prepared))
+            except Exception:
+                stats.failures += 1
+                log.exception(
+                    "event sink failed on %s (id %s, shard %s, seq %s)", event.type, event.id, event.shard_id, event.seq
+                )
+            except BaseException:  # cancelled from outside (shutdown); a deadline is accounted by the worker
+                if not expired[slot]:
+                    current[slot] = None
+                    self._busy -= 1
+                    if observers:
+                        self._notify_finished(event)
+                raise
+            else:
+                stats.delivered += 1
+            if expired[slot]:  # past the deadline but it returned (or swallowed the cancellation)
+                await anyio.lowlevel.checkpoint()  # the scope's pending cancellation lands here; the worker reports
+            current[slot] = None
+            self._busy -= 1
+            if observers:
+                self._notify_finished(event)
+            if self._closed:
+                self._check_drained()
 
     def _notify_finished(self, event: InboundEvent) -> None:
         for observer in self.observers:

@@ -21,9 +21,9 @@ def ev(id_: str, lane: str = "", type_: str = "X", data: bytes = b"{}") -> Inbou
     return InboundEvent(type=type_, data=msgspec.Raw(data), id=id_, source=lane)
 
 
-def by_source(event: InboundEvent) -> tuple[Hashable | None, Hashable | None]:
+def by_source(event: InboundEvent) -> tuple[Hashable | None, Hashable | None, None]:
     """Dedupe by envelope id, lane from the test's ``source`` field (empty: no lane)."""
-    return event.id, event.source or None
+    return event.id, event.source or None, None
 
 
 async def test_one_lane_runs_in_order_while_other_lanes_are_not_held_up() -> None:
@@ -238,7 +238,7 @@ def test_default_keys_prefer_the_envelope_id_then_the_payload_id() -> None:
     assert dedupe_key(InboundEvent(type="T", data=msgspec.Raw(b'{"id":"m"}'))) == "T:m"
     assert dedupe_key(InboundEvent(type="T", data=msgspec.Raw(b"not json"))) is None
     assert dedupe_key(ev("r", type_="READY")) is None
-    assert envelope_keys(ev("e1")) == ("e1", None)
+    assert envelope_keys(ev("e1")) == ("e1", None, None)
 
 
 def test_bad_settings_are_refused() -> None:
@@ -249,3 +249,21 @@ def test_bad_settings_are_refused() -> None:
         EventDispatcher(sink, concurrency=0)
     with pytest.raises(ValueError, match="handler_timeout"):
         EventDispatcher(sink, handler_timeout=0)
+
+
+async def test_what_the_classifier_prepared_is_handed_to_the_sink() -> None:
+    got: list[tuple[str | None, object]] = []
+
+    async def sink(e: InboundEvent, prepared: object = "not given") -> None:
+        got.append((e.id, prepared))
+
+    def classify(e: InboundEvent) -> tuple[Hashable | None, Hashable | None, object]:
+        return e.id, None, (f"decoded {e.id}" if e.id != "plain" else None)
+
+    d = EventDispatcher(sink, concurrency=1, classify=classify)
+    d.offer(ev("a"))
+    d.offer(ev("plain"))  # None: the sink is called with the event alone
+    d.close()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(d.run)
+    assert got == [("a", "decoded a"), ("plain", "not given")]

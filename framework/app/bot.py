@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import warnings
 from collections import defaultdict
-from collections.abc import AsyncIterator, Coroutine, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
+import msgspec
 
 from framework.app.api import ApiClient, ApiRequest
 from framework.app.commands import CommandRouter, help_command
@@ -28,7 +29,7 @@ from framework.app.scenes import MESSAGE_EVENTS_BY_SCENE, Scene, parse_scenes
 from framework.clock import Clock, SystemClock
 from framework.delivery import EventDispatcher
 from framework.models import EVENT_TABLE, InboundEvent, Intents, Ready, intents_for
-from framework.models.event_table import EventSpec
+from framework.models.envelope import event_decoder
 from framework.models.intents import NEEDS_APPROVAL, approval_note
 from framework.plugins.manager import PluginManager
 
@@ -96,7 +97,8 @@ class Bot(Router):
         self._api: ApiClient | None = None
         self._into: Router | None = None  # see registering_into
         self._dispatcher: Dispatcher | None = None
-        self._keyed: dict[str, EventSpec] = {}  # routed event type -> its row (for event_keys)
+        # routed event type -> (payload decoder, dedupe on the message id, lane getter), for classify_event
+        self._keyed: dict[str, tuple[Callable[[Any], Any], bool, Callable[[Any], str | None] | None]] = {}
         self._plugins_loaded = False
         self.delivery: EventDispatcher | None = None
         """The one event-delivery path while the bot runs (see :meth:`running`); transports feed it."""
@@ -435,7 +437,11 @@ class Bot(Router):
         for c in commands:
             c.prepare()
         table = {t: Route(t, tuple(hs)) for t, hs in routes.items()}
-        self._keyed = {t: spec for t in table if t not in _NEVER_DEDUPED and (spec := EVENT_TABLE.get(t)) is not None}
+        self._keyed = {
+            t: (event_decoder(t), spec.dedupe_by_message_id, spec.lane)
+            for t in table
+            if t not in _NEVER_DEDUPED and (spec := EVENT_TABLE.get(t)) is not None
+        }
         return Dispatcher(self, table, [m.func for m in self._middleware], self._report)
 
     @asynccontextmanager
@@ -464,7 +470,7 @@ class Bot(Router):
             self.process,
             concurrency=self.concurrency,
             buffer=self._queue_size,
-            classify=self.event_keys,
+            classify=self.classify_event,
             handler_timeout=self.handler_timeout,
             on_timeout=self._report_timeout,
         )
@@ -505,40 +511,39 @@ class Bot(Router):
         else:
             await self.process(event)
 
-    def event_keys(self, event: InboundEvent) -> tuple[Hashable | None, Hashable | None]:
-        """The delivery keys of ``event`` (:data:`framework.delivery.Classifier`): dedupe on the message id for
-        message events, on the envelope id otherwise; order per chat (a group, a C2C user, a channel, a guild).
-
-        Event types no handler listens to are not decoded. The decoded payload is kept on the event, so the
-        handlers do not decode it again.
+    def classify_event(self, event: InboundEvent) -> tuple[Hashable | None, Hashable | None, Any]:
+        """The delivery path's view of ``event`` (:data:`framework.delivery.Classifier`): the dedupe key (the
+        message id for message events, the envelope id otherwise), the lane (the chat: a group, a C2C user, a
+        channel, a guild; one chat's events run in order) and the decoded payload, which :meth:`process`
+        then uses instead of decoding again. Event types no handler listens to are not decoded.
         """
-        spec = self._keyed.get(event.type)
-        if spec is None:
-            return (event.id if event.type not in _NEVER_DEDUPED else None), None
+        keyed = self._keyed.get(event.type)
+        if keyed is None:
+            return (event.id if event.type not in _NEVER_DEDUPED else None), None, None
+        decode, by_message_id, lane = keyed
         try:
-            decoded = event.decode()
-        except Exception:  # process() reports it with the event's type, id and shard
-            return event.id, None
+            decoded = decode(event.data)
+        except (msgspec.DecodeError, msgspec.ValidationError):  # process() reports it with the event's type and id
+            return event.id, None, None
         key: Hashable | None = event.id
-        if spec.dedupe_by_message_id:
-            message_id = decoded.id
-            if message_id:
-                key = (event.type, message_id)
-        lane = spec.lane
-        return key, (lane(decoded) if lane is not None else None)
+        if by_message_id and decoded.id:
+            key = (event.type, decoded.id)
+        return key, ((lane(decoded) or None) if lane is not None else None), decoded
 
-    def process(self, event: InboundEvent) -> Coroutine[Any, Any, None]:
+    def process(self, event: InboundEvent, decoded: Any = None) -> Coroutine[Any, Any, None]:
         """Run the handlers for ``event`` now (``await bot.process(event)``); returns when they finished.
 
-        A plain function returning the dispatcher's coroutine (one coroutine fewer per event than an
-        ``async def`` wrapper); it builds the dispatch table first if needed.
+        The one sink of every transport (through :attr:`delivery`). ``decoded``: the payload already decoded
+        by :meth:`classify_event` (not decoded again). A plain function returning the dispatcher's coroutine
+        (one coroutine fewer per event than an ``async def`` wrapper); it builds the dispatch table first if
+        needed.
         """
         dispatcher = self._dispatcher
         if dispatcher is None:
             self.prepare()
             dispatcher = self._dispatcher
             assert dispatcher is not None
-        return dispatcher.dispatch(event)
+        return dispatcher.dispatch(event, decoded)
 
     async def _report_timeout(self, event: InboundEvent, seconds: float) -> None:
         route = self._dispatcher.handler_names(event.type) if self._dispatcher is not None else ""

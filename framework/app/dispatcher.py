@@ -19,6 +19,7 @@ from framework.app.handlers import Handler
 from framework.app.injection import direct_argument
 from framework.app.middleware import Middleware, compose
 from framework.models import EVENT_TABLE, InboundEvent
+from framework.models.envelope import event_decoder
 from framework.models.replying import Replyable, bind_reply, unbind_reply
 
 if TYPE_CHECKING:
@@ -79,14 +80,14 @@ class Dispatcher:
         # Without middleware the chain is just the handlers: call them directly (no closure, no state entry).
         self._chain = compose(middleware, self._run_handlers) if middleware else None
         # Routes whose handlers need no Context at all are run without building one (see _direct_route).
-        self._direct: dict[str, tuple[bool, tuple[_Direct, ...]]] = {}
+        self._direct: dict[str, tuple[Callable[[Any], Any], bool, tuple[_Direct, ...]]] = {}
         if not middleware:
             for event_type, route in self._routes.items():
                 direct = _direct_route(route)
                 if direct is not None:
                     spec = EVENT_TABLE.get(event_type)
                     replyable = event_type != "RESUMED" and spec is not None and issubclass(spec.model, Replyable)
-                    self._direct[event_type] = (replyable, direct)
+                    self._direct[event_type] = (event_decoder(event_type), replyable, direct)
 
     @property
     def event_types(self) -> frozenset[str]:
@@ -106,16 +107,17 @@ class Dispatcher:
         route = self._routes.get(event_type) or self._catch_all
         return ", ".join(h.name for h in route.handlers) if route is not None else ""
 
-    async def dispatch(self, event: InboundEvent) -> None:
+    async def dispatch(self, event: InboundEvent, decoded: Any = None) -> None:
         """Run every handler registered for ``event.type``; never raises for handler failures.
 
         With INFO enabled on ``framework.app.dispatch``, logs one line per handled event (see :func:`event_line`).
         """
         direct = self._direct.get(event.type)
         if direct is not None:  # plain handlers only: no Context unless one fails (inlined: this runs per event)
-            replyable, handlers = direct
+            decode, replyable, handlers = direct
             try:
-                decoded = event.decode()  # cached: the delivery path's classifier has usually decoded it
+                if decoded is None:  # else the delivery path's classifier decoded it
+                    decoded = decode(event.data)
             except Exception as exc:
                 await self._undecodable(event, exc)
                 return
@@ -146,7 +148,8 @@ class Dispatcher:
         token = None
         started = time.perf_counter() if log.isEnabledFor(logging.INFO) else 0.0
         try:
-            decoded = event.decode()
+            if decoded is None:
+                decoded = event.decode()
             ctx = Context(self._bot, event, decoded)  # reply target and text computed on first use
             if isinstance(decoded, Replyable):  # ``await message.reply(...)`` in middleware and handlers
                 token = bind_reply(decoded, ctx.reply)

@@ -26,7 +26,6 @@ __all__ = [
 ]
 
 _NULL = msgspec.Raw(b"null")
-_MISSING: Any = object()
 
 
 class Envelope(msgspec.Struct, omit_defaults=True):
@@ -50,11 +49,10 @@ class RawEvent(msgspec.Struct, frozen=True):
         return msgspec.json.decode(self.data) if self.data else None
 
 
-class InboundEvent(msgspec.Struct, frozen=True, kw_only=True, dict=True):
+class InboundEvent(msgspec.Struct, frozen=True, kw_only=True):
     """A dispatch event as handed to the app, whatever carried it (gateway, webhook, event bus).
 
-    ``data`` is the raw ``d``; :meth:`decode` decodes it once, when someone needs it (the delivery
-    path's classifier or a handler), and keeps the result (outside the fields: not encoded, not compared).
+    ``data`` is the raw ``d``; decode it with :func:`decode_event` only when a handler wants it.
     """
 
     type: str
@@ -67,12 +65,8 @@ class InboundEvent(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     """``"gateway"``, ``"webhook"`` or a bus name."""
 
     def decode(self) -> Any:
-        """``data`` decoded into the event's Struct (or a :class:`RawEvent`); decoded once, then cached."""
-        cache = self.__dict__
-        value = cache.get("_decoded", _MISSING)
-        if value is _MISSING:
-            value = cache["_decoded"] = decode_event(self.type, self.data)
-        return value
+        """Decode ``data`` into the event's Struct (or a :class:`RawEvent`)."""
+        return decode_event(self.type, self.data)
 
 
 EventSink = Callable[[InboundEvent], Awaitable[None]]

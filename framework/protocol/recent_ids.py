@@ -62,20 +62,29 @@ class RecentIds:
 
     def seen(self, key: Hashable) -> bool:
         """Record ``key``; True when it was already seen within the window (the negation of :meth:`add`)."""
-        timed = self._ttl is not None
-        now = self._expire() if timed else 0.0
-        keys = self._keys
+        if self._ttl is not None:
+            return self._seen_timed(key)
+        keys = self._keys  # size-bound only: the delivery path's case, once per event
         if key in keys:
             return True
         keys.add(key)
         order = self._order
         order.append(key)
-        if timed:
-            self._stamps.append(now)
         if len(order) > self._max_size:
             keys.discard(order.popleft())
-            if self._stamps:
-                self._stamps.popleft()
+        return False
+
+    def _seen_timed(self, key: Hashable) -> bool:
+        now = self._expire()
+        keys = self._keys
+        if key in keys:
+            return True
+        keys.add(key)
+        self._order.append(key)
+        self._stamps.append(now)
+        if len(self._order) > self._max_size:
+            keys.discard(self._order.popleft())
+            self._stamps.popleft()
         return False
 
     def discard(self, key: Hashable) -> None:
