@@ -68,9 +68,12 @@ def push_round(emu: EmulatorProcess, n: int, sessions: int = 1) -> None:
 
 
 async def run_framework(
-    emu: EmulatorProcess, n: int, rounds: int, concurrency: int, shards: int = 1
+    emu: EmulatorProcess, n: int, rounds: int, concurrency: int, shards: int = 1, warmup: int = 0
 ) -> tuple[list[float], list[dict[str, float]]]:
-    """Events/s of each round, and the emulator's report of each push (its wall and CPU seconds)."""
+    """Events/s of each round, and the emulator's report of each push (its wall and CPU seconds).
+
+    A first round of ``warmup`` events, if any, is not measured.
+    """
     from framework.app import Bot
     from framework.models.events import GroupMessage
     from framework.runner import BotRunner
@@ -90,22 +93,25 @@ async def run_framework(
     async with runner:
         with anyio.fail_after(30):
             await runner.wait_ready()
-        for _ in range(rounds):
-            counter.reset(n)
+        for k, size in enumerate([warmup] * bool(warmup) + [n] * rounds):
+            counter.reset(size)
             done = anyio.Event()
-            await anyio.to_thread.run_sync(push_round, emu, n, shards)
+            await anyio.to_thread.run_sync(push_round, emu, size, shards)
             with anyio.fail_after(120):
                 await done.wait()
             report = await anyio.to_thread.run_sync(emu.read)
-            rates.append(counter.rate())
-            reports.append(report | {"client_cpu_us": counter.cpu_us()})
+            if k >= bool(warmup):
+                rates.append(counter.rate())
+                reports.append(report | {"client_cpu_us": counter.cpu_us()})
     return rates, reports
 
 
 # -- 2. qq-botpy 1.2.1 ----------------------------------------------------------------------------
 
 
-def run_botpy(emu: EmulatorProcess, n: int, rounds: int, shards: int = 1) -> tuple[list[float], list[dict[str, float]]]:
+def run_botpy(
+    emu: EmulatorProcess, n: int, rounds: int, shards: int = 1, warmup: int = 0
+) -> tuple[list[float], list[dict[str, float]]]:
     """As :func:`run_framework`, for qq-botpy (which opens every shard ``/gateway/bot`` recommends)."""
     import botpy  # type: ignore[import-untyped]
 
@@ -134,14 +140,15 @@ def run_botpy(emu: EmulatorProcess, n: int, rounds: int, shards: int = 1) -> tup
         task = asyncio.ensure_future(client.start(DEFAULT_APP_ID, DEFAULT_APP_SECRET))
         try:
             await asyncio.wait_for(ready.wait(), 30)
-            for _ in range(rounds):
-                counter.reset(n)
+            for k, size in enumerate([warmup] * bool(warmup) + [n] * rounds):
+                counter.reset(size)
                 done.clear()
-                await asyncio.to_thread(push_round, emu, n, shards)
+                await asyncio.to_thread(push_round, emu, size, shards)
                 await asyncio.wait_for(done.wait(), 300)
                 report = await asyncio.to_thread(emu.read)
-                rates.append(counter.rate())
-                reports.append(report | {"client_cpu_us": counter.cpu_us()})
+                if k >= bool(warmup):
+                    rates.append(counter.rate())
+                    reports.append(report | {"client_cpu_us": counter.cpu_us()})
         finally:
             task.cancel()
             await client.close()
