@@ -118,6 +118,10 @@ def test_every_scene_can_be_chatted_in(page: Page, chat: Chat) -> None:
         expect(page.locator("#target")).to_have_value(target)
         _send(page, "/ping")
         expect(page.locator(".msg.bot").last).to_have_text("botpong")
+    _send(page, "/embed")  # still in the guild channel
+    card = page.locator(".msg.bot .card").last
+    expect(card.locator(".title")).to_have_text("Embed title")
+    expect(card).to_contain_text("second line")
     page.select_option("#scene", "dm")
     expect(page.locator("#target option")).to_have_count(2)  # the demo guild's alice and bob
     _send(page, "/ping")
@@ -187,3 +191,32 @@ def test_zombie_button_makes_the_client_reconnect_and_resume(browser: Browser) -
         finally:
             page.close()
         assert chat.emulator.gateway.recorder.connections[0].client_close_code is not None
+
+
+@pytest.mark.parametrize(
+    ("button", "then"),
+    [
+        ("button[data-gw=drop]", "op 6 Resume"),
+        ("button[data-gw=close]", "op 6 Resume"),
+        # op 9 is always followed by a fresh identify, whatever its d says (the client's documented choice)
+        ("button[data-gw=invalid_session][data-resumable]", "op 2 Identify"),
+        ("button[data-gw=invalid_session]:not([data-resumable])", "op 2 Identify"),
+        ("button[data-gw=expire_session]", "op 2 Identify"),
+    ],
+    ids=["tcp-drop", "close-4009", "op9-resumable", "op9", "expire-session"],
+)
+def test_each_gateway_fault_button_ends_in_a_new_session_or_a_resume(browser: Browser, button: str, then: str) -> None:
+    with served(bot) as chat:
+        assert chat.emulator.url is not None
+        page = open_page(browser, chat.emulator.url)
+        try:
+            page.click(button)
+            again = page.locator(".entry", has_text=re.compile(rf"#[2-9] {then}"))
+            expect(again.first).to_be_visible(timeout=15_000)
+            back = page.locator(".entry", has_text=re.compile(r"#[2-9] op 0 (READY|RESUMED)"))
+            expect(back).to_have_count(1, timeout=15_000)
+            expect(page.locator("#conns tr").first).to_contain_text("resumed" if "Resume" in then else "ready")
+            _send(page, "/ping")
+            expect(page.locator(".msg.bot").last).to_have_text("botpong")
+        finally:
+            page.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from framework import Bot, Context
 from framework.models.api import Keyboard
-from framework.models.common import Ark, ArkKv
+from framework.models.common import Ark, ArkKv, Embed, EmbedField
 
 bot = Bot("ui-test")
 
@@ -65,3 +65,10 @@ async def ark(ctx: Context) -> None:
         ArkKv(key="#METADESC#", value="What changed this week"),
     ]
     await ctx.reply(ark=Ark(template_id=24, kv=kv))
+
+
+@bot.command("embed")
+async def embed(ctx: Context) -> None:
+    """An embed (guild channels)."""
+    fields = [EmbedField(name="first line"), EmbedField(name="second line")]
+    await ctx.reply(embed=Embed(title="Embed title", prompt="embed prompt", fields=fields))

@@ -421,9 +421,11 @@
       cls += botGets ? " out" : " in";
       dir = botGets ? "↓" : "↑";
       const name = OPS[entry.op] || "?";
-      head = `#${entry.conn} op ${entry.op ?? "?"} ${entry.op === 0 ? "" : name}`;
-      if (entry.t) head += ` ${entry.t}`;
-      if (entry.s !== null && entry.s !== undefined) head += ` s=${entry.s}`;
+      const parts = [`#${entry.conn}`, `op ${entry.op ?? "?"}`];
+      if (entry.op !== 0) parts.push(name);
+      if (entry.t) parts.push(entry.t);
+      if (entry.s !== null && entry.s !== undefined) parts.push(`s=${entry.s}`);
+      head = parts.join(" ");
       detail = entry.body + (entry.truncated ? " …" : "");
       if (entry.op === 1 || entry.op === 11) group = "hb";
     } else if (entry.kind === "connection") {
