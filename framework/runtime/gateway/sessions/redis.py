@@ -297,7 +297,7 @@ class RedisSessionManager(LocalSessionManager):
                 self.timing.ttl,
                 self.identify_queue.max_concurrency,
             )
-            owns = getattr(self, "_owns_dispatcher", True)
+            owns = self._owns_dispatcher
             async with anyio.create_task_group() as outer:
                 if self.watchdog is not None:
                     await outer.start(self.watchdog.run)
@@ -326,6 +326,12 @@ class RedisSessionManager(LocalSessionManager):
         if self.handler_deadline is not None:
             with anyio.move_on_after(self.handler_deadline):
                 await self.dispatcher.done.wait()
+        if not self.dispatcher.done.is_set():
+            log.warning(
+                "drain deadline passed: %d queued event(s) undelivered, cancelling %d running",
+                self.dispatcher.pending(),
+                self.dispatcher.running,
+            )
 
     async def _until_redis(self, call: Callable[[], Awaitable[int]]) -> int:
         while True:
@@ -436,7 +442,7 @@ class RedisSessionManager(LocalSessionManager):
             optional_intents=self.optional_intents & ~self.dropped_intents,
             on_intents_dropped=self._intents_dropped,
             emit=self.dispatcher.put,
-            offer=getattr(self.dispatcher, "offer", None),
+            offer=self.dispatcher.offer,
             identify_queue=self.identify_queue or IdentifyQueue(),
             clock=self.clock,
             options=self.options,
