@@ -24,14 +24,16 @@ def _sessions(url: str, namespace: str = "t") -> str:
     return f"{url}?lease_ttl={TTL:g}&namespace={namespace}"
 
 
-def _balanced(sessions: str, emulator: EmulatorProcess, counts: list[int]) -> dict[str, list[int]]:
+def _balanced(
+    sessions: str, emulator: EmulatorProcess, counts: list[int], shards: int = SHARDS
+) -> dict[str, list[int]]:
     """Wait until the owners hold ``counts`` shards (in any order) and every shard has a live session."""
 
     def check() -> dict[str, list[int]] | None:
         held = owners(sessions)
         if sorted(len(v) for v in held.values()) != sorted(counts):
             return None
-        return held if len(emulator.live()) == SHARDS else None
+        return held if len(emulator.live()) == shards else None
 
     result: dict[str, list[int]] = wait_until(check, 60, f"shards split {counts}", poll=0.3)
     return result
@@ -41,30 +43,33 @@ def _identifies(emulator: EmulatorProcess) -> list[dict[str, object]]:
     return [i for i in emulator.gateway()["identifies"] if i["accepted"]]
 
 
-def test_two_processes_split_the_shards_and_a_third_gets_its_share_by_resume(
+def test_twenty_shards_two_processes_ten_each_then_a_third_joins_and_resumes_its_share(
     tmp_path: Path, redis_server, processes
 ) -> None:
-    emulator = EmulatorProcess(tmp_path, SHARDS, 3)
+    shards = 20
+    emulator = EmulatorProcess(tmp_path, shards, 10)  # 10 identify buckets: the fleet starts in two windows
     processes.append(emulator)
     sessions = _sessions(redis_server.url)
     first = [FleetProcess(tmp_path, f"p{i}", emulator, sessions) for i in (1, 2)]
     processes.extend(first)
-    _balanced(sessions, emulator, [3, 3])
-    assert len(_identifies(emulator)) == SHARDS  # one identify per shard, none repeated
+    _balanced(sessions, emulator, [10, 10], shards)
+    assert len(_identifies(emulator)) == shards  # one identify per shard, none repeated
     before = {c["number"]: c for c in emulator.gateway()["connections"]}
 
     third = FleetProcess(tmp_path, "p3", emulator, sessions)
     processes.append(third)
-    held = _balanced(sessions, emulator, [2, 2, 2])
+    held = _balanced(sessions, emulator, [7, 7, 6], shards)
 
     gateway = emulator.gateway()
-    assert len(_identifies(emulator)) == SHARDS, "the moved shards were identified again instead of resumed"
+    assert len(_identifies(emulator)) == shards, "the moved shards were identified again instead of resumed"
+    share = held[_owner(third, sessions)]
     moved = [c for c in gateway["connections"] if c["number"] not in before and c["kind"]]
-    assert len(moved) == 2 and all(c["kind"] == "resume" for c in moved), moved
+    assert sorted(c["shard"][0] for c in moved) == sorted(share), moved
+    assert all(c["kind"] == "resume" for c in moved), moved
     # the shards the first two kept were never interrupted: their connections from before are still open
     live = emulator.live()
-    kept = [live[s] for owner, shards in held.items() for s in shards if not owner.startswith(_member_prefix(third))]
-    assert len(kept) == 4 and all(c["number"] in before for c in kept)
+    kept = [live[s] for s in range(shards) if s not in share]
+    assert len(kept) == shards - len(share) and all(c["number"] in before for c in kept)
     assert overlaps(gateway["connections"]) == []
     assert 4008 not in gateway["close_codes_sent"]
     assert "resuming session" in third.output()
