@@ -79,3 +79,19 @@ async def test_a_rate_limited_group_does_not_delay_replies_in_a_healthy_group() 
         sent = await chat.sent()
     busy_replies = [m.content for m in sent if m.target_id == "G-busy"]
     assert busy_replies == [f"pong {i}" for i in range(20)]  # one chat: answered in the order it asked
+
+
+async def test_the_same_message_redelivered_under_a_new_envelope_id_is_answered_once() -> None:
+    """Issue 19 item 7, over loopback sockets: the platform pushes one message twice with two envelope ids."""
+    bot = Bot("dedupe", help=False)
+
+    @bot.command("ping")
+    async def ping(ctx: Context) -> None:
+        await ctx.reply("pong")
+
+    async with connect(bot, transport="loopback", timeout=10) as chat:
+        first = await chat.group("G1").user("u").at("/ping")
+        assert await chat.replies() == ["pong"]
+        chat.emulator.gateway.dispatch(first.type, first.d, event_id=f"{first.id}-again")  # same d.id
+        await chat.group("G1").user("u").at("/ping")  # a new message: answered; also proves the copy was read
+        assert await chat.replies() == ["pong"]
