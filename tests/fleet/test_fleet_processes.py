@@ -11,10 +11,23 @@ from __future__ import annotations
 
 import signal
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-from _fleet_harness import EmulatorProcess, FleetProcess, Proxy, overlaps, owners, shards_json, wait_until
+from _fleet_harness import (
+    APP_ID,
+    ROOT,
+    EmulatorProcess,
+    FleetProcess,
+    Proxy,
+    clean_env,
+    overlaps,
+    owners,
+    shards_json,
+    wait_until,
+)
 
 SHARDS = 6
 TTL = 3.0
@@ -244,3 +257,9 @@ def test_qqbot_shards_prints_owner_lease_age_and_state(tmp_path: Path, redis_ser
         assert row["owner"].startswith(_member_prefix(proc)) and row["pid"] == proc.popen.pid
         assert row["lease_age_s"] >= 0 and row["session_id"] and isinstance(row["last_seq"], int)
     assert statistics.mean(r["lease_ttl_s"] for r in rows) <= TTL
+    argv = [sys.executable, "-m", "framework", "shards", "--sessions", sessions, "--app-id", APP_ID]
+    table = subprocess.run(argv, cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=60, check=True)
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["shard", "owner", "lease", "age", "state", "last", "seq", "session"]
+    assert [line.split()[0] for line in lines[1:]] == ["0", "1"]
+    assert all(_member_prefix(proc) in line and " ready " in line for line in lines[1:])

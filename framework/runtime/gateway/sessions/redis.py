@@ -254,6 +254,7 @@ class RedisSessionManager(LocalSessionManager):
         self._redis_down_since: float | None = None
         self._wake = anyio.Event()
         self._epoch: str | None = None
+        self._leaving: set[int] = set()
         self._settle_until = 0.0
 
     def __repr__(self) -> str:
@@ -394,10 +395,12 @@ class RedisSessionManager(LocalSessionManager):
             for shard_id, held in self._held.items():  # our view: shards we still run count as ours
                 if not held.lost:
                     holders[shard_id] = self.member
+            for shard_id in self._leaving:  # being handed over: neither ours nor free until the release lands
+                holders[shard_id] = "~leaving"
             movable = [s for s, h in self._held.items() if not h.lost and h.shard.status().state == "ready"]
             decision = plan(self.member, tick.members, holders, self._count, movable=movable, max_moves=self.max_moves)
             for shard_id in decision.release:
-                await self._hand_over(store, shard_id, "rebalancing: another process joined")
+                self._hand_over(store, shard_id, "rebalancing: another process joined")
             for shard_id in decision.acquire:
                 if self._stop_requested.is_set() or time.monotonic() < self._settle_until:
                     break
@@ -492,22 +495,32 @@ class RedisSessionManager(LocalSessionManager):
         if held.done.is_set():
             self._forget(shard_id)
 
-    async def _hand_over(self, store: Any, shard_id: int, why: str) -> None:
-        """Close the shard with 4000, then store its session and delete the lease in one fenced script."""
+    def _hand_over(self, store: Any, shard_id: int, why: str) -> None:
+        """Close the shard with 4000, then store its session and delete the lease in one fenced script; in the
+        background, so that a slow close never delays the renewal of the other shards."""
         held = self._held.get(shard_id)
-        if held is None or held.lost:
+        if held is None or held.lost or self._shards_tg is None:
             return
         held.lost = True
+        self._leaving.add(shard_id)
         log.info("shard %d/%d: handing it over (%s)", shard_id, self._count, why)
         held.scope.cancel()
-        await held.done.wait()
-        status = held.shard.status()
+        self._shards_tg.start_soon(self._finish_hand_over, store, held)
+
+    async def _finish_hand_over(self, store: Any, held: _Held) -> None:
+        shard_id = held.shard.shard_id
         try:
-            with anyio.fail_after(self.redis_timeout):
-                await store.release(shard_id, self.member, held.token, status.session_id, status.last_seq)
-        except Exception as exc:  # the lease expires by itself
-            self._redis_trouble(exc)
-        self._forget(shard_id)
+            await held.done.wait()
+            status = held.shard.status()
+            try:
+                with anyio.fail_after(self.redis_timeout):
+                    await store.release(shard_id, self.member, held.token, status.session_id, status.last_seq)
+            except Exception as exc:  # the lease expires by itself
+                self._redis_trouble(exc)
+        finally:
+            self._leaving.discard(shard_id)
+            if self._held.get(shard_id) is held:
+                self._forget(shard_id)
 
     async def _release_all(self, store: Any) -> None:
         holding = sorted(((s, h) for s, h in self._held.items() if not h.lost), key=lambda item: item[0])
