@@ -34,6 +34,16 @@ ALLOWED: dict[str, set[str]] = {
         "framework.errors",
     },
     "framework.emulator": {"framework.models", "framework.clock", "framework.protocol", "framework.interfaces"},
+    # the event bus (issue 14): a layer beside runtime, feeding the delivery path
+    "framework.bus": {
+        "framework.models",
+        "framework.protocol",
+        "framework.delivery",
+        "framework.interfaces",
+        "framework.logs",
+        "framework.errors",
+        "framework.clock",
+    },
 }
 
 

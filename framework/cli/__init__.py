@@ -97,10 +97,11 @@ def build_parser(*, emulator_options: bool = True) -> argparse.ArgumentParser:
 
         add_arguments(emu)
 
-    from framework.cli import fleet, new
+    from framework.cli import bus, fleet, new
 
     new.add_parser(sub)
     fleet.add_parser(sub)
+    bus.add_parsers(sub)
     return parser
 
 
@@ -124,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from framework.cli import fleet
 
         return fleet.shards(args)
+    if args.command in ("gateway", "worker"):
+        from framework.cli import bus
+
+        return bus.gateway(args) if args.command == "gateway" else bus.worker(args)
     from framework.cli.commands import check, run
 
     if args.command == "check":

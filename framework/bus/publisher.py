@@ -1,0 +1,176 @@
+"""The gateway side of the bus: a sink that publishes every dispatch event, never stalling the shards' heartbeats.
+
+:class:`BusPublisher` is an ``async def sink(event)`` for a session manager or the webhook app. The sink only
+appends the event to a bounded buffer; :meth:`BusPublisher.run` sends the buffer to the bus in batches (one
+round trip per batch), in arrival order, and retries a failed batch until the bus takes it (a batch that timed
+out may have been stored: the workers' idempotency guard absorbs the repeat).
+
+When the buffer is full (the bus is slow or down), ``policy`` decides:
+
+- ``"block"`` (default): the sink waits for space. The session manager's queue fills, then each shard stops
+  reading its socket; heartbeats keep flowing (the shard's timer runs apart from its reader and tolerates the
+  missing ACKs while it is blocked). Nothing is lost while the connection holds; if the platform drops it, the
+  shard resumes from the last event it read and the platform resends the rest. The buffer and the queue are in
+  memory: events in them are lost if the gateway process dies.
+- ``"drop"``: the event is dropped and counted (:attr:`PublisherStats.dropped`); the first drop of an outage
+  and then every thousandth is logged at WARNING, and the end of the outage at INFO with the count.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anyio
+from anyio.abc import TaskStatus
+
+from framework.bus.base import BusUnavailable, EventBus
+from framework.bus.message import BusMessage, encode_message, partition_key, partition_of
+from framework.models.envelope import InboundEvent
+
+__all__ = ["BusPublisher", "FullPolicy", "PublisherStats"]
+
+log = logging.getLogger("framework.bus.publisher")
+
+FullPolicy = Literal["block", "drop"]
+
+
+@dataclass
+class PublisherStats:
+    published: int = 0
+    """Events the bus took."""
+    dropped: int = 0
+    """Events dropped by the ``drop`` policy."""
+    retries: int = 0
+    """Batches sent again after a failure."""
+    blocked: int = 0
+    """Times the sink waited for space (``block`` policy)."""
+
+
+class BusPublisher:
+    """Buffer ``buffer`` events at most, publish them to ``bus`` in batches of up to ``batch``.
+
+    ``retry_delay`` is the first wait after a failed batch (doubling up to 5 s). Run :meth:`run` in a task
+    group; :meth:`close` makes it return once the buffer is empty (or ``drain_timeout`` passed).
+    """
+
+    def __init__(
+        self,
+        bus: EventBus,
+        *,
+        buffer: int = 10_000,
+        policy: FullPolicy = "block",
+        batch: int = 256,
+        retry_delay: float = 0.1,
+    ) -> None:
+        if buffer < 1 or batch < 1:
+            raise ValueError(f"buffer and batch must be at least 1, got {buffer} and {batch}")
+        if policy not in ("block", "drop"):
+            raise ValueError(f"policy must be 'block' or 'drop', got {policy!r}")
+        self.bus = bus
+        self.buffer = buffer
+        self.policy = policy
+        self.batch = batch
+        self.retry_delay = retry_delay
+        self.stats = PublisherStats()
+        self._queue: deque[tuple[InboundEvent, float]] = deque()
+        self._ready = anyio.Event()
+        self._space = anyio.Event()
+        self._closed = False
+        self._outage_drops = 0
+        self.finished = anyio.Event()
+        """Set when :meth:`run` returned (after :meth:`close`, the buffer published)."""
+
+    def __repr__(self) -> str:
+        return f"BusPublisher(bus={self.bus!r}, queued={len(self._queue)}, policy={self.policy!r})"
+
+    def pending(self) -> int:
+        """Events buffered and not yet taken by the bus."""
+        return len(self._queue)
+
+    async def __call__(self, event: InboundEvent, prepared: Any = None) -> None:
+        """The sink: buffer ``event`` (see the module docstring for a full buffer)."""
+        queue = self._queue
+        while len(queue) >= self.buffer:
+            if self.policy == "drop":
+                self.stats.dropped += 1
+                self._outage_drops += 1
+                if self._outage_drops == 1 or self._outage_drops % 1000 == 0:
+                    log.warning(
+                        "bus publisher buffer full (%d events): dropped %s event %s (%d dropped so far); the bus is "
+                        "slow or down",
+                        self.buffer,
+                        event.type,
+                        event.id,
+                        self.stats.dropped,
+                    )
+                return
+            self.stats.blocked += 1
+            if self.stats.blocked == 1 or self.stats.blocked % 1000 == 0:
+                log.warning(
+                    "bus publisher buffer full (%d events): holding the gateway's events until the bus takes more",
+                    self.buffer,
+                )
+            if self._space.is_set():
+                self._space = anyio.Event()
+            await self._space.wait()
+        queue.append((event, time.time()))
+        self._ready.set()
+
+    def close(self) -> None:
+        """Take no more events; :meth:`run` returns once the buffer is published."""
+        self._closed = True
+        self._ready.set()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        try:
+            await self._run()
+        finally:
+            self.finished.set()
+
+    async def _run(self) -> None:
+        queue = self._queue
+        failing_since: float | None = None
+        delay = self.retry_delay
+        while True:
+            if not queue:
+                if self._closed:
+                    return
+                self._ready = anyio.Event()
+                await self._ready.wait()
+                continue
+            taken = [queue[i] for i in range(min(self.batch, len(queue)))]
+            batch = []
+            for event, received in taken:
+                key = partition_key(event)
+                batch.append(
+                    (partition_of(key, self.bus.partitions, event.id), encode_message(BusMessage.of(event, received)))
+                )
+            try:
+                await self.bus.publish(batch)
+            except BusUnavailable as exc:
+                self.stats.retries += 1
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.warning("bus unavailable: %s; %d event(s) buffered, retrying", exc, len(queue))
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            for _ in taken:
+                queue.popleft()
+            self.stats.published += len(taken)
+            self._space.set()
+            if failing_since is not None:
+                log.warning(
+                    "bus available again after %.1f s; %d event(s) dropped meanwhile, %d buffered",
+                    time.monotonic() - failing_since,
+                    self._outage_drops,
+                    len(queue),
+                )
+                failing_since = None
+                self._outage_drops = 0
+                delay = self.retry_delay

