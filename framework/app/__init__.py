@@ -12,6 +12,7 @@ from framework.app.errors import (
     IntentsError,
     NoReplyTargetError,
     NotBoundError,
+    WaitTimeoutError,
 )
 from framework.app.handlers import Handler, HandlerOptions, Hook, Registration
 from framework.app.middleware import CallNext, Middleware
@@ -57,6 +58,7 @@ __all__ = [
     "Rule",
     "Scene",
     "Upload",
+    "WaitTimeoutError",
     "admins_only",
     "from_users",
     "in_channels",

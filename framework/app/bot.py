@@ -20,6 +20,7 @@ import msgspec
 from framework.app.api import ApiClient, ApiRequest
 from framework.app.commands import CommandRouter, help_command
 from framework.app.context import Context
+from framework.app.conversations import Check, Claimed, Waiters
 from framework.app.dispatcher import UNDECODABLE, Dispatcher, Route, Runnable
 from framework.app.errors import BotError, HandlerTimeoutError, IntentsError, NotBoundError
 from framework.app.handlers import ANY_MESSAGE, Hook, Registration, call_with
@@ -102,6 +103,8 @@ class Bot(Router):
         self._plugins_loaded = False
         self.delivery: EventDispatcher | None = None
         """The one event-delivery path while the bot runs (see :meth:`running`); transports feed it."""
+        self.waiters = Waiters(self)
+        """Pending :meth:`wait_for` / ``ctx.prompt`` calls (see :mod:`framework.app.conversations`)."""
         self._apply_scenes_config()
         plugin_section = self.config.get("plugins") or {}
         self.plugins = PluginManager(
@@ -519,6 +522,8 @@ class Bot(Router):
         """
         keyed = self._keyed.get(event.type)
         if keyed is None:
+            if self.waiters.active and (claimed := self.waiters.claim_undecoded(event)) is not None:
+                return event.id, None, claimed  # waited for (see below)
             return (event.id if event.type not in _NEVER_DEDUPED else None), None, None
         decode, by_message_id, lane = keyed
         try:
@@ -528,6 +533,10 @@ class Bot(Router):
         key: Hashable | None = event.id
         if by_message_id and decoded.id:
             key = (event.type, decoded.id)
+        # Conversations (framework/app/conversations.py): an event a handler waits for skips its chat's lane,
+        # which that very handler holds, and reaches process() as a Claimed marker.
+        if self.waiters.active and (claimed := self.waiters.claim(event, decoded)) is not None:
+            return key, None, claimed
         return key, ((lane(decoded) or None) if lane is not None else None), decoded
 
     def process(self, event: InboundEvent, decoded: Any = None) -> Coroutine[Any, Any, None]:
@@ -543,7 +552,40 @@ class Bot(Router):
             self.prepare()
             dispatcher = self._dispatcher
             assert dispatcher is not None
+        if type(decoded) is Claimed:  # waited for: to the waiter, not to the handlers (see classify_event)
+            return self.waiters.deliver(event, decoded, lambda: dispatcher.dispatch(event, decoded.decoded))
         return dispatcher.dispatch(event, decoded)
+
+    async def wait_for(
+        self,
+        event_type: str | Iterable[str],
+        *,
+        check: Check | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> Context:
+        """Wait for the next event of ``event_type`` (a type or several) for which ``check(ctx)`` is true, and
+        return its :class:`Context` (reply with ``ctx.reply``: a passive reply to that event). The event is
+        taken before its chat's queue and runs no handler. Raises
+        :class:`~framework.app.conversations.WaitTimeoutError` after ``timeout`` seconds (None: no limit;
+        inside a handler the wait counts against :attr:`handler_timeout`). Needs a running bot.
+        """
+        types = [event_type] if isinstance(event_type, str) else list(event_type)
+        if not types:
+            raise BotError("bot.wait_for: name at least one event type")
+        if timeout is not None and timeout <= 0:
+            raise BotError(f"bot.wait_for: timeout must be a positive number of seconds, got {timeout}")
+        if self.delivery is None:
+            raise BotError("bot.wait_for needs a running bot: call it from a handler, a job or a task of bot.running()")
+        missing = intents_for(types) & ~self.intents
+        if missing:
+            flags = ", ".join(str(i.name) for i in Intents if i and i in missing)
+            raise BotError(
+                f"bot.wait_for({', '.join(types)}): the bot does not ask for the intents {flags}, so such events "
+                "never arrive; register a handler for the event type or pass Bot(intents=...)"
+            )
+        waiter = self.waiters.register(types, check)
+        what = " or ".join(types) + ("" if check is None else " passing the check")
+        return await self.waiters.wait_registered(waiter, timeout, what)
 
     async def _report_timeout(self, event: InboundEvent, seconds: float) -> None:
         route = self._dispatcher.handler_names(event.type) if self._dispatcher is not None else ""

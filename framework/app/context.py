@@ -288,6 +288,56 @@ class Context(Generic[EventT]):
             msg_seq=self.bot.ledger.next_seq(target.source_id) if target.source_id else None,
         )
 
+    async def prompt(
+        self,
+        question: str | None = None,
+        *,
+        timeout: float = 30.0,  # noqa: ASYNC109
+        **reply_options: Any,
+    ) -> Context:
+        """Ask ``question`` (a reply to this message; ``reply_options`` as for :meth:`reply`) and return the
+        :class:`Context` of the same user's next message in the same chat (group, C2C, channel, DM).
+
+        That message runs no command or handler; answer it with the returned context's ``reply`` (a passive
+        reply quoting *its* ``msg_id``). Raises :class:`~framework.app.conversations.WaitTimeoutError` after
+        ``timeout`` seconds, which must be shorter than the bot's ``handler_timeout``. Messages that arrived
+        before the question was asked do not answer it. See docs/conversations.md.
+        """
+        from framework.app.conversations import MESSAGE_EVENTS, check_timeout
+
+        bot = self.bot
+        check_timeout(bot, timeout, "ctx.prompt")
+        target = self.target
+        user = self.user_id
+        if target is None or not user or self.inbound.type not in MESSAGE_EVENTS:
+            raise BotError(
+                f"ctx.prompt works in the handlers of user messages, not of {self.inbound.type}; use bot.wait_for "
+                "for other events"
+            )
+        if bot.delivery is None:
+            raise BotError("ctx.prompt needs a running bot (bot.running(), qqbot run or framework.testing.connect)")
+        scene, place = target.scene, target.target
+        asking = getattr(self.event, "id", None)  # its twin (guild MESSAGE_CREATE of an @message) is no answer
+
+        def same_user_same_chat(ctx: Context) -> bool:
+            answer = ctx.target
+            return (
+                answer is not None
+                and answer.scene is scene
+                and answer.target == place
+                and ctx.user_id == user
+                and getattr(ctx.event, "id", None) != asking
+            )
+
+        waiter = bot.waiters.register(MESSAGE_EVENTS, same_user_same_chat)  # before asking: a quick answer counts
+        try:
+            if question is not None or reply_options:
+                await self.reply(question, **reply_options)
+        except BaseException:
+            bot.waiters.remove(waiter)
+            raise
+        return await bot.waiters.wait_registered(waiter, timeout, f"{user} did not write in {scene.value} {place}")
+
     async def upload(self, file: Upload) -> MediaInfo:
         """Upload a file to this event's group or C2C chat; the answer's ``file_info`` can be sent as media."""
         target = self._require_target()

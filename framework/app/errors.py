@@ -12,6 +12,7 @@ __all__ = [
     "IntentsError",
     "NoReplyTargetError",
     "NotBoundError",
+    "WaitTimeoutError",
 ]
 
 
@@ -42,6 +43,10 @@ class NoReplyTargetError(BotError):
 
 class NotBoundError(BotError):
     """The bot has no API client yet (call ``bot.bind(api)`` or start the bot first)."""
+
+
+class WaitTimeoutError(BotError, TimeoutError):
+    """No matching message or event arrived within the timeout of ``ctx.prompt`` or ``bot.wait_for``."""
 
 
 class HandlerTimeoutError(BotError):

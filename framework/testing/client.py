@@ -110,6 +110,7 @@ class Chat:
         self._replies_cursor = start
         self._sent_cursor = start
         self._errors_cursor = 0
+        self._prompts_cursor = bot.waiters.registered
 
     @property
     def intents(self) -> Intents:
@@ -206,6 +207,21 @@ class Chat:
         new = self._recorder.failures[self._errors_cursor :]
         self._errors_cursor += len(new)
         return new
+
+    async def prompted(self) -> None:
+        """Wait until the bot waits for a message (``ctx.prompt``, ``bot.wait_for``) once more than at the
+        previous call (or at :func:`connect`): send the answer after this, not before the question was asked.
+        Raises :class:`PendingEventsError` after ``timeout`` seconds."""
+        waiters = self.bot.waiters
+        with anyio.move_on_after(self.timeout):
+            while waiters.registered <= self._prompts_cursor:
+                await waiters.changed()
+            self._prompts_cursor += 1
+            return
+        raise PendingEventsError(
+            f"the bot did not wait for a message (ctx.prompt / bot.wait_for) within {self.timeout:g} s; "
+            f"pending events: {', '.join(e.type for e in self.pending()) or 'none'}"
+        )
 
     def unchecked_errors(self) -> list[HandlerFailure]:
         """Failures not returned by :meth:`errors` yet."""
