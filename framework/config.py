@@ -32,6 +32,8 @@ environment variable        TOML key                             meaning
 ``QQBOT_PLUGINS_DISABLED``  ``plugins.disabled``                 comma-separated plugin names not to load
 ``QQBOT_PLUGINS_ENABLED``   ``plugins.enabled``                  comma-separated installed plugins to load
 ``QQBOT_PLUGINS_AUTOLOAD``  ``plugins.autoload``                 ``1``: load every installed plugin
+``QQBOT_METRICS_PORT``      ``metrics.port``                     serve /metrics, /healthz, /readyz on it
+``QQBOT_METRICS_HOST``      ``metrics.host``                     their listen address (default 0.0.0.0)
 ==========================  ===================================  =====================================
 
 ``QQBOT_WEBHOOK_READ_TIMEOUT`` (``webhook.read_timeout``, default 10) and ``QQBOT_WEBHOOK_MAX_CONNECTIONS``
@@ -60,6 +62,7 @@ __all__ = [
     "ConfigError",
     "GatewaySettings",
     "LoggingSettings",
+    "MetricsSettings",
     "PluginSettings",
     "Settings",
     "WebhookSettings",
@@ -128,6 +131,15 @@ class LoggingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     format: Literal["text", "json"] = "text"
 
 
+class MetricsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``qqbot run --metrics-port``: Prometheus metrics and health probes (the ``metrics`` extra)."""
+
+    port: int | None = None
+    """None: no metrics server; 0: any free port (printed at start)."""
+    host: str = "0.0.0.0"
+    """All interfaces by default: scrapers and Kubernetes probes reach the pod's address, not loopback."""
+
+
 class PluginSettings(msgspec.Struct, kw_only=True):
     """``strict``, ``disabled``, ``enabled`` (only these, when given) and per-plugin tables."""
 
@@ -154,6 +166,7 @@ class Settings(msgspec.Struct, kw_only=True):
     webhook: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     plugins: PluginSettings = msgspec.field(default_factory=PluginSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     sources: dict[str, str] = msgspec.field(default_factory=dict)
     """Where each explicitly set key (``"logging.level"``) came from: a file path or a variable name."""
 
@@ -182,6 +195,8 @@ _ENV: dict[str, tuple[str, str]] = {
     "QQBOT_PLUGINS_DISABLED": ("plugins", "disabled"),
     "QQBOT_PLUGINS_ENABLED": ("plugins", "enabled"),
     "QQBOT_PLUGINS_AUTOLOAD": ("plugins", "autoload"),
+    "QQBOT_METRICS_PORT": ("metrics", "port"),
+    "QQBOT_METRICS_HOST": ("metrics", "host"),
 }
 _LIST_KEYS = {"shard_ids", "disabled", "enabled", "scenes"}
 _TRUE = {"1", "true", "yes", "on"}

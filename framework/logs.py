@@ -13,9 +13,19 @@ import re
 import sys
 import threading
 from collections import OrderedDict
+from contextvars import ContextVar
 from typing import Any, Literal, TextIO
 
-__all__ = ["REDACTED", "JsonFormatter", "RedactingFilter", "configure_logging", "redact", "register_secret", "scrub"]
+__all__ = [
+    "REDACTED",
+    "JsonFormatter",
+    "RedactingFilter",
+    "configure_logging",
+    "log_fields",
+    "redact",
+    "register_secret",
+    "scrub",
+]
 
 _secrets: set[str] = set()
 _tokens: OrderedDict[str, None] = OrderedDict()  # recent access tokens, bounded
@@ -24,6 +34,12 @@ _lock = threading.Lock()
 _AUTH_RE = re.compile(r"\b(QQBot|Bot|Bearer)\s+[A-Za-z0-9._\-+/=]{6,}")
 REDACTED = "<redacted>"
 """What a secret is replaced with, in log lines, exception messages and reprs."""
+
+
+log_fields: ContextVar[dict[str, Any] | None] = ContextVar("qqbot_log_fields", default=None)
+"""Fields :class:`JsonFormatter` adds to every record logged in this context (the event being handled:
+``event_id``, ``event_type``, ``shard_id``, and with tracing ``trace_id``/``span_id``). Set per event by
+:mod:`framework.observability`; None outside an event."""
 
 
 def register_secret(value: str | None, *, temporary: bool = False) -> None:
@@ -97,6 +113,10 @@ class JsonFormatter(logging.Formatter):
         for key in ("shard_id", "event_type", "plugin"):
             if hasattr(record, key):
                 payload[key] = getattr(record, key)
+        fields = log_fields.get()
+        if fields:  # the event being handled (and its trace), set by framework.observability
+            for key, value in fields.items():
+                payload.setdefault(key, value)
         return json.dumps(payload, ensure_ascii=False)
 
 

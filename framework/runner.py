@@ -380,12 +380,14 @@ class BotRunner:
                     await tg.start(self._run_manager, manager)
                     if self._fatal is not None:
                         raise self._fatal
+                    self.bot.plugins.notify("qqbot_gateway_started", sessions=manager, tokens=tokens)
                     try:
                         yield
                     finally:  # also when the body failed or was cancelled: close the sessions properly
                         self._stop.set()
                         with anyio.CancelScope(shield=True), anyio.move_on_after(self.close_deadline):
                             await self._manager_done.wait()
+                        self.bot.plugins.notify("qqbot_gateway_stopped", sessions=manager)
             finally:
                 self.api = None
 
@@ -521,7 +523,7 @@ async def run_webhook(
         platform=platform,
         clock=the_clock,
     )
-    async with services:
+    async with services as (tokens, _):
         delivery = bot.delivery
         assert delivery is not None  # the bot is running
         if tracker is not None:
@@ -534,14 +536,38 @@ async def run_webhook(
             read_timeout=read_timeout,
             max_connections=max_connections,
         )
-        await serve_webhook(
-            app,
-            host=host,
-            port=port,
-            shutdown_trigger=shutdown_trigger,
-            handle_signals=handle_signals,
-            certfile=certfile,
-            keyfile=keyfile,
-            read_timeout=read_timeout,
-            task_status=task_status,
-        )
+        serving = False
+
+        def started(address: tuple[str, int]) -> None:  # tell the plugins (health probes) it serves
+            nonlocal serving
+            serving = True
+            task_status.started(address)
+            bot.plugins.notify("qqbot_webhook_started", host=address[0], port=address[1], tokens=tokens)
+
+        announce = _StartedHook(started)
+        try:
+            await serve_webhook(
+                app,
+                host=host,
+                port=port,
+                shutdown_trigger=shutdown_trigger,
+                handle_signals=handle_signals,
+                certfile=certfile,
+                keyfile=keyfile,
+                read_timeout=read_timeout,
+                task_status=announce,
+            )
+        finally:
+            if serving:
+                bot.plugins.notify("qqbot_webhook_stopped")
+
+
+class _StartedHook(anyio.abc.TaskStatus[tuple[str, int]]):
+    """A task status that runs a callback when the task reports it started (run_webhook's plugin hook)."""
+
+    def __init__(self, callback: Callable[[tuple[str, int]], None]) -> None:
+        self._callback = callback
+
+    def started(self, value: tuple[str, int] | None = None) -> None:
+        assert value is not None
+        self._callback(value)

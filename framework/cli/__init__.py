@@ -63,6 +63,11 @@ def build_parser(*, emulator_options: bool = True) -> argparse.ArgumentParser:
     run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: config, INFO")
     run.add_argument("--log-format", choices=["text", "json"], help="default: config, text")
     run.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus /metrics, /healthz and /readyz on this port (0: any; default: config, off)",
+    )
+    run.add_argument(
         "--emulator", action="store_true", help="use the embedded emulator even when credentials are configured"
     )
     run.add_argument(

@@ -102,6 +102,10 @@ def _overrides(settings: Settings, args: argparse.Namespace) -> None:
         settings.logging.level = args.log_level
     if getattr(args, "log_format", None):
         settings.logging.format = args.log_format
+    if getattr(args, "metrics_port", None) is not None:
+        settings.metrics.port = args.metrics_port
+    if settings.metrics.port is not None and not 0 <= settings.metrics.port < 65536:
+        raise ConfigError(f"--metrics-port: expected 0..65535 (0: any free port), got {settings.metrics.port}")
 
 
 def load(args: argparse.Namespace) -> tuple[Settings, Bot]:
@@ -182,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
         explicit = args.log_level or "logging.level" in settings.sources
         level = settings.logging.level if explicit or not console else "WARNING"
         configure_logging(level, settings.logging.format)
+        _observability(bot, settings)
         bot.prepare()
     except _USER_ERRORS as exc:
         return _user_error(exc)
@@ -230,6 +235,31 @@ def run(args: argparse.Namespace) -> int:
             raise
         return _explain_failure(exc, settings)
     return int(result or 0)
+
+
+def _observability(bot: Bot, settings: Settings) -> None:
+    """``--metrics-port``: the metrics plugin, serving before the bot starts; JSON logs: the event fields."""
+    if settings.logging.format == "json":
+        from framework.observability.logfields import EventLogFields
+
+        bot.plugins.add(EventLogFields(), "event-log-fields")
+    if settings.metrics.port is None:
+        return
+    try:
+        from framework.observability.metrics import MetricsPlugin
+    except ImportError as exc:
+        raise ConfigError(
+            f"--metrics-port needs prometheus-client ({exc.name} is not installed); "
+            "pip install 'qqbot-framework[metrics]'"
+        ) from None
+    plugin = MetricsPlugin(settings.metrics.port, host=settings.metrics.host)
+    try:
+        host, port = plugin.serve()
+    except OSError as exc:  # the port is taken: one line naming it and the fix
+        raise ConfigError(exc.strerror or str(exc)) from None
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    print(f"metrics serving on http://{shown}:{port}/metrics (probes: /healthz, /readyz)", flush=True)
+    bot.plugins.add(plugin, "metrics")
 
 
 def _explain_failure(exc: BaseException, settings: Settings) -> int:

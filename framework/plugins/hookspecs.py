@@ -20,6 +20,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from framework.app import ApiRequest, Bot, Context, Router
+    from framework.interfaces import AuthProvider, SessionManager
 
 __all__ = [
     "PROJECT_NAME",
@@ -27,10 +28,14 @@ __all__ = [
     "hookspec",
     "qqbot_api_request",
     "qqbot_configure",
+    "qqbot_gateway_started",
+    "qqbot_gateway_stopped",
     "qqbot_handler_error",
     "qqbot_register",
     "qqbot_shutdown",
     "qqbot_startup",
+    "qqbot_webhook_started",
+    "qqbot_webhook_stopped",
 ]
 
 PROJECT_NAME = "qqbot"
@@ -98,3 +103,31 @@ def qqbot_api_request(bot: Bot, request: ApiRequest) -> None:
     Called by the API client through ``bot.observe_api_request``; never carries headers, bodies or
     tokens. Keep it fast: it runs on the request path.
     """
+
+
+@hookspec
+def qqbot_gateway_started(bot: Bot, sessions: SessionManager, tokens: AuthProvider) -> None:
+    """Observe that the bot's gateway sessions started (called by ``BotRunner`` once the manager runs).
+
+    ``sessions`` is the running :class:`~framework.interfaces.SessionManager` (local or fleet): its
+    ``status()`` lists the shards this process owns now (state, reconnects, last close code), and its
+    ``watchdog`` attribute, when not None, is the :class:`~framework.runtime.gateway.watchdog.LoopWatchdog`
+    that measures how responsive the event loop is. ``tokens`` is the access-token provider (a
+    ``TokenManager`` counts its fetches in ``fetch_count``). For observers (metrics, health probes): keep
+    references, do not drive the sessions. Called from the event loop.
+    """
+
+
+@hookspec
+def qqbot_gateway_stopped(bot: Bot, sessions: SessionManager) -> None:
+    """Observe that the gateway sessions stopped (every shard closed), before the bot's shutdown hooks."""
+
+
+@hookspec
+def qqbot_webhook_started(bot: Bot, host: str, port: int, tokens: AuthProvider) -> None:
+    """Observe that the webhook server is serving callbacks on ``host``:``port`` (called by ``run_webhook``)."""
+
+
+@hookspec
+def qqbot_webhook_stopped(bot: Bot) -> None:
+    """Observe that the webhook server stopped serving, before the bot's shutdown hooks."""

@@ -231,6 +231,14 @@ class PluginManager:
             except Exception as exc:
                 self._fail(impl.plugin_name, "qqbot_api_request", exc, raise_strict=False)
 
+    def notify(self, hook: str, **kwargs: Any) -> None:
+        """Call an observer hook (``qqbot_gateway_started`` ...) on every plugin; a failing one is only logged."""
+        for impl in self._impls(hook):
+            try:
+                self._call_impl(impl, bot=self.bot, **kwargs)
+            except Exception as exc:
+                self._fail(impl.plugin_name, hook, exc, raise_strict=False)
+
     # -- internals ---------------------------------------------------------------------------
 
     def _impls(self, hook: str) -> list[pluggy.HookImpl]:

@@ -19,10 +19,14 @@ def test_hooks_are_the_documented_set() -> None:
     assert HOOKS == [
         "qqbot_api_request",
         "qqbot_configure",
+        "qqbot_gateway_started",
+        "qqbot_gateway_stopped",
         "qqbot_handler_error",
         "qqbot_register",
         "qqbot_shutdown",
         "qqbot_startup",
+        "qqbot_webhook_started",
+        "qqbot_webhook_stopped",
     ]
     assert sorted(hookspecs.__all__) == sorted([*HOOKS, "PROJECT_NAME", "hookimpl", "hookspec"])
 
@@ -110,7 +114,74 @@ async def test_every_hook_runs_in_order() -> None:
     ]
     assert api.texts() == ["hello!"]
     exercised = {name for name, _ in recorder.calls if name.startswith("qqbot_")}
-    assert exercised == set(HOOKS)
+    assert exercised == set(HOOKS) - set(TRANSPORT_HOOKS)  # those need a runner: the next two tests
+
+
+#: Hooks the runner and run_webhook call (bot.running alone has no transport).
+TRANSPORT_HOOKS = ("qqbot_gateway_started", "qqbot_gateway_stopped", "qqbot_webhook_started", "qqbot_webhook_stopped")
+
+
+class TransportRecorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    @hookimpl
+    def qqbot_gateway_started(self, bot: Bot, sessions: Any, tokens: Any) -> None:
+        self.calls.append(("qqbot_gateway_started", ([s.shard_id for s in sessions.status()], tokens.fetch_count)))
+
+    @hookimpl
+    def qqbot_gateway_stopped(self, sessions: Any) -> None:
+        self.calls.append(("qqbot_gateway_stopped", [s.state for s in sessions.status()]))
+
+    @hookimpl
+    def qqbot_webhook_started(self, bot: Bot, host: str, port: int) -> None:
+        self.calls.append(("qqbot_webhook_started", (host, port > 0, bot.delivery is not None)))
+
+    @hookimpl
+    def qqbot_webhook_stopped(self) -> None:
+        self.calls.append(("qqbot_webhook_stopped", None))
+
+    @hookimpl
+    def qqbot_shutdown(self) -> None:
+        self.calls.append(("qqbot_shutdown", None))
+
+
+@pytest.mark.anyio
+async def test_the_gateway_hooks_bracket_the_sessions() -> None:
+    from framework.testing import connect
+
+    recorder = TransportRecorder()
+    async with connect(Bot("gw", plugins=[recorder])):
+        assert recorder.calls == [("qqbot_gateway_started", ([0], 1))]
+    assert recorder.calls[1:] == [("qqbot_gateway_stopped", ["idle"]), ("qqbot_shutdown", None)]
+
+
+@pytest.mark.anyio
+async def test_the_webhook_hooks_bracket_the_server() -> None:
+    import anyio
+
+    from framework.emulator import Emulator
+    from framework.runner import run_webhook
+    from framework.testing.edge import emulator_credentials, emulator_platform
+
+    recorder = TransportRecorder()
+    emu = Emulator()
+    stop = anyio.Event()
+    async with emu, anyio.create_task_group() as tg:
+        await tg.start(
+            lambda task_status: run_webhook(
+                Bot("wh", plugins=[recorder]),
+                credentials=emulator_credentials(emu),
+                platform=emulator_platform(emu),
+                port=0,
+                handle_signals=False,
+                shutdown_trigger=stop.wait,
+                task_status=task_status,
+            )
+        )
+        assert recorder.calls == [("qqbot_webhook_started", ("127.0.0.1", True, True))]
+        stop.set()
+    assert recorder.calls[1:] == [("qqbot_webhook_stopped", None), ("qqbot_shutdown", None)]
 
 
 @pytest.mark.anyio

@@ -74,6 +74,16 @@ class LoopWatchdog:
         self._stamp = time.monotonic()
         self._stop = threading.Event()
 
+    def blocked_for(self) -> float:
+        """Seconds since the event loop last stamped the time (about ``interval`` while it is responsive);
+        safe to call from another thread (a health probe's)."""
+        return time.monotonic() - self._stamp
+
+    @property
+    def responsive(self) -> bool:
+        """Whether the loop stamped the time within ``threshold`` seconds (readable from any thread)."""
+        return self.blocked_for() < self.threshold
+
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Stamp the time until cancelled, with the checking thread running alongside."""
         loop_thread = threading.get_ident()
