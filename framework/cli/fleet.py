@@ -33,6 +33,7 @@ def add_parser(sub: Any) -> None:
 
 
 def shards(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """``qqbot shards``: print each shard's owner, lease age, state and last seq (a table, or JSON); the exit code."""
     out = out or sys.stdout
     try:
         settings = load_settings(args.config)
