@@ -13,6 +13,7 @@ import signal
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from _bus_harness import BusProcess, Emulator, Gateway, Worker, lease_holders
 from _fleet_harness import RedisServer, wait_until
@@ -35,11 +36,11 @@ def _check_exactly_once_in_order(emulator: Emulator, expected: dict[str, list[st
 
 
 def _start(
-    tmp_path: Path, redis: RedisServer, processes: list[BusProcess], *gateway_options: str
+    tmp_path: Path, redis: RedisServer, processes: list[BusProcess], *gateway_options: str, lease_ttl: float = 2
 ) -> tuple[Emulator, Gateway, list[Worker]]:
     emulator = Emulator(tmp_path)
     processes.append(emulator)
-    bus = _bus(redis)
+    bus = _bus(redis, lease_ttl)
     gateway = Gateway(tmp_path, emulator, bus, *gateway_options)
     processes.append(gateway)
     workers = [Worker(tmp_path, f"worker-{i}", emulator, bus) for i in range(2)]
@@ -91,3 +92,43 @@ def test_one_reply_per_message_in_order_and_a_killed_worker(
     assert cut <= set(survivor.lines("HANDLED")), "the survivor handled what the victim was running"
     assert not [m for m, n in handled.items() if n > 1], "no event handled twice"
     assert "claimed" in survivor.output()
+
+
+def _gateway_connection(emulator: Emulator) -> dict[str, Any]:
+    live = [c for c in emulator.connections() if c["kind"] and c["closed_at"] is None]
+    assert len(live) == 1, live
+    return live[0]
+
+
+def test_gateway_heartbeats_and_holds_events_while_redis_is_paused(
+    tmp_path: Path, redis_server: RedisServer, processes: list[BusProcess]
+) -> None:
+    # a lease TTL longer than the pause: the workers keep their partitions (see docs/event-bus.md, failure modes)
+    emulator, gateway, _workers = _start(tmp_path, redis_server, processes, "--buffer", "100", lease_ttl=20)
+    assert redis_server.proc is not None
+    groups = [f"P{i:02d}" for i in range(10)]
+    expected: dict[str, list[str]] = {g: [] for g in groups}
+    before = _gateway_connection(emulator)
+    redis_server.proc.send_signal(signal.SIGSTOP)
+    try:
+        # more than the publisher's buffer (100) and the session manager's queue (1024): the shard stops reading
+        for k in range(120):
+            for g in groups:
+                text = f"{g} {k}"
+                emulator.group_message(g, text)
+                expected[g].append(text)
+        gateway.wait_for("bus unavailable", timeout=30)
+        gateway.wait_for("bus publisher buffer full", timeout=30)
+        beats = _gateway_connection(emulator)["heartbeats"]
+        time.sleep(4.5)
+        during = _gateway_connection(emulator)
+        assert during["number"] == before["number"], "the gateway kept its connection"
+        assert during["heartbeats"] >= beats + 3, (beats, during["heartbeats"])
+        assert not _all_replied(emulator, expected)
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)
+    wait_until(lambda: _all_replied(emulator, expected), 120, "every message answered once Redis is back")
+    time.sleep(1.0)
+    _check_exactly_once_in_order(emulator, expected)
+    assert _gateway_connection(emulator)["number"] == before["number"]
+    gateway.wait_for("bus available again", timeout=10)
