@@ -141,6 +141,7 @@ class MetricsPlugin:
         self._server: http.server.ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        self._sampling = threading.Lock()
         self._seen: dict[int, tuple[int, float | None]] = {}  # shard -> (reconnects, waiting since)
         self.registry.register(_Collector(self))
         if process_metrics:
@@ -297,10 +298,17 @@ class MetricsPlugin:
                 log.debug("shard sample failed", exc_info=True)
 
     def sample(self) -> None:
-        """Record reconnects (by the close code that caused them) and identify-queue waits since the last call."""
+        """Record reconnects (by the close code that caused them) and identify-queue waits since the last call.
+
+        Run by the sampler thread, and by each scrape first (so a scrape sees the shards' latest changes).
+        """
         sessions = self._sessions
         if sessions is None:
             return
+        with self._sampling:
+            self._sample(sessions)
+
+    def _sample(self, sessions: SessionManager) -> None:
         now = time.monotonic()
         for status in list(sessions.status()):
             previous, waiting_since = self._seen.get(status.shard_id, (status.reconnects, None))
@@ -319,6 +327,10 @@ class MetricsPlugin:
 
     def collect(self) -> Iterator[Metric]:
         """Every ``qqbot_*`` series now (the registry's collector calls this per scrape)."""
+        try:
+            self.sample()
+        except Exception:
+            log.debug("shard sample failed", exc_info=True)
         received = CounterMetricFamily(
             "qqbot_events_received",
             "Events handed to the handlers, by type and shard (duplicates excluded)",
