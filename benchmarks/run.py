@@ -1,7 +1,7 @@
 """Every benchmark of issue 15 in one command: a table, ``benchmarks/results.json`` and PNG curves.
 
-    python benchmarks/run.py            # the full pass (about 5 minutes on 2 cores)
-    python benchmarks/run.py --quick    # about a minute: smaller rounds, shorter rates, scaled identify window
+    python benchmarks/run.py            # the full pass (5-9 minutes on 2 shared cores)
+    python benchmarks/run.py --quick    # 1-4 minutes: smaller rounds, shorter rates, scaled identify window
     python benchmarks/run.py --smoke    # seconds: tiny sizes, no figures (what tests/benchmarks runs)
 
 Each measurement runs in its own process (this script with ``--case NAME``; memory and startup in
@@ -1155,7 +1155,7 @@ def _save(fig: Any, path: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--quick", action="store_true", help="about a minute: smaller rounds and windows")
+    group.add_argument("--quick", action="store_true", help="1-4 minutes: smaller rounds and windows")
     group.add_argument("--smoke", action="store_true", help="seconds: tiny sizes, no figures unless --plots")
     parser.add_argument(
         "--json",
