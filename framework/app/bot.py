@@ -27,6 +27,7 @@ from framework.app.handlers import ANY_MESSAGE, Hook, Registration, call_with
 from framework.app.ledger import ReplyLedger
 from framework.app.router import Router
 from framework.app.scenes import MESSAGE_EVENTS_BY_SCENE, Scene, parse_scenes
+from framework.app.schedules import Job, Scheduler, send_proactive
 from framework.clock import Clock, SystemClock
 from framework.delivery import EventDispatcher
 from framework.models import EVENT_TABLE, InboundEvent, Intents, Ready, intents_for
@@ -104,6 +105,8 @@ class Bot(Router):
         self.delivery: EventDispatcher | None = None
         """The one event-delivery path while the bot runs (see :meth:`running`); transports feed it."""
         self.waiters = Waiters(self)
+        self.scheduler = Scheduler(self)
+        """Runs the ``@every``/``@cron`` jobs while the bot runs (see :mod:`framework.app.schedules`)."""
         """Pending :meth:`wait_for` / ``ctx.prompt`` calls (see :mod:`framework.app.conversations`)."""
         self._apply_scenes_config()
         plugin_section = self.config.get("plugins") or {}
@@ -481,6 +484,9 @@ class Bot(Router):
             async with anyio.create_task_group() as tg:
                 await tg.start(delivery.run)
                 self.delivery = delivery
+                jobs = self.jobs
+                if jobs:  # scheduled jobs (framework/app/schedules.py): cancelled below, after the drain
+                    await tg.start(self.scheduler.run, jobs)
                 try:
                     yield self
                 finally:
@@ -586,6 +592,18 @@ class Bot(Router):
         waiter = self.waiters.register(types, check)
         what = " or ".join(types) + ("" if check is None else " passing the check")
         return await self.waiters.wait_registered(waiter, timeout, what)
+
+    @property
+    def jobs(self) -> list[Job]:
+        """The scheduled jobs (``@every``, ``@cron``) of the bot and its routers."""
+        return list(self._walk(Job))
+
+    async def send(self, scene: Scene | str, target_id: str, content: str | None = None, **body: Any) -> Any:
+        """Send a message that answers nothing (a proactive message, e.g. from a job) to ``scene``
+        (``group``, ``c2c``, ``guild``, ``dm``) ``target_id``; raises
+        :class:`~framework.app.schedules.ProactiveMessageError` when the platform refuses it as such (see
+        docs/schedules.md). Inside a handler, answer with ``ctx.reply`` instead."""
+        return await send_proactive(self, scene, target_id, content, **body)
 
     async def _report_timeout(self, event: InboundEvent, seconds: float) -> None:
         route = self._dispatcher.handler_names(event.type) if self._dispatcher is not None else ""

@@ -34,6 +34,7 @@ from framework.app.handlers import ANY_MESSAGE, Handler, HandlerOptions, Hook, H
 from framework.app.injection import describe
 from framework.app.rules import Rule
 from framework.app.scenes import Scene, parse_scenes
+from framework.app.schedules import Cron, Every, Job, Trigger
 
 if TYPE_CHECKING:
     from framework.app.bot import Bot
@@ -321,6 +322,44 @@ class Router(EventDecorators):
             return self._add_handler(ANY_MESSAGE, f, options, chosen)
 
         return decorate(func) if func is not None else decorate
+
+    def every(
+        self,
+        *,
+        seconds: float = 0,
+        minutes: float = 0,
+        hours: float = 0,
+        days: float = 0,
+        name: str | None = None,
+        fleet_wide: bool = True,
+    ) -> Callable[[_H], _H]:
+        """Run the function every so often while the bot runs (docs/schedules.md), aligned on the Unix epoch
+        (``minutes=5``: at :00, :05, ... wall-clock time). It may ask for ``Bot``, the API client and provided
+        types. ``name`` (default: the function's ``module.qualname``) must be unique in the bot; with a Redis URL
+        configured, each run happens in one process of the fleet unless ``fleet_wide=False``.
+        """
+        total = seconds + 60 * minutes + 3600 * hours + 86400 * days
+        if not total > 0:
+            raise BotError(f"every(): the interval must be positive, got {total:g} s")
+        return self._job(Every(total), name, fleet_wide)
+
+    def cron(
+        self, expression: str, *, tz: str = "UTC", name: str | None = None, fleet_wide: bool = True
+    ) -> Callable[[_H], _H]:
+        """Run the function when the five-field cron ``expression`` matches in time zone ``tz`` (an IANA name,
+        e.g. ``"Asia/Shanghai"``); otherwise like :meth:`every`."""
+        return self._job(Cron(expression, tz), name, fleet_wide)
+
+    def _job(self, trigger: Trigger, name: str | None, fleet_wide: bool) -> Callable[[_H], _H]:
+        def decorate(func: _H) -> _H:
+            job_name = name or describe(func)
+            for other in self._root()._walk(Job):
+                if other.name == job_name:
+                    raise BotError(f"job {job_name!r} is registered twice; give one of them another name=")
+            self._add(Job(func=func, name=job_name, trigger=trigger, fleet_wide=fleet_wide))
+            return func
+
+        return decorate
 
     def middleware(self, mw: _F) -> _F:
         """Register ``async def mw(ctx, call_next)`` around the handlers of every event of the bot.

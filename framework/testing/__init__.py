@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         grant_needed,
         inprocess_runner,
     )
+    from framework.testing.clocks import ManualClock
     from framework.testing.edge import emulator_credentials, emulator_env, emulator_platform
 
 # Exports load on first use (PEP 562): the pytest plugin imports this package in every test run.
@@ -34,6 +35,7 @@ _EXPORTS = {
     "GroupChat": "framework.testing.chat",
     "GroupUser": "framework.testing.chat",
     "HandlerFailure": "framework.testing.client",
+    "ManualClock": "framework.testing.clocks",
     "PendingEventsError": "framework.testing.client",
     "Transport": "framework.testing.client",
     "connect": "framework.testing.client",
@@ -56,6 +58,7 @@ __all__ = [
     "GroupChat",
     "GroupUser",
     "HandlerFailure",
+    "ManualClock",
     "PendingEventsError",
     "Transport",
     "connect",

@@ -37,6 +37,7 @@ from framework.runner import BotRunner, EventTracker, sole_exception
 from framework.runtime.credentials import Credentials
 from framework.runtime.gateway import websocket
 from framework.testing.chat import C2CChat, ChannelChat, DirectChat, GroupChat
+from framework.testing.clocks import ManualClock
 from framework.testing.edge import emulator_credentials, emulator_platform
 
 __all__ = [
@@ -222,6 +223,33 @@ class Chat:
             f"the bot did not wait for a message (ctx.prompt / bot.wait_for) within {self.timeout:g} s; "
             f"pending events: {', '.join(e.type for e in self.pending()) or 'none'}"
         )
+
+    async def advance(self, seconds: float) -> None:
+        """Move the bot's :class:`~framework.testing.clocks.ManualClock` (``Bot(clock=ManualClock())``) forward by
+        ``seconds``, stopping at each deadline on the way until the scheduled jobs due then have finished (their
+        messages are then in :meth:`sent`). Raises :class:`PendingEventsError` if jobs are still running after
+        ``timeout`` seconds."""
+        clock = self.bot.clock
+        if not isinstance(clock, ManualClock):
+            raise TypeError(
+                f"chat.advance() moves a ManualClock; the bot's clock is {clock!r}: build the bot with "
+                "Bot(clock=ManualClock()) (from framework.testing)"
+            )
+        await self._jobs_idle(clock.time())  # the jobs have gone to sleep since connect
+        target = clock.time() + seconds
+        while (deadline := clock.next_deadline()) is not None and deadline <= target:
+            clock.set(deadline)
+            await self._jobs_idle(deadline)
+        clock.set(target)
+        await self._jobs_idle(target)
+
+    async def _jobs_idle(self, now: float) -> None:
+        scheduler = self.bot.scheduler
+        with anyio.move_on_after(self.timeout):
+            while not scheduler.idle(now):
+                await scheduler.changed()
+            return
+        raise PendingEventsError(f"the bot's scheduled jobs were still running after {self.timeout:g} s")
 
     def unchecked_errors(self) -> list[HandlerFailure]:
         """Failures not returned by :meth:`errors` yet."""
