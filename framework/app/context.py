@@ -258,6 +258,9 @@ class Context(Generic[EventT]):
         file: Upload | None,
     ) -> MessageToCreate:
         """The body of a group or C2C reply: uploads first, ``msg_type`` from what is sent, ``msg_seq`` counted."""
+        ledger = self.bot.ledger
+        if target.msg_id and ledger.windows:  # checked before anything is uploaded or sent
+            ledger.check_window(target.scene.value, getattr(self.event, "timestamp", None), self.bot.clock.time())
         if image is not None and file is None and media is None:
             file = Upload(FileType.IMAGE, url=image)
         if file is not None:
@@ -285,7 +288,7 @@ class Context(Generic[EventT]):
             media=media,
             msg_id=target.msg_id,
             event_id=None if target.msg_id else target.event_id,
-            msg_seq=self.bot.ledger.next_seq(target.source_id) if target.source_id else None,
+            msg_seq=(await ledger.allocate(target.source_id)) if target.source_id else None,
         )
 
     async def prompt(

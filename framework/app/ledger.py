@@ -1,12 +1,36 @@
-"""Bounded bookkeeping shared by every reply: ``msg_seq`` per source message and acknowledged interactions."""
+"""Bounded bookkeeping shared by every reply: ``msg_seq`` per source message and acknowledged interactions.
+
+The ``msg_seq`` count is kept in the process by default. Bots whose handlers run in several processes (event-bus
+workers, docs/event-bus.md) plug in a shared :class:`SeqStore` (``framework.bus.redis.RedisSeqStore``) so a message
+handled again by another worker still gets fresh sequence numbers, and turn on the passive-reply window check
+(:data:`PASSIVE_REPLY_WINDOWS`): a reply to a message older than its window fails before it is sent.
+"""
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Protocol
 
+from framework.app.errors import BotError
 from framework.protocol.recent_ids import RecentIds
 
-__all__ = ["ReplyLedger"]
+__all__ = ["PASSIVE_REPLY_WINDOWS", "ReplyLedger", "ReplyWindowError", "SeqStore"]
+
+#: Seconds after a user's message within which the bot may answer it (``msg_id``), per scene
+#: (docs/protocol-notes.md: 5 minutes in groups, 60 in C2C).
+PASSIVE_REPLY_WINDOWS: Mapping[str, float] = {"group": 300.0, "c2c": 3600.0}
+
+
+class ReplyWindowError(BotError):
+    """A passive reply to a message older than the scene's reply window (the platform would refuse it)."""
+
+
+class SeqStore(Protocol):
+    """Shared ``msg_seq`` counters: ``await store.next_seq(source_id)`` returns 1, 2, ... across processes."""
+
+    async def next_seq(self, source_id: str, /) -> int: ...
 
 
 class ReplyLedger:
@@ -14,21 +38,57 @@ class ReplyLedger:
 
     The count lives on the bot, not on one context, so a message the platform pushes twice still
     gets increasing sequence numbers. At most ``capacity`` ids are remembered (least recently used
-    forgotten first); passive-reply windows are minutes long, so that is plenty.
+    forgotten first); passive-reply windows are minutes long, so that is plenty. ``store``, when set, keeps the
+    counts instead (shared by processes; :meth:`allocate` uses it). ``windows`` (scene -> seconds), when set,
+    makes :meth:`check_window` refuse replies to messages older than their scene's window.
     """
 
-    def __init__(self, capacity: int = 10_000) -> None:
+    def __init__(
+        self, capacity: int = 10_000, *, store: SeqStore | None = None, windows: Mapping[str, float] | None = None
+    ) -> None:
         self._capacity = capacity
         self._seq: OrderedDict[str, int] = OrderedDict()
         self._acked = RecentIds(capacity)
+        self.store = store
+        self.windows = windows
 
     def next_seq(self, source_id: str) -> int:
-        """Return the next ``msg_seq`` (1, 2, ...) for replies to ``source_id``."""
+        """Return the next ``msg_seq`` (1, 2, ...) for replies to ``source_id``, counted in this process."""
         seq = self._seq.pop(source_id, 0) + 1
         self._seq[source_id] = seq
         if len(self._seq) > self._capacity:
             self._seq.popitem(last=False)
         return seq
+
+    async def allocate(self, source_id: str) -> int:
+        """The next ``msg_seq`` for ``source_id``: from :attr:`store` when set, else :meth:`next_seq`."""
+        store = self.store
+        return self.next_seq(source_id) if store is None else await store.next_seq(source_id)
+
+    def check_window(self, scene: str, sent_at: str | float | None, now: float) -> None:
+        """Raise :class:`ReplyWindowError` when a message of ``scene`` sent at ``sent_at`` (the payload's ISO 8601
+        ``timestamp``, or Unix seconds) is past its reply window at ``now`` (Unix seconds). Does nothing without
+        :attr:`windows`, for scenes without a window, or when the timestamp is missing or unreadable."""
+        windows = self.windows
+        if not windows or not sent_at:
+            return
+        window = windows.get(scene)
+        if window is None:
+            return
+        if isinstance(sent_at, int | float):
+            sent = float(sent_at)
+        else:
+            try:
+                sent = datetime.fromisoformat(sent_at).timestamp()
+            except ValueError:
+                return
+        age = now - sent
+        if age > window:
+            raise ReplyWindowError(
+                f"the {scene} message sent at {sent_at} is {age:.0f} s old, past the {window:.0f} s passive-reply "
+                "window: the platform would refuse the reply (40034005); answer sooner (more workers, a shorter "
+                "backlog) or send it as an active message"
+            )
 
     def first_ack(self, interaction_id: str) -> bool:
         """Return True the first time ``interaction_id`` is seen (it must be acknowledged once)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from anyio.abc import TaskStatus
 
@@ -65,4 +65,8 @@ class EventBus(Protocol):
 
     async def acknowledge(self, done: Sequence[tuple[BusEntry, str | None]], /) -> None:
         """Worker side: mark each key handled (with the TTL) and acknowledge its entry, as one step per entry."""
+        ...
+
+    def seq_store(self) -> Any:
+        """Worker side: shared ``msg_seq`` counters (:class:`framework.app.ledger.SeqStore`) for the bot's replies."""
         ...

@@ -11,6 +11,7 @@ key                    type    holds
 ``P:lease:<i>``        string  the worker that consumes partition ``i``, with the lease TTL
 ``P:members``          zset    live workers, scored by the Redis time (ms) their membership expires
 ``P:done:<key>``       string  an event handled (the idempotency guard), expiring after ``idempotency_ttl``
+``P:seq:<msg id>``     string  the last ``msg_seq`` used to answer a message (:class:`RedisSeqStore`), kept 65 min
 =====================  ======  ==============================================================================
 
 A worker holds about ``partitions / live workers`` partition leases (renewed every third of ``lease_ttl``) and
@@ -43,7 +44,7 @@ from anyio.abc import TaskStatus
 from framework.bus.base import BusEntry, BusUnavailable
 from framework.bus.message import decode_message
 
-__all__ = ["RedisBusConfig", "RedisStreamsBus", "parse_redis_bus_url"]
+__all__ = ["RedisBusConfig", "RedisSeqStore", "RedisStreamsBus", "parse_redis_bus_url"]
 
 log = logging.getLogger("framework.bus.redis")
 
@@ -103,6 +104,13 @@ for i = 1, #KEYS, 2 do
   redis.call('XACK', KEYS[i], ARGV[1], ARGV[2 + (i + 1) / 2])
 end
 return 1
+"""
+
+
+_SEQ = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
 """
 
 
@@ -424,6 +432,48 @@ class RedisStreamsBus:
     def inflight(self) -> int:
         return sum(self._inflight)
 
+    def seq_store(self) -> RedisSeqStore:
+        """Shared ``msg_seq`` counters for the workers' bot (``bot.ledger.store``)."""
+        return RedisSeqStore(self)
+
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisSeqStore:
+    """``msg_seq`` counters shared by every worker (:class:`framework.app.ledger.SeqStore`): ``INCR`` of
+    ``P:seq:<msg id>``, expiring ``ttl`` seconds after the first reply (the longest passive-reply window is an hour).
+
+    When Redis cannot be reached the count goes on in this process (one WARNING per outage): the reply is still
+    sent; only a message answered by two workers during the outage could repeat a ``msg_seq``.
+    """
+
+    def __init__(self, bus: RedisStreamsBus, *, ttl: int = 3900) -> None:
+        self.bus = bus
+        self.ttl = ttl
+        self._last: dict[str, int] = {}
+        self._failing = False
+
+    def __repr__(self) -> str:
+        return f"RedisSeqStore(bus={self.bus!r})"
+
+    async def next_seq(self, source_id: str, /) -> int:
+        bus = self.bus
+        try:
+            seq = int(
+                await bus._call(
+                    "INCR msg_seq", bus.client.eval(_SEQ, keys=[f"{bus.prefix}:seq:{source_id}"], args=[self.ttl])
+                )
+            )
+        except BusUnavailable as exc:
+            if not self._failing:
+                self._failing = True
+                log.warning("bus: msg_seq counted in this process while Redis is unavailable (%s)", exc)
+            seq = self._last.get(source_id, 0) + 1
+        else:
+            self._failing = False
+        if len(self._last) > 10_000:
+            self._last.clear()
+        self._last[source_id] = seq
+        return seq

@@ -205,6 +205,7 @@ async def _gateway(
 
 
 async def _worker(bot: Bot, settings: Settings, credentials: Credentials, platform: Platform, url: str) -> int:
+    from framework.app.ledger import PASSIVE_REPLY_WINDOWS
     from framework.bus import BusConsumer, open_bus
     from framework.clock import SystemClock
     from framework.runner import _bot_services
@@ -214,6 +215,10 @@ async def _worker(bot: Bot, settings: Settings, credentials: Credentials, platfo
         delivery = bot.delivery
         assert delivery is not None  # the bot is running
         async with open_bus(url, app_id=credentials.app_id) as bus, anyio.create_task_group() as tg:
+            # replies: msg_seq counted in Redis (another worker may answer the same message after a failover), and
+            # a reply past the passive-reply window fails before it is sent (events may wait in the stream)
+            bot.ledger.store = bus.seq_store()
+            bot.ledger.windows = PASSIVE_REPLY_WINDOWS
             consumer = BusConsumer(bus, delivery, max_inflight=max(2 * bot.concurrency, 256))
             await tg.start(bus.run)
             finished = anyio.Event()

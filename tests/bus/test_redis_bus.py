@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -13,7 +14,8 @@ import msgspec
 import pytest
 from _fleet_harness import RedisServer
 
-from framework import Bot
+from framework import Bot, Context
+from framework.app.ledger import PASSIVE_REPLY_WINDOWS, ReplyLedger, ReplyWindowError
 from framework.bus import (
     BusConsumer,
     BusMessage,
@@ -160,3 +162,46 @@ async def test_consumer_hands_each_event_to_the_bot_once(redis_server: RedisServ
         assert 0 < await client.ttl("qqbot:{1}:bus:done:e1") <= 600
         pending = await client.xpending(f"qqbot:{{1}}:bus:p:{partition}", "workers")
     assert pending.pending == 0
+
+
+async def test_msg_seq_is_counted_in_redis_across_workers(redis_server: RedisServer) -> None:
+    url = f"{redis_server.url}?partitions=2"
+    async with RedisStreamsBus(url, app_id="1") as one, RedisStreamsBus(url, app_id="1") as two:
+        first, second = ReplyLedger(store=one.seq_store()), ReplyLedger(store=two.seq_store())
+        assert [await first.allocate("m1"), await second.allocate("m1"), await first.allocate("m1")] == [1, 2, 3]
+        assert await second.allocate("m2") == 1
+        assert 3800 < await one.client.ttl("qqbot:{1}:bus:seq:m1") <= 3900
+
+
+def test_a_reply_past_the_passive_window_fails_before_sending() -> None:
+    ledger = ReplyLedger()
+    ledger.check_window("group", "2026-01-01T00:00:00+08:00", 1e12)  # no windows: no check
+    ledger.windows = PASSIVE_REPLY_WINDOWS
+    sent = datetime.fromisoformat("2026-01-01T00:00:00+08:00").timestamp()
+    ledger.check_window("group", "2026-01-01T00:00:00+08:00", sent + 299)
+    ledger.check_window("c2c", "2026-01-01T00:00:00+08:00", sent + 3000)
+    ledger.check_window("channel", "2026-01-01T00:00:00+08:00", sent + 10**6)  # no window known
+    with pytest.raises(ReplyWindowError, match=r"group message .* 301 s old, past the 300 s passive-reply window"):
+        ledger.check_window("group", "2026-01-01T00:00:00+08:00", sent + 301)
+    with pytest.raises(ReplyWindowError, match="3601 s old"):
+        ledger.check_window("c2c", int(sent), sent + 3601)
+
+
+async def test_a_bot_refuses_a_late_reply_with_a_clear_error() -> None:
+    from framework.testing.recording import RecordingApi
+
+    bot = Bot("late", scenes=["group"])
+    errors: list[BaseException] = []
+
+    @bot.on_group_at_message
+    async def answer(ctx: Context[GroupMessage]) -> None:
+        try:
+            await ctx.reply("too late")
+        except ReplyWindowError as exc:
+            errors.append(exc)
+
+    bot.ledger.windows = PASSIVE_REPLY_WINDOWS
+    api = RecordingApi()
+    async with bot.running(api):
+        await bot.process(_event("GROUP_AT_MESSAGE_CREATE", GROUP))  # sent 2026-01-01, long ago for the bot's clock
+    assert len(errors) == 1 and not api.calls
