@@ -28,6 +28,7 @@ from framework.app.ledger import ReplyLedger
 from framework.app.router import Router
 from framework.app.scenes import MESSAGE_EVENTS_BY_SCENE, Scene, parse_scenes
 from framework.app.schedules import Job, Scheduler, send_proactive
+from framework.app.state import MemoryStore, StateStore, redis_url, serve_redis_store
 from framework.clock import Clock, SystemClock
 from framework.delivery import EventDispatcher
 from framework.models import EVENT_TABLE, InboundEvent, Intents, Ready, intents_for
@@ -106,6 +107,8 @@ class Bot(Router):
         """The one event-delivery path while the bot runs (see :meth:`running`); transports feed it."""
         self.waiters = Waiters(self)
         self.scheduler = Scheduler(self)
+        self.state_store: StateStore = MemoryStore(lambda: self.clock.time())
+        """Where ``ctx.stored`` keeps state: memory, or Redis while running with ``config["state"]["redis"]``."""
         """Runs the ``@every``/``@cron`` jobs while the bot runs (see :mod:`framework.app.schedules`)."""
         """Pending :meth:`wait_for` / ``ctx.prompt`` calls (see :mod:`framework.app.conversations`)."""
         self._apply_scenes_config()
@@ -484,6 +487,9 @@ class Bot(Router):
             async with anyio.create_task_group() as tg:
                 await tg.start(delivery.run)
                 self.delivery = delivery
+                state_url = redis_url(self)
+                if state_url is not None:  # ctx.stored in Redis (framework/app/state.py) while the bot runs
+                    await tg.start(serve_redis_store, self, state_url)
                 jobs = self.jobs
                 if jobs:  # scheduled jobs (framework/app/schedules.py): cancelled below, after the drain
                     await tg.start(self.scheduler.run, jobs)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import re
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, overload
 
 from typing_extensions import TypeVar
 
@@ -18,6 +20,7 @@ from framework.models.results import ReplyResult
 
 if TYPE_CHECKING:
     from framework.app.bot import Bot
+    from framework.app.state import Scope
 
 __all__ = ["GUILD_ESCAPED_EVENTS", "Context", "FileType", "Upload", "normalize_text", "unescape_guild"]
 
@@ -85,6 +88,8 @@ def _summary(message: MessageToCreate) -> str:
     head = repr(shown) if shown else ""
     return " ".join([head, *(f"[{k}]" for k in kinds)]).strip() or "''"
 
+
+_S = TypeVar("_S")
 
 EventT = TypeVar("EventT", covariant=True, default=Any)
 """The event model a :class:`Context` carries (``Context[GroupMessage]``); plain ``Context`` is ``Context[Any]``."""
@@ -340,6 +345,30 @@ class Context(Generic[EventT]):
             bot.waiters.remove(waiter)
             raise
         return await bot.waiters.wait_registered(waiter, timeout, f"{user} did not write in {scene.value} {place}")
+
+    @overload
+    def stored(
+        self, scope: Scope, model: None = None, *, ttl: float | None = None
+    ) -> AbstractAsyncContextManager[dict[str, Any]]: ...
+    @overload
+    def stored(
+        self, scope: Scope, model: builtins.type[_S], *, ttl: float | None = None
+    ) -> AbstractAsyncContextManager[_S]: ...
+    def stored(self, scope: Scope, model: Any = None, *, ttl: float | None = None) -> AbstractAsyncContextManager[Any]:
+        """``async with ctx.stored("user", Profile, ttl=3600) as profile:``: state kept across events for this
+        event's sender (``"user"``), chat (``"chat"``) or sender in this chat (``"conversation"``); ``model`` is a
+        msgspec Struct whose fields all have defaults, or ``dict`` (the default). Loaded at the start (a new one
+        when absent or expired), saved when the block ends without an exception; ``ttl`` seconds of life from
+        that save (None: no expiry). See docs/conversations.md."""
+        from framework.app.state import state_key, stored
+
+        return stored(self.bot, state_key(self, scope), dict if model is None else model, ttl)
+
+    async def forget(self, scope: Scope) -> None:
+        """Delete the ``scope`` state of this event (see :meth:`stored`)."""
+        from framework.app.state import state_key
+
+        await self.bot.state_store.delete(state_key(self, scope))
 
     async def upload(self, file: Upload) -> MediaInfo:
         """Upload a file to this event's group or C2C chat; the answer's ``file_info`` can be sent as media."""
