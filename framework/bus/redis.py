@@ -378,11 +378,21 @@ class RedisStreamsBus:
             assert self._reader is not None
             streams = {self.streams[p]: ">" for p in reading}
             count = max(1, limit // len(reading))
-            reply = await self._call(
-                "XREADGROUP",
-                self._reader.xreadgroup(GROUP, self.worker, streams, count=count, block=int(self.block * 1000)),
-                within=self.block + self.timeout,
-            )
+            try:
+                reply = await self._call(
+                    "XREADGROUP",
+                    self._reader.xreadgroup(GROUP, self.worker, streams, count=count, block=int(self.block * 1000)),
+                    within=self.block + self.timeout,
+                )
+            except coredis.exceptions.StreamConsumerGroupError:  # NOGROUP
+                # Redis lost its data (a restart without persistence): create the streams and the group again
+                log.warning("bus: the consumer group is gone (Redis lost its data?); creating it again")
+                for p in reading:
+                    with contextlib.suppress(coredis.exceptions.StreamDuplicateConsumerGroupError):
+                        await self._call(
+                            "XGROUP CREATE", self.client.xgroup_create(self.streams[p], GROUP, "0", mkstream=True)
+                        )
+                return []
             index = {s.encode(): p for p, s in enumerate(self.streams)}
             for stream, entries in (reply or {}).items():
                 p = index[stream if isinstance(stream, bytes) else str(stream).encode()]

@@ -20,6 +20,7 @@ from framework.bus import (
     BusConsumer,
     BusMessage,
     BusPublisher,
+    BusUnavailable,
     decode_message,
     encode_message,
     partition_key,
@@ -205,3 +206,44 @@ async def test_a_bot_refuses_a_late_reply_with_a_clear_error() -> None:
     async with bot.running(api):
         await bot.process(_event("GROUP_AT_MESSAGE_CREATE", GROUP))  # sent 2026-01-01, long ago for the bot's clock
     assert len(errors) == 1 and not api.calls
+
+
+async def test_a_worker_goes_on_after_redis_lost_its_data(redis_server: RedisServer) -> None:
+    seen: list[str] = []
+    bot = Bot("restart", scenes=["group"])
+
+    @bot.on_group_at_message
+    async def note(message: GroupMessage) -> None:
+        seen.append(message.id)
+
+    url = f"{redis_server.url}?partitions=1&lease_ttl=2"
+
+    def entry(message_id: str) -> list[tuple[int, bytes]]:
+        event = _event("GROUP_AT_MESSAGE_CREATE", {**GROUP, "id": message_id}, f"e-{message_id}")
+        return [(0, encode_message(BusMessage.of(event, 0.0)))]
+
+    async with RedisStreamsBus(url, app_id="1", timeout=1.0) as bus, bot.running():
+        assert bot.delivery is not None
+        consumer = BusConsumer(bus, bot.delivery)
+        async with anyio.create_task_group() as tg:
+            await tg.start(bus.run)
+            await tg.start(consumer.run)
+            await bus.publish(entry("before"))
+            for _ in range(200):
+                if seen:
+                    break
+                await anyio.sleep(0.05)
+            await anyio.to_thread.run_sync(redis_server.restart)  # no persistence: every key is gone
+            for _ in range(400):  # the gateway publishes again (retrying until Redis answers)
+                try:
+                    await bus.publish(entry("after"))
+                    break
+                except BusUnavailable:
+                    await anyio.sleep(0.05)
+            for _ in range(400):
+                if "after" in seen:
+                    break
+                await anyio.sleep(0.05)
+            consumer.stop()
+            tg.cancel_scope.cancel()
+    assert seen == ["before", "after"]
