@@ -123,7 +123,7 @@ def test_gateway_heartbeats_and_holds_events_while_redis_is_paused(
         time.sleep(4.5)
         during = _gateway_connection(emulator)
         assert during["number"] == before["number"], "the gateway kept its connection"
-        assert during["heartbeats"] >= beats + 3, (beats, during["heartbeats"])
+        assert during["heartbeats"] >= beats + 2, (beats, during["heartbeats"])  # one a second, on a busy machine
         assert not _all_replied(emulator, expected)
     finally:
         redis_server.proc.send_signal(signal.SIGCONT)
