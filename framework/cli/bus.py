@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.abc
 
 from framework.cli.commands import _USER_ERRORS, _credentials, _explain_failure, _platform, _plugin_failure, _user_error
 from framework.cli.commands import load as load_bot
@@ -21,6 +22,7 @@ from framework.plugins.manager import PluginError
 
 if TYPE_CHECKING:
     from framework.app import Bot
+    from framework.bus import BusPublisher
     from framework.config import Settings
     from framework.runtime.credentials import Credentials
     from framework.runtime.platform import Platform
@@ -57,6 +59,13 @@ def add_parsers(sub: Any) -> None:
     g.add_argument(
         "--sessions", "--redis", metavar="URL", help="'local' (default) or redis://...: share the shards as a fleet"
     )
+    g.add_argument(
+        "--transport",
+        choices=["websocket", "webhook"],
+        help="receive events over the gateway (default: config, websocket) or as webhook callbacks",
+    )
+    g.add_argument("--host", help="webhook listen address (default: config, 127.0.0.1)")
+    g.add_argument("--port", type=int, help="webhook listen port (default: config, 8080)")
     g.add_argument("--buffer", type=int, default=10_000, help="events held while the bus is slow (default 10000)")
     g.add_argument(
         "--when-full",
@@ -117,6 +126,8 @@ def gateway(args: argparse.Namespace) -> int:
     if args.buffer < 1:
         print(f"qqbot: error: --buffer: expected an integer >= 1, got {args.buffer}", file=sys.stderr)
         return 1
+    if settings.bot.transport == "webhook":
+        return _run(settings, lambda: _webhook_gateway(bot, settings, _credentials(settings), args))
     return _run(
         settings,
         lambda: _gateway(bot, settings, _credentials(settings), _platform(settings), args),
@@ -192,16 +203,71 @@ async def _gateway(
             publisher.close()
             with anyio.move_on_after(10.0):
                 await publisher.finished.wait()
-            stats = publisher.stats
-            print(
-                f"gateway stopped: {stats.published} event(s) published, {stats.dropped} dropped, "
-                f"{publisher.pending()} unpublished",
-                flush=True,
-            )
+            _report_publisher(publisher)
             tg.cancel_scope.cancel()
         await api.aclose()
         await tokens.aclose()
     return 0
+
+
+async def _webhook_gateway(bot: Bot, settings: Settings, credentials: Credentials, args: argparse.Namespace) -> int:
+    """Webhook mode: serve the platform's signed callbacks and publish each event (answered 200 once buffered)."""
+    from framework.bus import BusPublisher, open_bus
+    from framework.runtime.gateway.signals import wait_for_signal
+    from framework.runtime.webhook import WebhookApp, WebhookBot, serve_webhook
+
+    hook = settings.webhook
+    async with open_bus(args.bus, app_id=credentials.app_id) as bus, anyio.create_task_group() as tg:
+        publisher = BusPublisher(bus, buffer=args.buffer, policy=args.when_full)
+        await tg.start(publisher.run)
+        app = WebhookApp(
+            {credentials.app_id: WebhookBot(credentials.app_secret, publisher)},
+            timestamp_tolerance=hook.timestamp_tolerance,
+            path=None if hook.path == "/" else hook.path,
+            read_timeout=hook.read_timeout,
+            max_connections=hook.max_connections,
+        )
+        stop = anyio.Event()
+        served = anyio.Event()
+
+        async def serve(*, task_status: anyio.abc.TaskStatus[tuple[str, int]]) -> None:
+            try:
+                await serve_webhook(
+                    app,
+                    host=hook.host,
+                    port=hook.port,
+                    read_timeout=hook.read_timeout,
+                    handle_signals=False,
+                    shutdown_trigger=stop.wait,
+                    task_status=task_status,
+                )
+            finally:
+                served.set()
+
+        host, port = await tg.start(serve)
+        print(
+            f"gateway {bot.name!r} is ready (webhook callbacks on http://{host}:{port}{hook.path}); publishing to "
+            f"{bus!r}; press Ctrl-C to stop",
+            flush=True,
+        )
+        await wait_for_signal()
+        stop.set()
+        await served.wait()  # the server answered its last callbacks: everything it took is in the buffer
+        publisher.close()
+        with anyio.move_on_after(10.0):
+            await publisher.finished.wait()
+        _report_publisher(publisher)
+        tg.cancel_scope.cancel()
+    return 0
+
+
+def _report_publisher(publisher: BusPublisher) -> None:
+    stats = publisher.stats
+    print(
+        f"gateway stopped: {stats.published} event(s) published, {stats.dropped} dropped, "
+        f"{publisher.pending()} unpublished",
+        flush=True,
+    )
 
 
 async def _worker(bot: Bot, settings: Settings, credentials: Credentials, platform: Platform, url: str) -> int:

@@ -20,10 +20,10 @@ BusProcess = _Process
 class Emulator(_Process):
     """``qqbot emulator --port 0``: every intent granted, a heartbeat per second."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, *extra: str) -> None:
         argv = [
             sys.executable, "-m", "framework", "emulator", "--port", "0", "--grant-intents", "all",
-            "--heartbeat-interval", "1000", "--app", f"{APP_ID}:{APP_SECRET}",
+            "--heartbeat-interval", "1000", "--app", f"{APP_ID}:{APP_SECRET}", *extra,
         ]  # fmt: skip
         super().__init__("emulator", argv, tmp / "emulator.log", clean_env())
         self.wait_for("listening on ", timeout=30)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from _bus_harness import BusProcess, Emulator, Gateway, Worker, lease_holders
-from _fleet_harness import RedisServer, wait_until
+from _fleet_harness import RedisServer, _free_port, wait_until
 
 PARTITIONS = 8
 
@@ -132,3 +132,28 @@ def test_gateway_heartbeats_and_holds_events_while_redis_is_paused(
     _check_exactly_once_in_order(emulator, expected)
     assert _gateway_connection(emulator)["number"] == before["number"]
     gateway.wait_for("bus available again", timeout=10)
+
+
+def test_a_webhook_gateway_publishes_too(
+    tmp_path: Path, redis_server: RedisServer, processes: list[BusProcess]
+) -> None:
+    port = _free_port()
+    emulator = Emulator(tmp_path, "--webhook-url", f"http://127.0.0.1:{port}/")
+    processes.append(emulator)
+    bus = _bus(redis_server)
+    gateway = Gateway(tmp_path, emulator, bus, "--transport", "webhook", "--port", str(port))
+    worker = Worker(tmp_path, "worker", emulator, bus)
+    processes.extend([gateway, worker])
+    gateway.wait_for("webhook callbacks on", timeout=60)
+    worker.wait_for("is ready", timeout=60)
+    expected: dict[str, list[str]] = {"W1": [], "W2": []}
+    for k in range(10):
+        for g in expected:
+            text = f"{g} {k}"
+            emulator.group_message(g, text)
+            expected[g].append(text)
+    wait_until(lambda: _all_replied(emulator, expected), 60, "every webhook event answered")
+    time.sleep(0.5)
+    _check_exactly_once_in_order(emulator, expected)
+    assert gateway.interrupt() == 0
+    assert "20 event(s) published, 0 dropped, 0 unpublished" in gateway.output()
