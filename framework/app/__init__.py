@@ -14,6 +14,7 @@ from framework.app.errors import (
     NotBoundError,
     WaitTimeoutError,
 )
+from framework.app.guards import CommandError, CommandOnCooldown, Cooldown, MissingPermission, allowed
 from framework.app.handlers import Handler, HandlerOptions, Hook, Registration
 from framework.app.middleware import CallNext, Middleware
 from framework.app.router import Router
@@ -31,6 +32,7 @@ from framework.app.rules import (
     startswith,
 )
 from framework.app.scenes import ReplyTarget, Scene
+from framework.app.schedules import ProactiveMessageError
 
 __all__ = [
     "ApiClient",
@@ -41,7 +43,10 @@ __all__ = [
     "CallNext",
     "Command",
     "CommandArgumentError",
+    "CommandError",
+    "CommandOnCooldown",
     "Context",
+    "Cooldown",
     "FileType",
     "Handler",
     "HandlerOptions",
@@ -50,8 +55,10 @@ __all__ = [
     "Hook",
     "IntentsError",
     "Middleware",
+    "MissingPermission",
     "NoReplyTargetError",
     "NotBoundError",
+    "ProactiveMessageError",
     "Registration",
     "ReplyTarget",
     "Router",
@@ -60,6 +67,7 @@ __all__ = [
     "Upload",
     "WaitTimeoutError",
     "admins_only",
+    "allowed",
     "from_users",
     "in_channels",
     "in_groups",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 
 from framework.app.errors import CommandArgumentError, HandlerSignatureError
+from framework.app.guards import CommandOnCooldown, Cooldown, MissingPermission, default_reply
 from framework.app.handlers import Registration, bind_parameters, call_with
 from framework.app.injection import ParamSource, describe
 from framework.app.rules import Rule
@@ -220,6 +221,10 @@ class Command(Registration):
     """``scenes`` was given at registration; otherwise the command follows the bot's scenes."""
     block: bool = True
     """A match consumes the event: the event handlers registered for the same message do not run."""
+    cooldown: Cooldown | None = None
+    """Uses allowed per time window (see :mod:`framework.app.guards`)."""
+    permission: Rule | None = None
+    """Who may use the command; others get :class:`~framework.app.guards.MissingPermission`."""
     _limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
 
     def bind(self, bot: Bot) -> None:
@@ -254,14 +259,22 @@ class Command(Registration):
         """
         if self.rule is not None and not await self.rule(ctx):
             return False
+        if self.permission is not None and not await self.permission(ctx):
+            who = ctx.user_id or "the sender"
+            error = MissingPermission(f"{who} may not use /{self.name} (needs {self.permission.name})", self.name)
+            await self._refuse(bot, ctx, error)
+            return True
         try:
             values, named = parse_arguments(self.arguments, ctx.args)
         except CommandArgumentError as exc:
-            if ctx.target is not None and bot.api_or_none is not None:
-                await ctx.reply(f"{exc}\nUsage: {self.usage}")
-            else:
-                log.info("command %s: %s (cannot reply to %s)", self.name, exc, ctx.type)
+            await self._refuse(bot, ctx, exc)
             return True
+        if self.cooldown is not None:
+            wait = self.cooldown.hit(ctx, bot.clock.time())
+            if wait is not None:
+                message = f"/{self.name} was used too often ({self.cooldown}); {wait:.1f} s to wait"
+                await self._refuse(bot, ctx, CommandOnCooldown(message, self.name, wait))
+                return True
         injected, injected_kw = call_with(self.params, bot, ctx)
         # injected parameters come first in the signature only by convention; call by name instead
         kwargs = dict(injected_kw)
@@ -274,6 +287,22 @@ class Command(Registration):
             async with self._limiter:
                 await self.func(*call_args, **call_kwargs)
         return True
+
+    async def _refuse(self, bot: Bot, ctx: Context, error: Exception) -> None:
+        """A command error (bad argument, cooldown, permission): to the ``on_command_error`` functions if any, else the
+        default reply (:func:`~framework.app.guards.default_reply`)."""
+        hooks = bot._hooks("command_error")
+        if hooks:
+            for hook in hooks:
+                try:
+                    await hook.func(error, ctx)
+                except Exception as exc:
+                    await bot._report(exc, ctx, hook.qualname)
+            return
+        if ctx.target is not None and bot.api_or_none is not None:
+            await ctx.reply(default_reply(error, self.usage))
+        else:
+            log.info("command %s: %s (cannot reply to %s)", self.name, error, ctx.type)
 
 
 def _merge(

@@ -43,7 +43,7 @@ __all__ = [
 ANY_MESSAGE = "ANY_MESSAGE"
 
 AsyncFunc = Callable[..., Awaitable[Any]]
-HookKind = Literal["startup", "shutdown", "error", "middleware"]
+HookKind = Literal["startup", "shutdown", "error", "middleware", "command_error"]
 
 
 class HandlerOptions(TypedDict, total=False):

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack, overload
 from framework.app._decorators import EventDecorators
 from framework.app.commands import Command
 from framework.app.errors import BotError, HandlerSignatureError
+from framework.app.guards import Cooldown
 from framework.app.handlers import ANY_MESSAGE, Handler, HandlerOptions, Hook, HookKind, Registration, require_async
 from framework.app.injection import describe
 from framework.app.rules import Rule
@@ -268,6 +269,8 @@ class Router(EventDecorators):
         concurrency: int | None = None,
         hidden: bool = False,
         block: bool = True,
+        cooldown: Cooldown | None = None,
+        permission: Rule | None = None,
     ) -> Callable[[_H], _H]:
         """Register a command ``/name``; arguments come from the function's annotated parameters.
 
@@ -275,7 +278,9 @@ class Router(EventDecorators):
         the docstring's first line is the ``/help`` summary. A matched command consumes the message: the
         event handlers of that message (``@bot.on_group_at_message``, ...) do not run, unless
         ``block=False``. A name or alias another command of the bot already uses (in any router) is
-        refused with :class:`BotError`.
+        refused with :class:`BotError`. ``cooldown`` (a :class:`~framework.app.guards.Cooldown`) limits how often it
+        runs; ``permission`` (a rule: ``admins_only()``, ``allowed("mods")``...) says who may use it. Refusals and
+        bad arguments go to :meth:`on_command_error` functions, else get a default reply.
         """
         scoped = scenes is not None
         chosen = _scenes(scenes, f"command /{name}: scenes") if scenes is not None else frozenset(Scene)
@@ -296,6 +301,8 @@ class Router(EventDecorators):
                     layout=tuple(inspect.signature(func).parameters.values()),
                     scoped=scoped,
                     block=block,
+                    cooldown=cooldown,
+                    permission=permission,
                 )
             )
             return func
@@ -370,6 +377,22 @@ class Router(EventDecorators):
             raise HandlerSignatureError(describe(mw), "-", "middleware must be an async function (ctx, call_next)")
         self._add(Hook(func=mw, hook="middleware"))
         return mw
+
+    def on_command_error(self, func: _H) -> _H:
+        """Handle ``async def func(error, ctx)`` the command errors of users: a bad argument
+        (:class:`~framework.app.errors.CommandArgumentError`), :class:`~framework.app.guards.CommandOnCooldown`,
+        :class:`~framework.app.guards.MissingPermission`. With at least one registered, the default replies are not
+        sent; ``ctx.reply`` answers the command's message."""
+        require_async(func)
+        positional = [
+            p
+            for p in inspect.signature(func).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]
+        if len(positional) != 2:
+            raise HandlerSignatureError(describe(func), "-", "a command error handler takes (error, ctx)")
+        self._add(Hook(func=func, hook="command_error", arity=2))
+        return func
 
     def on_startup(self, func: _H) -> _H:
         """Run ``func`` when the bot starts (may ask for ``Bot``, the API client or provided types)."""
