@@ -136,7 +136,8 @@ class Fault:
     name: str
     apply: Callable[[GatewayHub], object]
     kinds: tuple[str | None, ...]
-    """The kinds of the connections the client must open after it (``ConnectionRecord.kind``)."""
+    """The kinds of the connections the client must open after it (``ConnectionRecord.kind``: "resume",
+    "identify", or None for one that never authenticated: a bad Hello, a refused resume)."""
 
     @property
     def ends_session(self) -> bool:
