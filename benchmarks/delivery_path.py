@@ -15,6 +15,7 @@ The old tree (before the one delivery path) is driven the way its ``BotRunner`` 
 from __future__ import annotations
 
 import argparse
+import importlib
 import time
 from typing import Any
 
@@ -75,9 +76,9 @@ async def run_once(n: int, groups: int, concurrency: int) -> float:
                 await done.wait()
                 elapsed = time.process_time() - start
         else:
-            from framework.runtime.dispatch import EventDispatcher as Old  # type: ignore[import-not-found]
-
-            old = Old(bot.process, buffer=1024, workers=concurrency)
+            # the pre-delivery tree's dispatcher, by name: this branch only runs against an old checkout
+            old_module: Any = importlib.import_module("framework.runtime.dispatch")
+            old = old_module.EventDispatcher(bot.process, buffer=1024, workers=concurrency)
             async with bot.running():
                 await tg.start(old.run)
                 start = time.process_time()
