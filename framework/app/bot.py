@@ -10,7 +10,7 @@ import logging
 import warnings
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Iterable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -41,6 +41,7 @@ __all__ = ["Bot"]
 log = logging.getLogger("framework.app")
 
 _R = TypeVar("_R", bound=Registration)
+_S = TypeVar("_S")
 
 
 class Bot(Router):
@@ -598,6 +599,13 @@ class Bot(Router):
         waiter = self.waiters.register(types, check)
         what = " or ".join(types) + ("" if check is None else " passing the check")
         return await self.waiters.wait_registered(waiter, timeout, what)
+
+    def stored(self, name: str, model: type[_S], *, ttl: float | None = None) -> AbstractAsyncContextManager[_S]:
+        """State of the whole bot under ``name`` (``async with bot.stored("subscriptions", Subs) as subs:``), for
+        jobs and for what no single user or chat owns; otherwise like ``ctx.stored`` (docs/conversations.md)."""
+        from framework.app.state import stored
+
+        return stored(self, f"bot:{name}", model, ttl)
 
     @property
     def jobs(self) -> list[Job]:

@@ -16,7 +16,7 @@ from framework.testing import ManualClock, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))
 
-from _fleet_harness import RedisServer, redis_binary
+from _fleet_harness import RedisServer, redis_binary  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.anyio
 
