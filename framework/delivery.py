@@ -158,7 +158,6 @@ class EventDispatcher:
         self._scopes: list[anyio.CancelScope | None] = [None] * concurrency
         self._expired: list[bool] = [False] * concurrency
         self._lane_of: list[Hashable | None] = [None] * concurrency  # the lane each worker is draining
-        self._busy = 0
         self._closed = False
         self._started = False
         self.drained = anyio.Event()
@@ -169,7 +168,7 @@ class EventDispatcher:
     def __repr__(self) -> str:
         return (
             f"EventDispatcher(concurrency={self.concurrency}, queued={len(self._queue)}, held={self._held}, "
-            f"running={self._busy}, closed={self._closed})"
+            f"running={self.running}, closed={self._closed})"
         )
 
     # -- introspection ----------------------------------------------------------------------------
@@ -177,7 +176,7 @@ class EventDispatcher:
     @property
     def running(self) -> int:
         """Events being handled by the sink now."""
-        return self._busy
+        return sum(1 for event in self._current if event is not None)
 
     def pending(self) -> int:
         """Events accepted but not yet handed to the sink (queued, or held behind their lane)."""
@@ -275,7 +274,6 @@ class EventDispatcher:
             event = self._current[slot]
             self._current[slot] = None
             self._expired[slot] = False
-            self._busy -= 1
             if event is not None:
                 self.stats.timeouts += 1
                 if self.observers:
@@ -350,7 +348,6 @@ class EventDispatcher:
                     self._wake_one()  # more than this worker can take now: bring in another
                 continue
             # deliver ``event`` (``prepared``: what the classifier decoded, handed on)
-            self._busy += 1
             current[slot] = event
             if observers:
                 for observer in observers:
@@ -366,7 +363,6 @@ class EventDispatcher:
             except BaseException:  # cancelled from outside (shutdown); a deadline is accounted by the worker
                 if not expired[slot]:
                     current[slot] = None
-                    self._busy -= 1
                     if observers:
                         self._notify_finished(event)
                 raise
@@ -375,9 +371,11 @@ class EventDispatcher:
             if expired[slot]:  # past the deadline but it returned (or swallowed the cancellation)
                 await anyio.lowlevel.checkpoint()  # the scope's pending cancellation lands here; the worker reports
             current[slot] = None
-            self._busy -= 1
             if observers:
                 self._notify_finished(event)
+            if lane is not None and not lanes[lane]:  # the lane's backlog is empty: free it now
+                del lanes[lane]
+                lane_of[slot] = None
             if self._closed:
                 self._check_drained()
 
