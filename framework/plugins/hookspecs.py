@@ -20,7 +20,6 @@ import pluggy
 
 if TYPE_CHECKING:
     from framework.app import ApiRequest, Bot, Context, Router
-    from framework.interfaces import AuthProvider, SessionManager
 
 __all__ = [
     "PROJECT_NAME",
@@ -106,25 +105,26 @@ def qqbot_api_request(bot: Bot, request: ApiRequest) -> None:
 
 
 @hookspec
-def qqbot_gateway_started(bot: Bot, sessions: SessionManager, tokens: AuthProvider) -> None:
+def qqbot_gateway_started(bot: Bot, sessions: Any, tokens: Any) -> None:
     """Observe that the bot's gateway sessions started (called by ``BotRunner`` once the manager runs).
 
     ``sessions`` is the running :class:`~framework.interfaces.SessionManager` (local or fleet): its
     ``status()`` lists the shards this process owns now (state, reconnects, last close code), and its
     ``watchdog`` attribute, when not None, is the :class:`~framework.runtime.gateway.watchdog.LoopWatchdog`
     that measures how responsive the event loop is. ``tokens`` is the access-token provider (a
-    ``TokenManager`` counts its fetches in ``fetch_count``). For observers (metrics, health probes): keep
-    references, do not drive the sessions. Called from the event loop.
+    :class:`~framework.interfaces.AuthProvider`; a ``TokenManager`` counts its fetches in ``fetch_count``).
+    Both are typed ``Any`` here: plugins use only the app layer's names. For observers (metrics, health
+    probes): keep references, do not drive the sessions. Called from the event loop.
     """
 
 
 @hookspec
-def qqbot_gateway_stopped(bot: Bot, sessions: SessionManager) -> None:
+def qqbot_gateway_stopped(bot: Bot, sessions: Any) -> None:
     """Observe that the gateway sessions stopped (every shard closed), before the bot's shutdown hooks."""
 
 
 @hookspec
-def qqbot_webhook_started(bot: Bot, host: str, port: int, tokens: AuthProvider) -> None:
+def qqbot_webhook_started(bot: Bot, host: str, port: int, tokens: Any) -> None:
     """Observe that the webhook server is serving callbacks on ``host``:``port`` (called by ``run_webhook``)."""
 
 

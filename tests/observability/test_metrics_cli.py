@@ -17,6 +17,8 @@ from _proc import QQBOT, Proc, clean_env, free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 BOT = """
+import time
+
 import anyio
 from framework import Bot, Context
 
@@ -36,6 +38,11 @@ async def slow_stop() -> None:
 @bot.command("ping")
 async def ping(ctx: Context) -> None:
     await ctx.reply("pong")
+
+
+@bot.command("block")
+async def block(ctx: Context) -> None:
+    time.sleep(3.5)  # blocks the event loop past the watchdog's 2 s threshold
 
 
 @bot.command("boom")
@@ -141,6 +148,13 @@ def test_metrics_and_probes_of_a_running_bot(tmp_path: Path) -> None:
         )
         assert value(after, "qqbot_token_refreshes_total") >= 1
         assert value(after, "qqbot_dispatch_queue_depth") == 0 and value(after, "qqbot_dedupe_hits_total") == 0
+
+        # a handler blocking the event loop: /healthz fails (answered from the metrics thread), then recovers
+        act = http.post(f"{emu}/_emulator/act/c2c_message", json={"content": "/block", "openid": "U2"})
+        assert act.status_code == 200
+        until(lambda: status(http, f"{metrics}/healthz") == 503, "healthz 503 while the loop is blocked")
+        assert http.get(f"{metrics}/healthz").text.startswith("event loop blocked for ")
+        until(lambda: status(http, f"{metrics}/healthz") == 200, "healthz 200 once the loop runs again")
 
         # shutdown: the shards close first, so readyz fails while on_shutdown still runs
         proc.popen.send_signal(signal.SIGINT)

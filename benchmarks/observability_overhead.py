@@ -1,0 +1,148 @@
+"""What the observability plugins cost: gateway events/s into a no-op handler, with and without them.
+
+The emulator runs in its own process (``_common.EmulatorProcess``, a fresh one per run); this process runs
+``BotRunner`` over loopback, as ``gateway_vs_botpy.run_framework`` does, and measures one push of N events
+after a warm-up. Configurations:
+
+- ``none``: no plugin;
+- ``metrics``: :class:`MetricsPlugin` serving on a free port, scraped once a second meanwhile (as
+  Prometheus would); ``metrics-observer``: its per-event observer alone (no server, no sampler);
+- ``tracing``: :class:`TracingPlugin` on an SDK ``TracerProvider`` whose spans go to a batch processor and
+  an exporter that drops them; ``tracing-1%``: the same, sampling one trace in a hundred;
+- ``json-logs``: :class:`EventLogFields`.
+
+Configurations alternate within each round so that a noisy neighbour hurts them alike; the figure is the
+median over rounds. Run on demand::
+
+    python3 benchmarks/observability_overhead.py                # 50,000 events per run, 5 rounds
+    python3 benchmarks/observability_overhead.py -n 20000 -r 3 --configs none,metrics
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import threading
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import Counter, EmulatorOptions, EmulatorProcess, runner_edge
+from gateway_vs_botpy import push_round
+
+
+def _plugins(config: str) -> tuple[list[object], Callable[[], None]]:
+    """The plugins of ``config`` and a function to call when the run ends."""
+    if config == "metrics-observer":  # the per-event part alone: no server, no sampler, no scrapes
+        from framework.observability.metrics import MetricsPlugin
+
+        return [MetricsPlugin(None, process_metrics=False)], lambda: None
+    if config == "metrics":
+        from framework.observability.metrics import MetricsPlugin
+
+        plugin = MetricsPlugin(0, host="127.0.0.1")
+        plugin.serve()
+        stop = threading.Event()
+
+        def scrape() -> None:  # as Prometheus would, once a second
+            while not stop.wait(1.0):
+                urllib.request.urlopen(f"http://127.0.0.1:{plugin.port}/metrics").read()
+
+        thread = threading.Thread(target=scrape, daemon=True)
+        thread.start()
+
+        def close() -> None:
+            stop.set()
+            thread.join()
+            plugin.close()
+
+        return [plugin], close
+    if config in ("tracing", "tracing-1%"):
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+        from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+
+        from framework.observability.tracing import TracingPlugin
+
+        class Drop(SpanExporter):
+            def export(self, spans: Sequence[Any]) -> SpanExportResult:
+                return SpanExportResult.SUCCESS
+
+        provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.01)) if config == "tracing-1%" else ALWAYS_ON)
+        provider.add_span_processor(BatchSpanProcessor(Drop(), max_queue_size=65536))
+        return [TracingPlugin(tracer_provider=provider)], provider.shutdown
+    if config == "json-logs":
+        from framework.observability.logfields import EventLogFields
+
+        return [EventLogFields()], lambda: None
+    return [], lambda: None
+
+
+async def run_once(emu: EmulatorProcess, config: str, n: int, warmup: int) -> tuple[float, float]:
+    """Events/s and client CPU µs per event of one run of ``n`` events (after ``warmup`` unmeasured ones)."""
+    from framework.app import Bot
+    from framework.models.events import GroupMessage
+    from framework.runner import BotRunner
+
+    counter = Counter()
+    done = anyio.Event()
+    plugins, close = _plugins(config)
+    bot = Bot("bench", help=False, plugins=plugins)
+
+    @bot.on_group_at_message
+    async def noop(message: GroupMessage) -> None:
+        if counter.hit():
+            done.set()
+
+    try:
+        async with BotRunner(bot, **runner_edge(emu.url), concurrency=16) as runner:
+            with anyio.fail_after(30):
+                await runner.wait_ready()
+            for size in (warmup, n):
+                counter.reset(size)
+                done = anyio.Event()
+                await anyio.to_thread.run_sync(push_round, emu, size, 1)
+                with anyio.fail_after(120):
+                    await done.wait()
+                await anyio.to_thread.run_sync(emu.read)
+    finally:
+        close()
+    return counter.rate(), counter.cpu_us()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("-n", type=int, default=50_000, help="events per run")
+    parser.add_argument("-r", "--rounds", type=int, default=5)
+    parser.add_argument("--configs", default="none,metrics,tracing,tracing-1%,json-logs")
+    args = parser.parse_args()
+    configs = args.configs.split(",")
+    results: dict[str, list[tuple[float, float]]] = {c: [] for c in configs}
+    # one emulator per run: a fresh session each time (identify pacing off: max_concurrency high)
+    for _ in range(args.rounds):
+        for config in configs:
+            with EmulatorProcess(EmulatorOptions(shards=1, max_concurrency=1)) as emu:
+                results[config].append(anyio.run(run_once, emu, config, args.n, 2_000))
+    base = statistics.median(r for r, _ in results["none"]) if "none" in results else None
+    print(f"observability overhead ({args.n} events per run, median of {args.rounds} rounds):")
+    base_cpu = statistics.median(c for _, c in results["none"]) if "none" in results else None
+    for config, runs in results.items():
+        rates = sorted(r for r, _ in runs)
+        rate = statistics.median(rates)
+        cpu = statistics.median(c for _, c in runs)
+        vs = f" ({(rate / base - 1) * 100:+.1f}% vs none)" if base else ""
+        vs_cpu = f" ({cpu - base_cpu:+.1f} µs)" if base_cpu is not None else ""
+        print(
+            f"  {config:17s} {rate:>9,.0f} events/s (runs {rates[0]:,.0f}..{rates[-1]:,.0f}){vs}"
+            f"  {cpu:5.1f} µs CPU/event{vs_cpu}"
+        )
+
+
+if __name__ == "__main__":
+    main()
