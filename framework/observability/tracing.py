@@ -128,10 +128,13 @@ class TracingPlugin:
             attributes["qqbot.handler"] = handlers
         event_span = self.tracer.start_span(f"qqbot.event {event.type}", kind=SpanKind.CONSUMER, attributes=attributes)
         ctx = trace.set_span_in_context(event_span)
-        handler_span = self.tracer.start_span(
-            f"qqbot.handler {handlers or 'none'}", context=ctx, attributes={"qqbot.handler": handlers}
-        )
-        token = otel_context.attach(trace.set_span_in_context(handler_span, ctx))
+        handler_span: trace.Span = event_span
+        if event_span.is_recording():  # a trace the sampler dropped gets no handler span (half the cost)
+            handler_span = self.tracer.start_span(
+                f"qqbot.handler {handlers or 'none'}", context=ctx, attributes={"qqbot.handler": handlers}
+            )
+            ctx = trace.set_span_in_context(handler_span, ctx)
+        token = otel_context.attach(ctx)
         self._open[id(event)] = (event_span, handler_span, token)
         span_context = handler_span.get_span_context()
         fields = event_fields(event)
@@ -146,7 +149,8 @@ class TracingPlugin:
         if opened is None:
             return
         event_span, handler_span, token = opened
-        handler_span.end()
+        if handler_span is not event_span:
+            handler_span.end()
         event_span.end()
         otel_context.detach(token)
 

@@ -100,3 +100,21 @@ async def test_json_log_lines_carry_the_event_and_trace_ids() -> None:
     assert line["trace_id"] == format(event.context.trace_id, "032x")
     assert line["event_id"] == (event.attributes or {})["qqbot.event.id"]
     assert line["event_type"] == "GROUP_AT_MESSAGE_CREATE" and line["shard_id"] == 0
+
+
+async def test_a_trace_the_sampler_drops_records_nothing_and_the_bot_still_answers() -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    bot = Bot("sampled-out", plugins=[TracingPlugin(tracer_provider=provider)])
+
+    @bot.command("ping")
+    async def ping(ctx: Context) -> None:
+        await ctx.reply("pong")
+
+    async with connect(bot) as chat:
+        await chat.group("G1").user("alice").at("/ping")
+        assert await chat.replies() == ["pong"]
+    assert exporter.get_finished_spans() == ()
