@@ -19,7 +19,6 @@ handled normally once that handler returns.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,9 @@ log = logging.getLogger("framework.app.conversations")
 
 #: User-message event types (the event table's message models): what a prompt's answer can be.
 MESSAGE_EVENTS = frozenset(spec.type for spec in EVENT_TABLE.values() if spec.dedupe_by_message_id)
+
+#: Guild channel messages reach a bot with GUILD_MESSAGES twice, as these two types with one message id.
+TWINNED_EVENTS = frozenset({"AT_MESSAGE_CREATE", "MESSAGE_CREATE"})
 
 Check = Callable[[Context], bool]
 
@@ -77,7 +79,8 @@ class Waiters:
         self._bot = bot
         self._pending: list[Waiter] = []
         self._types: dict[str, int] = {}  # event type -> pending waiters accepting it
-        self._answered: deque[str] = deque(maxlen=remember)  # message ids that answered a waiter
+        self._answered: dict[str, None] = {}  # guild message ids that answered a waiter (their twin may follow)
+        self._remember = remember
         self._changed = anyio.Event()
         self.registered = 0
         """Waiters registered so far (the test client's ``chat.prompted()`` counts them)."""
@@ -123,7 +126,7 @@ class Waiters:
 
     def claim(self, event: InboundEvent, decoded: Any) -> Claimed | None:
         """The classifier's question: does a pending waiter take ``event``? (No checkpoint, no I/O.)"""
-        if event.type in MESSAGE_EVENTS and self._answered:
+        if event.type in TWINNED_EVENTS and self._answered:
             message_id = getattr(decoded, "id", None)
             if message_id and message_id in self._answered:
                 return Claimed(None, decoded, twin=True)
@@ -164,8 +167,10 @@ class Waiters:
         if waiter is not None and waiter.answer is None and waiter in self._pending:
             waiter.answer = Context(self._bot, event, claimed.decoded)
             message_id = getattr(claimed.decoded, "id", None)
-            if event.type in MESSAGE_EVENTS and message_id:
-                self._answered.append(message_id)
+            if event.type in TWINNED_EVENTS and message_id:
+                self._answered[message_id] = None
+                if len(self._answered) > self._remember:
+                    del self._answered[next(iter(self._answered))]
                 self.active = True
             self.remove(waiter)
             waiter.done.set()
