@@ -127,6 +127,10 @@ class Router(EventDecorators):
         root = self._root()
         for command in router._walk(Command):
             root._refuse_duplicate(command)
+        taken = {job.name for job in root._walk(Job)}
+        for job in router._walk(Job):
+            if job.name in taken:
+                raise BotError(f"job {job.name!r} is registered twice; give one of them another name=")
         bot = self.bot
         if bot is not None:
             for record in router._walk(Registration):

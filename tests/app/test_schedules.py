@@ -256,3 +256,18 @@ async def test_without_redis_a_fleet_job_fails_safe(tmp_path: Path) -> None:
                 await anyio.sleep(0.01)
     assert runs == []
     assert "could not claim the occurrence in Redis" in str(reported[0])
+
+
+def test_a_router_bringing_a_taken_job_name_is_refused() -> None:
+    bot = Bot("names")
+    router = Router("more")
+
+    @bot.every(minutes=1, name="report")
+    async def mine() -> None: ...
+
+    @router.every(minutes=5, name="report")
+    async def theirs() -> None: ...
+
+    with pytest.raises(BotError, match="job 'report' is registered twice"):
+        bot.include(router)
+    assert [j.name for j in bot.jobs] == ["report"]
