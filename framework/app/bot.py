@@ -388,6 +388,10 @@ class Bot(Router):
             "middleware": [
                 {"middleware": m.qualname, "plugin": m.owner, "router": _router_name(m)} for m in self._middleware
             ],
+            "jobs": [
+                {"name": j.name, "schedule": str(j.trigger), "fleet_wide": j.fleet_wide, "plugin": j.owner}
+                for j in self.jobs
+            ],
             "routers": [r.name for r in self._routers_in_order()][1:],
             "plugins": self.plugins.names,
             "plugin_failures": [str(f) for f in self.plugins.failures],

@@ -170,6 +170,11 @@ def check(args: argparse.Namespace, out: TextIO | None = None) -> int:
         aliases = f" (aliases: {', '.join(c['aliases'])})" if c["aliases"] else ""
         print(f"  {c['usage']}{aliases}", file=out)
     print(f"middleware: {len(info['middleware'])}", file=out)
+    if info["jobs"]:
+        print(f"jobs:       {len(info['jobs'])}", file=out)
+        for j in info["jobs"]:
+            owner = f"  (plugin {j['plugin']})" if j["plugin"] else ""
+            print(f"  {j['schedule']:<40} {j['name']}{owner}", file=out)
     print(f"plugins:    {', '.join(info['plugins']) or 'none'}", file=out)
     for failure in info["plugin_failures"]:
         print(f"  FAILED {failure}", file=out)

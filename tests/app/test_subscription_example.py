@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import os
 import sys
 import zoneinfo
 from pathlib import Path
@@ -132,3 +133,17 @@ async def test_a_bot_without_active_messages_sends_nothing_and_keeps_running() -
         assert await chat.errors() == []
         await chat.c2c("u1").say("/mycity")
         assert (await chat.replies())[-1] == "Paris"
+
+
+def test_qqbot_check_lists_the_job(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from framework.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in os.environ if k.startswith("QQBOT_")]:
+        monkeypatch.delenv(key)
+    assert main(["check", f"{EXAMPLE}:bot"]) == 0
+    out = capsys.readouterr().out
+    assert "jobs:       1" in out
+    assert "cron '0 8 * * *' (Asia/Shanghai)" in out and ".morning" in out
