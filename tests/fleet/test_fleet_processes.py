@@ -104,8 +104,15 @@ def test_a_killed_process_shards_are_resumed_elsewhere_within_the_ttl_and_no_eve
     processes.extend([survivor, victim])
     held = _balanced(sessions, emulator, [3, 3])
     lost = held[next(owner for owner in held if owner.startswith(_member_prefix(victim)))]
+    live = emulator.live()
+    # the victim reported every session to Redis (it does so as soon as a shard is READY)
+    wait_until(
+        lambda: all(r["session_id"] == live[r["shard"]]["session_id"] for r in shards_json(sessions)),
+        10,
+        "the sessions in Redis",
+    )
     before = {c["number"] for c in emulator.gateway()["connections"]}
-    dying = {emulator.live()[s]["number"] for s in lost}  # the victim's connections at the kill
+    dying = {live[s]["number"] for s in lost}  # the victim's connections at the kill
 
     victim.popen.send_signal(signal.SIGKILL)
     victim.popen.wait()

@@ -468,17 +468,35 @@ class RedisSessionManager(LocalSessionManager):
     async def _serve(self, held: _Held) -> None:
         try:
             with held.scope:
-                await held.shard.run()
-        except _LeaseLost:
-            pass
-        except GatewayFatalError as exc:
-            if self._fatal is None:
-                self._fatal = exc
-            self._stop_requested.set()
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._report_when_ready, held.shard)
+                    try:
+                        await held.shard.run()
+                    except _LeaseLost:
+                        pass
+                    except GatewayFatalError as exc:
+                        if self._fatal is None:
+                            self._fatal = exc
+                        self._stop_requested.set()
+                    finally:
+                        tg.cancel_scope.cancel()
         finally:
             held.done.set()
             if self._held.get(held.shard.shard_id) is held and held.lost:
                 self._forget(held.shard.shard_id)
+
+    async def _report_when_ready(self, shard: Shard) -> None:
+        """A new session's id reaches Redis at once, not on the next round: a process that dies right after
+        READY leaves a session the taker can resume."""
+        while True:
+            session = shard.machine.session_id
+            try:
+                await shard.wait_ready()
+            except GatewayFatalError:
+                return  # the shard stopped; run() raises it
+            if shard.machine.session_id != session or session is None:
+                self._wake.set()  # the coordinator runs a round now
+            await anyio.sleep(self.timing.renew_every)  # at most one extra round per renewal interval
 
     def _forget(self, shard_id: int) -> None:
         self._held.pop(shard_id, None)

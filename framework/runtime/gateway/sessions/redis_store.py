@@ -342,7 +342,8 @@ class FleetStore:
         """Every shard's lease, owner, session state and last seq, for ``qqbot shards``."""
         raw = await self.client.hget(self.keys.config, "shard_count")
         count = int(raw) if raw else self.shard_count
-        now_ms = int(_redis_now_ms(await self.client.time()))
+        seconds, micros = cast(list[Any], await self.client.eval("return redis.call('TIME')", keys=[], args=[]))
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
         members: dict[str, Any] = {}
         rows: list[dict[str, Any]] = []
         for shard in range(count):
@@ -361,7 +362,7 @@ class FleetStore:
                     "host": members.get(owner, {}).get("host") if owner else None,
                     "pid": members.get(owner, {}).get("pid") if owner else None,
                     "token": int(lease.rsplit(" ", 1)[1]) if lease else None,
-                    "lease_age_s": round((now_ms - int(acquired)) / 1000, 1) if owner and acquired else None,
+                    "lease_age_s": round(max(0, now_ms - int(acquired)) / 1000, 1) if owner and acquired else None,
                     "lease_ttl_s": round(max(0, await self.client.pttl(self.keys.lease(shard))) / 1000, 1)
                     if owner
                     else None,
@@ -371,10 +372,3 @@ class FleetStore:
                 }
             )
         return rows
-
-
-def _redis_now_ms(time: Any) -> float:
-    if hasattr(time, "timestamp"):  # coredis answers TIME with a datetime
-        return float(time.timestamp() * 1000)
-    seconds, micros = time
-    return int(seconds) * 1000 + int(micros) / 1000
