@@ -188,7 +188,8 @@ class Burst:
     """Valid messages (ints: how many) interleaved with garbage frames, on one live connection."""
 
     items: tuple[int | Garbage | str, ...]
-    """``"dup"``: the platform pushes the last valid message again (same envelope id, no ``s``)."""
+    """``"dup"``: the platform pushes the last valid message again (same envelope id, no ``s``);
+    ``"redelivered"``: the same message under a new envelope id (deduplicated by the message id)."""
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ class Unreadable:
 
 Step = Burst | Hit | Unreadable
 
-bursts = st.lists(st.integers(1, 3) | GARBAGE | st.just("dup"), min_size=1, max_size=10).map(
+bursts = st.lists(st.integers(1, 3) | GARBAGE | st.sampled_from(["dup", "redelivered"]), min_size=1, max_size=10).map(
     lambda items: Burst(tuple(items))
 )
 
@@ -240,6 +241,7 @@ class Run:
         self.malformed_sent = 0
         self.unreadable_sent = 0
         self.last_event: tuple[str, Any] | None = None
+        self.redelivered = 0
 
     @property
     def machine(self) -> Any:
@@ -266,10 +268,14 @@ class Run:
                 if self.stack.hub.send_raw(item.frame, 0) and item.malformed:
                     injected += 1
                 event(f"garbage: {item.label}")
-            elif self.last_event is not None:  # "dup"
+            elif self.last_event is not None:  # "dup" or "redelivered"
                 event_id, d = self.last_event
+                if item == "redelivered":
+                    self.redelivered += 1
+                    event_id = f"{event_id}:again{self.redelivered}"
                 frame = json.dumps({"op": 0, "t": "C2C_MESSAGE_CREATE", "id": event_id, "d": d}).encode()
                 self.stack.hub.send_raw(frame, 0)
+                event(f"pushed twice: {item}")
         self.stack.send(1)  # frames arrive in order: once this one is handled, every frame before it was read
         await self.stack.settle("the messages of a burst")
         got = self.machine.malformed_frames - malformed_before
