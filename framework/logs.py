@@ -13,6 +13,7 @@ import re
 import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, Literal, TextIO
 
@@ -36,10 +37,11 @@ REDACTED = "<redacted>"
 """What a secret is replaced with, in log lines, exception messages and reprs."""
 
 
-log_fields: ContextVar[dict[str, Any] | None] = ContextVar("qqbot_log_fields", default=None)
-"""Fields :class:`JsonFormatter` adds to every record logged in this context (the event being handled:
-``event_id``, ``event_type``, ``shard_id``, and with tracing ``trace_id``/``span_id``). Set per event by
-:mod:`framework.observability`; None outside an event."""
+log_fields: ContextVar[Any] = ContextVar("qqbot_log_fields", default=None)
+"""What :class:`JsonFormatter` adds to every record logged in this context: a mapping of fields (with tracing:
+``event_id``, ``event_type``, ``shard_id``, ``trace_id``, ``span_id``), or the event being handled itself (an
+object with ``id``, ``type`` and ``shard_id``: read only when a record is written, so setting it costs one
+call per event). Set per event by :mod:`framework.observability`; None outside an event."""
 
 
 def register_secret(value: str | None, *, temporary: bool = False) -> None:
@@ -114,10 +116,21 @@ class JsonFormatter(logging.Formatter):
             if hasattr(record, key):
                 payload[key] = getattr(record, key)
         fields = log_fields.get()
-        if fields:  # the event being handled (and its trace), set by framework.observability
+        if fields is not None:  # the event being handled (and its trace), set by framework.observability
+            if not isinstance(fields, Mapping):
+                fields = _event_fields(fields)
             for key, value in fields.items():
                 payload.setdefault(key, value)
         return json.dumps(payload, ensure_ascii=False)
+
+
+def _event_fields(event: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {"event_type": getattr(event, "type", None)}
+    if getattr(event, "id", None):
+        fields["event_id"] = event.id
+    if getattr(event, "shard_id", None) is not None:
+        fields["shard_id"] = event.shard_id
+    return fields
 
 
 def configure_logging(

@@ -55,7 +55,7 @@ class EventLogFields:
 
     def started(self, event: InboundEvent) -> None:
         if log_fields.get() is None:  # the tracing plugin's observer may have set them, with the trace ids
-            log_fields.set(event_fields(event))
+            log_fields.set(event)  # the formatter reads id, type and shard when a record is written
 
     def finished(self, event: InboundEvent) -> None:
         log_fields.set(None)
