@@ -80,7 +80,8 @@ _resumed_decoder = msgspec.json.Decoder(Resumed | str | None)
 
 
 def decode_envelope(data: bytes | str) -> Envelope:
-    """Decode a frame; raises ``msgspec.DecodeError``/``ValidationError`` on malformed input."""
+    """Decode a frame; raises ``msgspec.DecodeError``/``ValidationError`` on malformed input, and
+    ``RecursionError`` on input nested too deeply for msgspec to skip (callers treat it as malformed)."""
     return _envelope_decoder.decode(data)
 
 
