@@ -3,6 +3,7 @@
 - :mod:`framework.bus.message`: the message format and the partitioning (sans I/O).
 - :mod:`framework.bus.base`: the backend interface (:class:`EventBus`).
 - :mod:`framework.bus.redis`: Redis Streams (the ``redis`` extra).
+- :mod:`framework.bus.nats`: NATS JetStream (the ``nats`` extra; asyncio only).
 - :mod:`framework.bus.publisher`: the gateway side's sink (bounded buffer, documented full-buffer policy).
 - :mod:`framework.bus.consumer`: the worker side, feeding a bot's dispatcher and acknowledging when it finished.
 
@@ -38,21 +39,31 @@ __all__ = [
 
 
 def check_bus_url(url: str) -> str:
-    """The URL's scheme (``redis``) once its options are valid; ValueError naming the fix otherwise."""
+    """The URL's backend (``redis`` or ``nats``) once its options are valid; ValueError naming the fix otherwise."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme in ("redis", "rediss"):
         from framework.bus.redis import parse_redis_bus_url
 
         parse_redis_bus_url(url)
         return "redis"
-    if scheme == "nats":
-        raise ValueError("--bus nats://...: the NATS JetStream backend is not available yet; use redis://HOST:PORT/DB")
-    raise ValueError(f"--bus {url.split('@')[-1]!r}: expected redis://HOST:PORT/DB")
+    if scheme in ("nats", "tls"):
+        from framework.bus.nats_url import parse_nats_bus_url
+
+        parse_nats_bus_url(url)
+        return "nats"
+    raise ValueError(f"--bus {url.split('@')[-1]!r}: expected redis://HOST:PORT/DB or nats://HOST:PORT")
 
 
 def open_bus(url: str, *, app_id: str, **options: Any) -> Any:
     """The backend a ``--bus`` URL names, to enter with ``async with``."""
-    check_bus_url(url)
+    if check_bus_url(url) == "nats":
+        try:
+            from framework.bus.nats import NatsJetStreamBus
+        except ImportError as exc:
+            raise RuntimeError(
+                f"--bus nats://... needs the nats extra: pip install 'qqbot-framework[nats]' ({exc})"
+            ) from None
+        return NatsJetStreamBus(url, app_id=app_id, **options)
     try:
         from framework.bus.redis import RedisStreamsBus
     except ImportError as exc:

@@ -12,12 +12,44 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 from anyio.abc import TaskStatus
 
 from framework.bus.message import BusMessage
 
-__all__ = ["BusEntry", "BusUnavailable", "EventBus"]
+__all__ = ["BusEntry", "BusUnavailable", "EventBus", "bus_options"]
+
+
+_INT_OPTIONS = {"partitions": (1, 4096), "maxlen": (100, 10**9), "idempotency_ttl": (1, 30 * 86_400)}
+
+
+def bus_options(query: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The bus's own options in a ``--bus`` URL's query (``partitions``, ``maxlen``, ``lease_ttl``,
+    ``idempotency_ttl``, ``namespace``), checked, and the other parameters; ValueError naming the bad one."""
+    options: dict[str, Any] = {}
+    rest = []
+    for name, value in parse_qsl(query):
+        if name in _INT_OPTIONS:
+            low, high = _INT_OPTIONS[name]
+            if not value.isdigit() or not low <= int(value) <= high:
+                raise ValueError(f"--bus ...?{name}={value}: expected an integer in {low}..{high}")
+            options[name] = int(value)
+        elif name == "lease_ttl":
+            try:
+                ttl = float(value)
+            except ValueError:
+                ttl = -1.0
+            if not 1.0 <= ttl <= 300.0:
+                raise ValueError(f"--bus ...?lease_ttl={value}: expected seconds in 1..300")
+            options[name] = ttl
+        elif name == "namespace":
+            if not value or not value.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"--bus ...?namespace={value!r}: expected letters, digits, '-' and '_'")
+            options[name] = value
+        else:
+            rest.append((name, value))
+    return options, rest
 
 
 class BusUnavailable(Exception):

@@ -34,14 +34,14 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import anyio
 import coredis
 import msgspec
 from anyio.abc import TaskStatus
 
-from framework.bus.base import BusEntry, BusUnavailable
+from framework.bus.base import BusEntry, BusUnavailable, bus_options
 from framework.bus.message import decode_message
 
 __all__ = ["RedisBusConfig", "RedisSeqStore", "RedisStreamsBus", "parse_redis_bus_url"]
@@ -127,9 +127,6 @@ class RedisBusConfig:
     idempotency_ttl: int = 86_400
 
 
-_INT_OPTIONS = {"partitions": (1, 4096), "maxlen": (100, 10**9), "idempotency_ttl": (1, 30 * 86_400)}
-
-
 def parse_redis_bus_url(url: str) -> RedisBusConfig:
     """Validate ``url``; ValueError naming the bad part and the fix."""
     parts = urlsplit(url)
@@ -137,28 +134,7 @@ def parse_redis_bus_url(url: str) -> RedisBusConfig:
         raise ValueError(f"--bus {parts.scheme}://...: expected redis://HOST:PORT/DB (or rediss://, nats://)")
     if not parts.hostname:
         raise ValueError("--bus redis://: the URL names no host; use redis://HOST:PORT/DB")
-    options: dict[str, Any] = {}
-    rest = []
-    for name, value in parse_qsl(parts.query):
-        if name in _INT_OPTIONS:
-            low, high = _INT_OPTIONS[name]
-            if not value.isdigit() or not low <= int(value) <= high:
-                raise ValueError(f"--bus ...?{name}={value}: expected an integer in {low}..{high}")
-            options[name] = int(value)
-        elif name == "lease_ttl":
-            try:
-                ttl = float(value)
-            except ValueError:
-                ttl = -1.0
-            if not 1.0 <= ttl <= 300.0:
-                raise ValueError(f"--bus ...?lease_ttl={value}: expected seconds in 1..300")
-            options[name] = ttl
-        elif name == "namespace":
-            if not value or "{" in value or "}" in value:
-                raise ValueError(f"--bus ...?namespace={value!r}: expected a non-empty name without braces")
-            options[name] = value
-        else:
-            rest.append((name, value))
+    options, rest = bus_options(parts.query)
     return RedisBusConfig(urlunsplit(parts._replace(query=urlencode(rest))), **options)
 
 

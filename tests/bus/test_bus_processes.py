@@ -15,7 +15,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from _bus_harness import BusProcess, Emulator, Gateway, Worker, lease_holders
+import pytest
+from _bus_harness import BusProcess, Emulator, Gateway, NatsServer, Worker, lease_holders, nats_lease_holders
 from _fleet_harness import RedisServer, _free_port, wait_until
 
 PARTITIONS = 8
@@ -36,11 +37,20 @@ def _check_exactly_once_in_order(emulator: Emulator, expected: dict[str, list[st
 
 
 def _start(
-    tmp_path: Path, redis: RedisServer, processes: list[BusProcess], *gateway_options: str, lease_ttl: float = 2
+    tmp_path: Path,
+    redis: RedisServer | None,
+    processes: list[BusProcess],
+    *gateway_options: str,
+    lease_ttl: float = 2,
+    nats: NatsServer | None = None,
 ) -> tuple[Emulator, Gateway, list[Worker]]:
     emulator = Emulator(tmp_path)
     processes.append(emulator)
-    bus = _bus(redis, lease_ttl)
+    if nats is not None:
+        bus = f"{nats.url}?partitions={PARTITIONS}&lease_ttl={lease_ttl:g}"
+    else:
+        assert redis is not None
+        bus = _bus(redis, lease_ttl)
     gateway = Gateway(tmp_path, emulator, bus, *gateway_options)
     processes.append(gateway)
     workers = [Worker(tmp_path, f"worker-{i}", emulator, bus) for i in range(2)]
@@ -50,17 +60,26 @@ def _start(
         w.wait_for("is ready", timeout=60)
 
     def shared() -> bool:  # both workers hold partitions (the second one's share handed over by the first)
-        holders = lease_holders(redis.url, PARTITIONS)
+        if nats is not None:
+            holders = nats_lease_holders(nats.url, PARTITIONS)
+        else:
+            assert redis is not None
+            holders = lease_holders(redis.url, PARTITIONS)
         return all(holders) and len(set(holders)) == 2
 
     wait_until(shared, 30, "both workers holding partitions")
     return emulator, gateway, workers
 
 
+@pytest.mark.parametrize("backend", ["redis", "nats"])
 def test_one_reply_per_message_in_order_and_a_killed_worker(
-    tmp_path: Path, redis_server: RedisServer, processes: list[BusProcess]
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest, processes: list[BusProcess]
 ) -> None:
-    emulator, _gateway, workers = _start(tmp_path, redis_server, processes)
+    if backend == "nats":
+        nats: NatsServer = request.getfixturevalue("nats_server")
+        emulator, _gateway, workers = _start(tmp_path, None, processes, nats=nats)
+    else:
+        emulator, _gateway, workers = _start(tmp_path, request.getfixturevalue("redis_server"), processes)
     groups = [f"G{i:02d}" for i in range(8)]
     expected: dict[str, list[str]] = {g: [] for g in groups}
     # round 1: quick messages, shared by both workers
@@ -91,7 +110,7 @@ def test_one_reply_per_message_in_order_and_a_killed_worker(
     handled = Counter(victim.lines("HANDLED") + survivor.lines("HANDLED"))
     assert cut <= set(survivor.lines("HANDLED")), "the survivor handled what the victim was running"
     assert not [m for m, n in handled.items() if n > 1], "no event handled twice"
-    assert "claimed" in survivor.output()
+    assert ("claimed" if backend == "redis" else "taking over") in survivor.output()
 
 
 def _gateway_connection(emulator: Emulator) -> dict[str, Any]:

@@ -1,0 +1,402 @@
+"""The NATS JetStream backend of the event bus (the ``nats`` extra: nats-py; asyncio only).
+
+Names (``A`` = the app id, ``N`` = the namespace):
+
+======================================  =========  =====================================================================
+name                                    kind       holds
+======================================  =========  =====================================================================
+``N_A_BUS`` subjects ``N.A.bus.p.<i>``  stream     one message per event (the msgpack BusMessage), at most ``maxlen``
+                                                   per partition subject (``max_msgs_per_subject``, oldest discarded)
+``p<i>``                                consumer   the durable pull consumer of partition ``i`` (explicit acks)
+``N_A_bus_leases``                      KV bucket  ``p.<i>``: the worker consuming partition ``i``; ``m.<worker>``: live
+                                                   workers; entries expire ``lease_ttl`` after their last write
+``N_A_bus_done``                        KV bucket  handled event ids (the idempotency guard), expiring after
+                                                   ``idempotency_ttl``
+``N_A_bus_seq``                         KV bucket  the last ``msg_seq`` per message id, kept 65 minutes
+======================================  =========  =====================================================================
+
+Partitions are leased like on Redis (:mod:`framework.bus.redis`). A worker that takes a partition re-creates its
+consumer from the first sequence not acknowledged (the consumer's ack floor + 1), so a departed worker's
+unacknowledged events come first and in order; events past the floor that were acknowledged are delivered again
+and skipped by the idempotency guard.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import math
+import os
+import random
+import re
+import secrets
+import socket
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import msgspec
+import nats
+import nats.errors
+import nats.js.errors
+from anyio.abc import TaskStatus
+from nats.js import api
+
+from framework.bus.base import BusEntry, BusUnavailable
+from framework.bus.message import decode_message
+from framework.bus.nats_url import NatsBusConfig, parse_nats_bus_url
+
+__all__ = ["NatsBusConfig", "NatsJetStreamBus", "NatsSeqStore", "parse_nats_bus_url"]
+
+log = logging.getLogger("framework.bus.nats")
+
+_UNAVAILABLE = (
+    nats.errors.TimeoutError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.NoRespondersError,
+    nats.errors.NoServersError,
+    nats.errors.StaleConnectionError,
+    nats.errors.ConnectionReconnectingError,
+    nats.js.errors.ServiceUnavailableError,
+    OSError,
+)
+
+
+def _key(text: str) -> str:
+    """A KV key for any event id (KV keys allow letters, digits and ``-_=./``)."""
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+class NatsJetStreamBus:
+    """:class:`~framework.bus.base.EventBus` on NATS JetStream; ``async with`` connects and creates the stream and
+    buckets if needed. Arguments as for :class:`~framework.bus.redis.RedisStreamsBus`."""
+
+    name = "nats"
+
+    def __init__(
+        self,
+        config: NatsBusConfig | str,
+        *,
+        app_id: str,
+        worker: str | None = None,
+        block: float = 0.5,
+        timeout: float = 5.0,
+    ) -> None:
+        self.config = config if isinstance(config, NatsBusConfig) else parse_nats_bus_url(config)
+        self.partitions = self.config.partitions
+        self.worker = worker or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.block = block
+        self.timeout = timeout
+        app = re.sub(r"[^A-Za-z0-9_-]", "_", app_id)
+        ns = self.config.namespace
+        self.stream = f"{ns}_{app}_BUS"
+        self.subjects = [f"{ns}.{app}.bus.p.{i}" for i in range(self.partitions)]
+        self._buckets = (f"{ns}_{app}_bus_leases", f"{ns}_{app}_bus_done", f"{ns}_{app}_bus_seq")
+        self.owned: set[int] = set()
+        self.reading: set[int] = set()
+        self._releasing: set[int] = set()
+        self._revision: dict[int, int] = {}
+        self._inflight = [0] * self.partitions
+        self._messages: dict[tuple[int, str], Any] = {}  # entry -> the JetStream message to ack
+        self._subs: dict[int, Any] = {}
+        self._nc: Any = None
+        self._js: Any = None
+        self._leases: Any = None
+        self._done: Any = None
+        self._seq: Any = None
+        self._send, self._recv = anyio.create_memory_object_stream[BusEntry](1024)
+        self._tg: anyio.abc.TaskGroup | None = None
+        self.lost = 0
+
+    def __repr__(self) -> str:
+        host = urlsplit(self.config.nats_url).hostname
+        return f"NatsJetStreamBus(host={host!r}, partitions={self.partitions}, worker={self.worker!r})"
+
+    async def __aenter__(self) -> NatsJetStreamBus:
+        try:
+            with anyio.fail_after(self.timeout * 2):
+                self._nc = await nats.connect(
+                    self.config.nats_url,
+                    connect_timeout=self.timeout,
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                )
+        except (TimeoutError, *_UNAVAILABLE) as exc:
+            raise BusUnavailable(
+                f"cannot connect to NATS at {urlsplit(self.config.nats_url).netloc} ({exc!r})"
+            ) from None
+        self._js = self._nc.jetstream(timeout=self.timeout)
+        try:
+            await self._js.add_stream(
+                name=self.stream,
+                subjects=[f"{self.subjects[0].rsplit('.', 1)[0]}.*"],
+                max_msgs_per_subject=self.config.maxlen,
+                discard=api.DiscardPolicy.OLD,
+            )
+        except nats.js.errors.BadRequestError:  # exists with another config (e.g. maxlen changed): keep it
+            log.warning("bus: stream %s exists with another configuration; using it as it is", self.stream)
+        leases, done, seq = self._buckets
+        self._leases = await self._js.create_key_value(bucket=leases, ttl=self.config.lease_ttl, history=1)
+        self._done = await self._js.create_key_value(bucket=done, ttl=float(self.config.idempotency_ttl), history=1)
+        self._seq = await self._js.create_key_value(bucket=seq, ttl=3900.0, history=1)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        nc, self._nc = self._nc, None
+        if nc is not None:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self.timeout):
+                await nc.close()
+
+    async def _call(self, what: str, coro: Any) -> Any:
+        try:
+            with anyio.fail_after(self.timeout):
+                return await coro
+        except TimeoutError:
+            raise BusUnavailable(f"NATS did not answer {what} within {self.timeout:g} s") from None
+        except _UNAVAILABLE as exc:
+            raise BusUnavailable(f"NATS unavailable during {what} ({exc!r})") from None
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    async def publish(self, batch: Sequence[tuple[int, bytes]], /) -> None:
+        if not batch:
+            return
+        js = self._js
+        # sent in order on one connection; the acks are awaited together
+        async with anyio.create_task_group() as tg:
+            for p, payload in batch:
+                tg.start_soon(self._call, "PUB", js.publish(self.subjects[p], payload, stream=self.stream))
+
+    # -- consuming ----------------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        started = False
+        offset = random.randrange(self.partitions)
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                while True:
+                    try:
+                        await self._tick(offset)
+                    except BusUnavailable as exc:
+                        log.warning("bus: cannot renew partition leases: %s; retrying", exc)
+                    else:
+                        if not started:
+                            started = True
+                            task_status.started()
+                    await anyio.sleep(self.config.lease_ttl / 3 if started else 0.2)
+        finally:
+            self._tg = None
+            if not started:
+                task_status.started()
+            with anyio.CancelScope(shield=True):
+                await self._leave()
+
+    async def _tick(self, offset: int) -> None:
+        kv = self._leases
+        await self._call("the membership", kv.put(f"m.{_key(self.worker)}", b"1"))
+        try:
+            keys = await self._call("the members", kv.keys())
+        except nats.js.errors.NoKeysError:
+            keys = []
+        members = [k for k in keys if k.startswith("m.")]
+        share = math.ceil(self.partitions / max(1, len(members)))
+        me = self.worker.encode()
+        for p in sorted(self.owned):
+            try:
+                self._revision[p] = await self._call(
+                    "the lease renewal", kv.update(f"p.{p}", me, last=self._revision[p])
+                )
+            except nats.js.errors.KeyWrongLastSequenceError:
+                self.lost += 1
+                log.warning("bus: lost the lease of partition %d (not renewed within %g s)", p, self.config.lease_ttl)
+                self._drop(p)
+        for j in range(self.partitions):
+            if len(self.owned) >= share:
+                break
+            p = (offset + j) % self.partitions
+            if p in self.owned:
+                continue
+            try:
+                self._revision[p] = await self._call("a lease", kv.create(f"p.{p}", me))
+            except nats.js.errors.KeyWrongLastSequenceError:
+                continue
+            self.owned.add(p)
+            await self._take(p)
+        surplus = len(self.owned) - share
+        if surplus > 0:
+            for p in sorted(self.owned - self._releasing, reverse=True)[:surplus]:
+                self._releasing.add(p)
+                self.reading.discard(p)
+        for p in list(self._releasing):
+            if not self._inflight[p]:
+                await self._release(p)
+                self._drop(p)
+                log.info("bus: handed partition %d over (another worker joined)", p)
+
+    async def _release(self, p: int) -> None:
+        with contextlib.suppress(nats.js.errors.KeyWrongLastSequenceError):
+            await self._call("the lease release", self._leases.delete(f"p.{p}", last=self._revision.get(p)))
+
+    def _drop(self, p: int) -> None:
+        self.owned.discard(p)
+        self.reading.discard(p)
+        self._releasing.discard(p)
+        self._revision.pop(p, None)
+
+    async def _take(self, p: int) -> None:
+        """Re-create partition ``p``'s consumer from its first unacknowledged event and start reading it."""
+        durable = f"p{p}"
+        floor: int | None = None
+        try:
+            info = await self._call("CONSUMER.INFO", self._js.consumer_info(self.stream, durable))
+            floor = info.ack_floor.stream_seq if info.ack_floor is not None else 0
+            pending = info.num_ack_pending
+            await self._call("CONSUMER.DELETE", self._js.delete_consumer(self.stream, durable))
+            if pending:
+                log.warning(
+                    "bus: partition %d: taking over %d unacknowledged event(s) of a departed worker", p, pending
+                )
+        except nats.js.errors.NotFoundError:
+            pass
+        config = api.ConsumerConfig(
+            durable_name=durable,
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if floor else api.DeliverPolicy.ALL,
+            opt_start_seq=floor + 1 if floor else None,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=3600.0,  # redelivery happens by takeover, never to the worker that holds the partition
+            max_ack_pending=-1,
+            filter_subject=self.subjects[p],
+        )
+        sub = await self._call(
+            "CONSUMER.CREATE",
+            self._js.pull_subscribe(self.subjects[p], durable=durable, stream=self.stream, config=config),
+        )
+        self.reading.add(p)
+        assert self._tg is not None
+        self._tg.start_soon(self._fetch, p, sub)
+
+    async def _fetch(self, p: int, sub: Any) -> None:
+        try:
+            while p in self.reading:
+                try:
+                    messages = await sub.fetch(128, timeout=self.block)
+                except (TimeoutError, nats.errors.TimeoutError, nats.js.errors.FetchTimeoutError):
+                    continue  # nothing new within ``block``
+                except _UNAVAILABLE as exc:
+                    log.warning("bus: reading partition %d failed (%r); retrying", p, exc)
+                    await anyio.sleep(0.5)
+                    continue
+                for msg in messages:
+                    entry_id = str(msg.metadata.sequence.stream)
+                    message = None
+                    try:
+                        message = decode_message(msg.data)
+                    except (msgspec.DecodeError, msgspec.ValidationError):
+                        log.error("bus: partition %d message %s is not a bus message; acknowledging it", p, entry_id)
+                    self._messages[(p, entry_id)] = msg
+                    await self._send.send(BusEntry(p, entry_id, message))
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
+                await sub.unsubscribe()
+
+    async def receive(self, limit: int, /) -> list[BusEntry]:
+        out: list[BusEntry] = []
+        with anyio.move_on_after(self.block):
+            out.append(await self._recv.receive())
+        while out and len(out) < limit:
+            try:
+                out.append(self._recv.receive_nowait())
+            except anyio.WouldBlock:
+                break
+        kept = [e for e in out if e.partition in self.reading or e.partition in self._releasing]
+        for entry in out:
+            if entry not in kept:  # its partition moved on: the next owner reads it again
+                self._messages.pop((entry.partition, entry.entry_id), None)
+        for entry in kept:
+            self._inflight[entry.partition] += 1
+        return kept
+
+    async def handled(self, keys: Sequence[str], /) -> list[bool]:
+        found = [False] * len(keys)
+
+        async def one(i: int, key: str) -> None:
+            try:
+                await self._call("the idempotency check", self._done.get(_key(key)))
+                found[i] = True
+            except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
+                pass
+
+        async with anyio.create_task_group() as tg:
+            for i, key in enumerate(keys):
+                tg.start_soon(one, i, key)
+        return found
+
+    async def acknowledge(self, done: Sequence[tuple[BusEntry, str | None]], /) -> None:
+        async def one(entry: BusEntry, key: str | None) -> None:
+            name = key if key is not None else f"entry:{entry.partition}:{entry.entry_id}"
+            await self._call("the idempotency mark", self._done.put(_key(name), b"1"))
+            msg = self._messages.pop((entry.partition, entry.entry_id), None)
+            if msg is not None:
+                await self._call("ACK", msg.ack_sync(timeout=self.timeout))
+            self._inflight[entry.partition] -= 1
+
+        async with anyio.create_task_group() as tg:
+            for entry, key in done:
+                tg.start_soon(one, entry, key)
+
+    async def _leave(self) -> None:
+        if self._nc is None:
+            return
+        try:
+            for p in sorted(self.owned):
+                await self._release(p)
+            await self._call("the membership", self._leases.delete(f"m.{_key(self.worker)}"))
+        except BusUnavailable as exc:
+            log.warning(
+                "bus: could not release the partition leases (%s); they expire after %g s", exc, self.config.lease_ttl
+            )
+        self.owned.clear()
+        self.reading.clear()
+
+    def seq_store(self) -> NatsSeqStore:
+        return NatsSeqStore(self)
+
+
+class NatsSeqStore:
+    """``msg_seq`` counters in the ``seq`` KV bucket (compare-and-set on the entry's revision)."""
+
+    def __init__(self, bus: NatsJetStreamBus) -> None:
+        self.bus = bus
+        self._last: dict[str, int] = {}
+
+    async def next_seq(self, source_id: str, /) -> int:
+        kv = self.bus._seq
+        key = _key(source_id)
+        try:
+            for _ in range(20):
+                try:
+                    entry = await self.bus._call("the msg_seq", kv.get(key))
+                except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
+                    try:
+                        await self.bus._call("the msg_seq", kv.create(key, b"1"))
+                    except nats.js.errors.KeyWrongLastSequenceError:
+                        continue
+                    seq = 1
+                    break
+                seq = int(entry.value or b"0") + 1
+                try:
+                    await self.bus._call("the msg_seq", kv.update(key, str(seq).encode(), last=entry.revision))
+                except nats.js.errors.KeyWrongLastSequenceError:
+                    continue
+                break
+            else:
+                raise BusUnavailable("the msg_seq counter changed 20 times in a row")
+        except BusUnavailable as exc:
+            log.warning("bus: msg_seq counted in this process (%s)", exc)
+            seq = self._last.get(source_id, 0) + 1
+        self._last[source_id] = seq
+        return seq
