@@ -183,6 +183,8 @@ class Bot(Router):
         self._api = api
         if getattr(api, "on_response", _MISSING) is None:
             api.on_response = self.observe_api_response  # type: ignore[attr-defined]
+        if getattr(api, "on_rate_limit_wait", _MISSING) is None:  # qqbot_rate_limit_wait
+            api.on_rate_limit_wait = self.observe_rate_limit_wait  # type: ignore[attr-defined]
         self.api_types.add(type(api))
 
     @property
@@ -207,6 +209,10 @@ class Bot(Router):
     def observe_api_request(self, request: ApiRequest) -> None:
         """Report one API request to the plugins' ``qqbot_api_request`` hook (called by the client)."""
         self.plugins.api_request(request)
+
+    def observe_rate_limit_wait(self, method: str, route: str, seconds: float, /) -> None:
+        """Report a REST call's wait for its route's rate limit to the plugins' ``qqbot_rate_limit_wait`` hook."""
+        self.plugins.notify("qqbot_rate_limit_wait", method=method, route=route, seconds=seconds)
 
     def observe_api_response(self, method: str, url: str, status: int, elapsed: float, trace_id: str, /) -> None:
         """The runtime client's ``on_response`` hook signature, forwarded to :meth:`observe_api_request`."""

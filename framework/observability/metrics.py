@@ -124,6 +124,7 @@ class MetricsPlugin:
         self.requests: dict[tuple[str, str, str], int] = {}
         self.latency: dict[tuple[str, str], Histogram] = {}
         self.rate_limited: dict[tuple[str, str], int] = {}
+        self.waits: dict[tuple[str, str], list[float]] = {}  # (method, route) -> [waits, seconds]
         # written by the sampler thread
         self.reconnects: dict[tuple[str, str], int] = {}
         self.identify_wait = Histogram(REST_BUCKETS)
@@ -237,6 +238,15 @@ class MetricsPlugin:
         histogram.observe(request.elapsed)
         if request.status == 429:
             self.rate_limited[lat_key] = self.rate_limited.get(lat_key, 0) + 1
+
+    @hookimpl
+    def qqbot_rate_limit_wait(self, method: str, route: str, seconds: float) -> None:
+        key = (method, route_of(route))
+        total = self.waits.get(key)
+        if total is None:
+            total = self.waits[key] = [0.0, 0.0]
+        total[0] += 1
+        total[1] += seconds
 
     def _observe(self, bot: Bot) -> None:
         delivery = bot.delivery
@@ -386,6 +396,21 @@ class MetricsPlugin:
         for (method, route), n in list(self.rate_limited.items()):
             limited.add_metric([method, route], n)
         yield limited
+        waits = CounterMetricFamily(
+            "qqbot_rate_limit_waits",
+            "OpenAPI calls delayed by their route's rate limit before being sent",
+            labels=["method", "route"],
+        )
+        waited = CounterMetricFamily(
+            "qqbot_rate_limit_wait_seconds",
+            "Seconds OpenAPI calls waited for their route's rate limit",
+            labels=["method", "route"],
+        )
+        for (method, route), (count, seconds) in list(self.waits.items()):
+            waits.add_metric([method, route], count)
+            waited.add_metric([method, route], seconds)
+        yield waits
+        yield waited
         tokens = CounterMetricFamily("qqbot_token_refreshes", "Access-token fetches (the first one included)")
         tokens.add_metric([], int(getattr(self._tokens, "fetch_count", 0) or 0))
         yield tokens

@@ -103,6 +103,15 @@ class TracingPlugin:
             span.set_status(Status(StatusCode.ERROR, f"HTTP {request.status}" if request.status else "no answer"))
         span.end(end_time=end)
 
+    @hookimpl
+    def qqbot_rate_limit_wait(self, method: str, route: str, seconds: float) -> None:
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.add_event(
+                "qqbot.rate_limit_wait",
+                {"http.request.method": method, "url.path": route_of(route), "qqbot.wait_seconds": seconds},
+            )
+
     def _attach(self, bot: Bot) -> None:
         self._handlers = {r["event"]: ", ".join(r["handlers"]) for r in bot.routes()}
         delivery = bot.delivery

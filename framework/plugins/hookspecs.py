@@ -30,6 +30,7 @@ __all__ = [
     "qqbot_gateway_started",
     "qqbot_gateway_stopped",
     "qqbot_handler_error",
+    "qqbot_rate_limit_wait",
     "qqbot_register",
     "qqbot_shutdown",
     "qqbot_startup",
@@ -131,3 +132,13 @@ def qqbot_webhook_started(bot: Bot, host: str, port: int, tokens: Any) -> None:
 @hookspec
 def qqbot_webhook_stopped(bot: Bot) -> None:
     """Observe that the webhook server stopped serving, before the bot's shutdown hooks."""
+
+
+@hookspec
+def qqbot_rate_limit_wait(bot: Bot, method: str, route: str, seconds: float) -> None:
+    """Observe that an OpenAPI call waited ``seconds`` for its route's rate limit before being sent.
+
+    ``route`` is the endpoint's template (``/v2/groups/{group_openid}/messages``): the client's limiter holds
+    a route after a 429 (or books calls ahead of one), and every call it delays is reported here once per
+    wait, from the API client (``bot.observe_rate_limit_wait``). Keep it fast: it runs on the request path.
+    """

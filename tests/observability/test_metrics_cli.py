@@ -149,6 +149,28 @@ def test_metrics_and_probes_of_a_running_bot(tmp_path: Path) -> None:
         assert value(after, "qqbot_token_refreshes_total") >= 1
         assert value(after, "qqbot_dispatch_queue_depth") == 0 and value(after, "qqbot_dedupe_hits_total") == 0
 
+        # REST faults: a 429 (the client waits for the route, then sends again) and an expired token (refreshed)
+        route = "/v2/groups/{id}/messages"
+        for fault in ("rate_limit", "expire_tokens"):
+            body = {"count": 1} if fault == "rate_limit" else {}
+            assert http.post(f"{emu}/_emulator/rest/faults/{fault}", json=body).status_code == 200
+            assert http.post(f"{emu}/_emulator/act/group_at_message", json={"content": "/ping"}).status_code == 200
+        until(
+            lambda: (
+                value(scrape(http, metrics), "qqbot_api_requests_total", method="POST", route=route, status="200") == 5
+            ),
+            "both replies sent after the faults",
+        )
+        faults = scrape(http, metrics)
+        assert value(faults, "qqbot_api_requests_total", method="POST", route=route, status="429") == 1
+        assert value(faults, "qqbot_api_rate_limited_total", method="POST", route=route) == 1
+        assert value(faults, "qqbot_rate_limit_waits_total", method="POST", route=route) == 1  # the retry
+        waited = {k for k, v in faults.items() if k[0] == "qqbot_rate_limit_waits_total"}
+        assert len(waited) == 1, waited  # calls the limiter did not delay are not waits
+        assert value(faults, "qqbot_rate_limit_wait_seconds_total", method="POST", route=route) > 0
+        assert value(faults, "qqbot_api_requests_total", method="POST", route=route, status="401") == 1
+        assert value(faults, "qqbot_token_refreshes_total") == value(after, "qqbot_token_refreshes_total") + 1
+
         # a handler blocking the event loop: /healthz fails (answered from the metrics thread), then recovers
         act = http.post(f"{emu}/_emulator/act/c2c_message", json={"content": "/block", "openid": "U2"})
         assert act.status_code == 200

@@ -22,6 +22,7 @@ def test_hooks_are_the_documented_set() -> None:
         "qqbot_gateway_started",
         "qqbot_gateway_stopped",
         "qqbot_handler_error",
+        "qqbot_rate_limit_wait",
         "qqbot_register",
         "qqbot_shutdown",
         "qqbot_startup",
@@ -92,6 +93,10 @@ class Recorder:
     def qqbot_api_request(self, request: ApiRequest) -> None:
         self.calls.append(("qqbot_api_request", (request.method, request.path, request.status)))
 
+    @hookimpl
+    def qqbot_rate_limit_wait(self, method: str, route: str, seconds: float) -> None:
+        self.calls.append(("qqbot_rate_limit_wait", (method, route, seconds)))
+
 
 @pytest.mark.anyio
 async def test_every_hook_runs_in_order() -> None:
@@ -102,6 +107,7 @@ async def test_every_hook_runs_in_order() -> None:
         await bot.process(c2c("/greet", msg_id="c1"))  # process: wait for the handlers
         await bot.process(c2c("fail", msg_id="c2"))
         bot.observe_api_request(ApiRequest("POST", "/v2/users/U1/messages", 200, 0.01))
+        bot.observe_rate_limit_wait("POST", "/v2/users/{openid}/messages", 1.5)
     assert recorder.calls == [
         ("qqbot_configure", "hello!"),
         ("qqbot_register", "hooks"),
@@ -110,6 +116,7 @@ async def test_every_hook_runs_in_order() -> None:
         ("middleware", "fail"),
         ("qqbot_handler_error", ("LookupError", "fail")),
         ("qqbot_api_request", ("POST", "/v2/users/U1/messages", 200)),
+        ("qqbot_rate_limit_wait", ("POST", "/v2/users/{openid}/messages", 1.5)),
         ("qqbot_shutdown", None),
     ]
     assert api.texts() == ["hello!"]

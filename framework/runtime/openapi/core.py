@@ -245,6 +245,9 @@ class OpenAPICore(EndpointGroup):
         self.limiter = limiter if limiter is not None else RouteLimiter(rand=rand)
         self.on_request = on_request
         self.on_response = on_response
+        self.on_rate_limit_wait: Callable[[str, str, float], None] | None = None
+        """Called with ``(method, route template, seconds)`` after a call waited for its route's rate limit
+        (the limiter's booking, after a 429 or ahead of one); a plain callable, run on the request path."""
         self.user_agent = user_agent
         self._rand = rand
         self._closed = False
@@ -329,7 +332,14 @@ class OpenAPICore(EndpointGroup):
         limited = 0
         unclear = False  # an earlier attempt of this call may have been executed (no clear answer)
         while True:
-            waited += await self._wait_for_route(key, method, template, self.max_rate_limit_wait - waited)
+            wait = await self._wait_for_route(key, method, template, self.max_rate_limit_wait - waited)
+            if wait > 0:
+                waited += wait
+                if self.on_rate_limit_wait is not None:
+                    try:
+                        self.on_rate_limit_wait(method, template, wait)
+                    except Exception:
+                        logger.exception("OpenAPI hook %r failed", self.on_rate_limit_wait)
 
             auth_value = await self._auth.auth_header()
             req_headers = {
@@ -473,9 +483,8 @@ class OpenAPICore(EndpointGroup):
         A route freed while we wait (another call succeeded after the block) wakes us at once; a slot
         further ahead than the budget raises :class:`RateLimitedError` without booking anything.
         """
-        started = self._clock.monotonic()
+        started = now = self._clock.monotonic()  # a call the limiter does not delay returns exactly 0.0
         while True:
-            now = self._clock.monotonic()
             limit = max(0.0, budget - (now - started))
             epoch = self.limiter.epoch(key)
             delay = self.limiter.acquire(key, now, max_wait=limit)
@@ -500,6 +509,7 @@ class OpenAPICore(EndpointGroup):
             if self.limiter.epoch(key) == epoch:
                 return self._clock.monotonic() - started  # our booking stands and its time has come
             # the route was freed (or re-learned) while we slept: the booking is void, ask again
+            now = self._clock.monotonic()
 
     async def _sleep_unless_freed(self, delay: float) -> bool:
         """Sleep ``delay`` on the clock, or until some route is freed; ``True`` when the full delay passed."""
