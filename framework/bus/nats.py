@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -32,7 +33,7 @@ import random
 import re
 import secrets
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -159,16 +160,34 @@ class NatsJetStreamBus:
         except _UNAVAILABLE as exc:
             raise BusUnavailable(f"NATS unavailable during {what} ({exc!r})") from None
 
+    async def _together(self, calls: Sequence[Callable[[], Coroutine[Any, Any, None]]]) -> None:
+        """Run ``calls`` concurrently; a failure is raised as itself (the first BusUnavailable), not as a group."""
+        try:
+            async with anyio.create_task_group() as tg:
+                for call in calls:
+                    tg.start_soon(call)
+        except BaseExceptionGroup as group:
+            leaves = _leaves(group)
+            unavailable = [e for e in leaves if isinstance(e, BusUnavailable)]
+            if unavailable and len(unavailable) == len(leaves):
+                raise unavailable[0] from None
+            raise
+
     # -- publishing ---------------------------------------------------------------------------
 
     async def publish(self, batch: Sequence[tuple[int, bytes]], /) -> None:
         if not batch:
             return
         js = self._js
-        # sent in order on one connection; the acks are awaited together
-        async with anyio.create_task_group() as tg:
-            for p, payload in batch:
-                tg.start_soon(self._call, "PUB", js.publish(self.subjects[p], payload, stream=self.stream))
+
+        def send(p: int, payload: bytes) -> Callable[[], Coroutine[Any, Any, None]]:
+            async def call() -> None:
+                await self._call("PUB", js.publish(self.subjects[p], payload, stream=self.stream))
+
+            return call
+
+        # sent in order on one connection (the publish calls start in order); the acks are awaited together
+        await self._together([send(p, payload) for p, payload in batch])
 
     # -- consuming ----------------------------------------------------------------------------
 
@@ -330,9 +349,7 @@ class NatsJetStreamBus:
             except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
                 pass
 
-        async with anyio.create_task_group() as tg:
-            for i, key in enumerate(keys):
-                tg.start_soon(one, i, key)
+        await self._together([functools.partial(one, i, key) for i, key in enumerate(keys)])
         return found
 
     async def acknowledge(self, done: Sequence[tuple[BusEntry, str | None]], /) -> None:
@@ -344,9 +361,7 @@ class NatsJetStreamBus:
                 await self._call("ACK", msg.ack_sync(timeout=self.timeout))
             self._inflight[entry.partition] -= 1
 
-        async with anyio.create_task_group() as tg:
-            for entry, key in done:
-                tg.start_soon(one, entry, key)
+        await self._together([functools.partial(one, entry, key) for entry, key in done])
 
     async def _leave(self) -> None:
         if self._nc is None:
@@ -400,3 +415,10 @@ class NatsSeqStore:
             seq = self._last.get(source_id, 0) + 1
         self._last[source_id] = seq
         return seq
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out

@@ -119,16 +119,23 @@ def _gateway_connection(emulator: Emulator) -> dict[str, Any]:
     return live[0]
 
 
-def test_gateway_heartbeats_and_holds_events_while_redis_is_paused(
-    tmp_path: Path, redis_server: RedisServer, processes: list[BusProcess]
+@pytest.mark.parametrize("backend", ["redis", "nats"])
+def test_gateway_heartbeats_and_holds_events_while_the_bus_is_paused(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest, processes: list[BusProcess]
 ) -> None:
     # a lease TTL longer than the pause: the workers keep their partitions (see docs/event-bus.md, failure modes)
-    emulator, gateway, _workers = _start(tmp_path, redis_server, processes, "--buffer", "100", lease_ttl=20)
-    assert redis_server.proc is not None
+    server: RedisServer | NatsServer
+    if backend == "nats":
+        server = request.getfixturevalue("nats_server")
+        emulator, gateway, _workers = _start(tmp_path, None, processes, "--buffer", "100", lease_ttl=20, nats=server)
+    else:
+        server = request.getfixturevalue("redis_server")
+        emulator, gateway, _workers = _start(tmp_path, server, processes, "--buffer", "100", lease_ttl=20)
+    assert server.proc is not None
     groups = [f"P{i:02d}" for i in range(10)]
     expected: dict[str, list[str]] = {g: [] for g in groups}
     before = _gateway_connection(emulator)
-    redis_server.proc.send_signal(signal.SIGSTOP)
+    server.proc.send_signal(signal.SIGSTOP)
     try:
         # more than the publisher's buffer (100) and the session manager's queue (1024): the shard stops reading
         for k in range(120):
@@ -145,8 +152,8 @@ def test_gateway_heartbeats_and_holds_events_while_redis_is_paused(
         assert during["heartbeats"] >= beats + 2, (beats, during["heartbeats"])  # one a second, on a busy machine
         assert not _all_replied(emulator, expected)
     finally:
-        redis_server.proc.send_signal(signal.SIGCONT)
-    wait_until(lambda: _all_replied(emulator, expected), 120, "every message answered once Redis is back")
+        server.proc.send_signal(signal.SIGCONT)
+    wait_until(lambda: _all_replied(emulator, expected), 120, "every message answered once the bus is back")
     time.sleep(1.0)
     _check_exactly_once_in_order(emulator, expected)
     assert _gateway_connection(emulator)["number"] == before["number"]
