@@ -7,6 +7,7 @@ has to identify again (and so waits for its identify slot), and shutdown (a slow
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections.abc import Callable
@@ -148,6 +149,13 @@ def test_metrics_and_probes_of_a_running_bot(tmp_path: Path) -> None:
         )
         assert value(after, "qqbot_token_refreshes_total") >= 1
         assert value(after, "qqbot_dispatch_queue_depth") == 0 and value(after, "qqbot_dedupe_hits_total") == 0
+
+        # the last group message again, under a new envelope id (a platform redelivery): dropped, counted
+        again = {"op": 0, "t": group, "id": "redelivered-1", "d": act.json()["d"]}
+        raw = http.post(f"{emu}/_emulator/gateway/faults/raw", json={"frame": json.dumps(again)})
+        assert raw.json() == {"affected": 1}
+        until(lambda: value(scrape(http, metrics), "qqbot_dedupe_hits_total") == 1, "the duplicate dropped")
+        assert value(scrape(http, metrics), "qqbot_events_received_total", type=group, shard="0") == 3
 
         # REST faults: a 429 (the client waits for the route, then sends again) and an expired token (refreshed)
         route = "/v2/groups/{id}/messages"
