@@ -124,6 +124,9 @@ class NatsJetStreamBus:
                     allow_reconnect=True,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
+                    error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
                 )
         except (TimeoutError, *_UNAVAILABLE) as exc:
             raise BusUnavailable(
@@ -144,6 +147,16 @@ class NatsJetStreamBus:
         self._done = await self._js.create_key_value(bucket=done, ttl=float(self.config.idempotency_ttl), history=1)
         self._seq = await self._js.create_key_value(bucket=seq, ttl=3900.0, history=1)
         return self
+
+    # the client's callbacks: one line each instead of nats-py's default tracebacks
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("bus: NATS connection error: %r", exc)
+
+    async def _on_disconnected(self) -> None:
+        log.warning("bus: disconnected from NATS; reconnecting")
+
+    async def _on_reconnected(self) -> None:
+        log.warning("bus: reconnected to NATS")
 
     async def __aexit__(self, *exc: Any) -> None:
         nc, self._nc = self._nc, None
