@@ -18,6 +18,9 @@ arrival order and await the sink (``Bot.process`` for a bot):
 - **deadline**: with ``handler_timeout`` (real seconds), a sink call running longer is cancelled and
   reported (``on_timeout``); the worker goes on with the next event.
 - **observers** (:class:`DeliveryObserver`) hear each event start and finish (the runner's tracker).
+- **waiting**: a handler that waits for something outside its own work (the next message of a
+  conversation) wraps the wait in :func:`waiting`: meanwhile it holds no lane (its chat's next events run)
+  and the handler timeout is paused.
 
 An exception from the sink is logged and counted, never propagated to a transport. :meth:`close` stops
 intake; :meth:`run` returns once every queued and held event has been delivered.
@@ -27,7 +30,9 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -46,6 +51,7 @@ __all__ = [
     "EventDispatcher",
     "dedupe_key",
     "envelope_keys",
+    "waiting",
 ]
 
 log = logging.getLogger("framework.delivery")
@@ -55,6 +61,32 @@ log = logging.getLogger("framework.delivery")
 Classifier = Callable[[InboundEvent], tuple[Hashable | None, Hashable | None, Any]]
 
 _FREE: Any = object()  # a lane no worker holds
+
+# (dispatcher, worker slot) of the worker task running this code; set once per worker task, so it costs
+# nothing per event (tasks a handler starts inherit it, which is why waiting() checks the slot's event)
+_WORKER: ContextVar[tuple[EventDispatcher, int] | None] = ContextVar("framework.delivery.worker", default=None)
+
+
+@contextmanager
+def waiting() -> Iterator[None]:
+    """Inside a handler run by an :class:`EventDispatcher`: while the block runs, the handler holds no lane
+    (its chat's next events are handled meanwhile, in order) and its time does not count against the
+    handler timeout (the deadline starts again after the block). Elsewhere it does nothing.
+
+    For waits on other events (``ctx.prompt``, ``bot.wait_for``): a handler waiting for its own chat's next
+    message must not hold that chat's lane, or the message could never arrive.
+    """
+    worker = _WORKER.get()
+    if worker is None:
+        yield
+        return
+    dispatcher, slot = worker
+    event = dispatcher._suspend(slot)
+    try:
+        yield
+    finally:
+        if event is not None:
+            dispatcher._resume(slot, event)
 
 #: Events whose ``d`` is not a message and must never be deduplicated by ``d.id``.
 _NO_DEDUPE = frozenset({"READY", "RESUMED"})
@@ -158,6 +190,8 @@ class EventDispatcher:
         self._scopes: list[anyio.CancelScope | None] = [None] * concurrency
         self._expired: list[bool] = [False] * concurrency
         self._lane_of: list[Hashable | None] = [None] * concurrency  # the lane each worker is draining
+        self._ready: deque[tuple[InboundEvent, Any, Hashable]] = deque()  # a waiting handler's lane backlog
+        self._resumed_at: list[float] = [0.0] * concurrency  # when a waiting handler's deadline restarted
         self._closed = False
         self._started = False
         self.drained = anyio.Event()
@@ -180,7 +214,7 @@ class EventDispatcher:
 
     def pending(self) -> int:
         """Events accepted but not yet handed to the sink (queued, or held behind their lane)."""
-        return len(self._queue) + self._held
+        return len(self._queue) + self._held + len(self._ready)
 
     @property
     def closed(self) -> bool:
@@ -240,8 +274,31 @@ class EventDispatcher:
         self._check_drained()
 
     def _check_drained(self) -> None:
-        if self._closed and not self._queue and not self._held:
+        if self._closed and not self._queue and not self._held and not self._ready:
             self.drained.set()
+
+    def _suspend(self, slot: int) -> InboundEvent | None:
+        """:func:`waiting` begins: release the slot's lane (its backlog goes ahead of the queue) and pause
+        the deadline. Returns the event being handled, or None when the slot is not handling one."""
+        event = self._current[slot]
+        if event is None:
+            return None
+        self._current[slot] = None  # the deadline timer skips the slot; running counts it no more
+        lane = self._lane_of[slot]
+        if lane is not None:
+            self._lane_of[slot] = None
+            held = self._lanes.pop(lane)
+            if held:
+                self._held -= len(held)
+                self._ready.extend((e, p, lane) for e, p in held)
+                if self._idle and not self._waking:
+                    self._wake_one()
+        return event
+
+    def _resume(self, slot: int, event: InboundEvent) -> None:
+        """:func:`waiting` ends: the handler runs on, lane-less, with a fresh deadline."""
+        self._resumed_at[slot] = anyio.current_time()
+        self._current[slot] = event
 
     # -- workers ----------------------------------------------------------------------------------
 
@@ -260,11 +317,12 @@ class EventDispatcher:
                     task_status.started()
                 outer.cancel_scope.cancel()  # the timer
         finally:
-            if self._closed and not self._queue and not self._held:
+            if self._closed and not self._queue and not self._held and not self._ready:
                 self.drained.set()
                 self.done.set()
 
     async def _worker(self, slot: int) -> None:
+        _WORKER.set((self, slot))  # this task's context only
         while True:
             with anyio.CancelScope() as scope:
                 self._scopes[slot] = scope
@@ -306,6 +364,18 @@ class EventDispatcher:
                     continue
                 event, prepared = held.popleft()
                 self._held -= 1
+            elif self._ready:  # a waiting handler's lane backlog: take the lane over, in order
+                event, prepared, lane = self._ready.popleft()
+                held = lanes.get(lane, _FREE)
+                if held is not _FREE:  # taken again by a newer event meanwhile: wait behind it
+                    if held is None:
+                        lanes[lane] = deque(((event, prepared),))
+                    else:
+                        held.append((event, prepared))
+                    self._held += 1
+                    continue
+                lanes[lane] = None
+                lane_of[slot] = lane
             elif queue:
                 # no checkpoint between queued events: the sink's own awaits are the only ones
                 event = queue.popleft()
@@ -333,6 +403,8 @@ class EventDispatcher:
                     lanes[lane] = None  # busy, nothing held behind it yet
                     lane_of[slot] = lane
             elif self._closed:
+                if self._ready:  # held events another worker released while this one looked
+                    continue
                 return
             else:
                 wake = anyio.Event()
@@ -373,7 +445,7 @@ class EventDispatcher:
             current[slot] = None
             if observers:
                 self._notify_finished(event)
-            if lane is not None and not lanes[lane]:  # the lane's backlog is empty: free it now
+            if lane is not None and lane_of[slot] == lane and not lanes[lane]:  # its backlog is empty: free it
                 del lanes[lane]
                 lane_of[slot] = None
             if self._closed:
@@ -418,7 +490,7 @@ class EventDispatcher:
                 seen_event, since = watched[slot]
                 if seen_event is not event:
                     watched[slot] = (event, now)
-                elif now - since >= limit - tick / 2 and not self._expired[slot]:
+                elif now - max(since, self._resumed_at[slot]) >= limit - tick / 2 and not self._expired[slot]:
                     scope = self._scopes[slot]
                     if scope is not None:
                         self._expired[slot] = True

@@ -267,3 +267,72 @@ async def test_what_the_classifier_prepared_is_handed_to_the_sink() -> None:
     async with anyio.create_task_group() as tg:
         tg.start_soon(d.run)
     assert got == [("a", "decoded a"), ("plain", "not given")]
+
+
+async def test_a_waiting_handler_lets_its_chat_go_on_and_its_deadline_pauses() -> None:
+    from framework.delivery import waiting
+
+    order: list[str] = []
+    answered = anyio.Event()
+    reported: list[str] = []
+
+    async def sink(e: InboundEvent) -> None:
+        if e.id == "asks":
+            order.append("asks: waiting")
+            with waiting():  # e.g. ctx.prompt: the chat's next message must get through
+                with anyio.fail_after(5):
+                    await answered.wait()
+                await anyio.sleep(0.4)  # longer than the handler timeout: paused while waiting
+            order.append("asks: done")
+        else:
+            order.append(e.id or "")
+            if e.id == "answer":
+                answered.set()
+
+    async def on_timeout(e: InboundEvent, seconds: float) -> None:
+        reported.append(e.id or "")
+
+    d = EventDispatcher(sink, concurrency=2, classify=by_source, handler_timeout=0.2, on_timeout=on_timeout)
+    async with anyio.create_task_group() as tg:
+        await tg.start(d.run)
+        for e in (ev("asks", "A"), ev("answer", "A"), ev("after", "A")):
+            d.offer(e)
+        d.close()
+        with anyio.fail_after(5):
+            await d.done.wait()
+    assert order == ["asks: waiting", "answer", "after", "asks: done"]
+    assert reported == []
+
+
+async def test_the_deadline_starts_again_after_waiting() -> None:
+    from framework.delivery import waiting
+
+    reported: list[str] = []
+    cancelled = anyio.Event()
+
+    async def sink(e: InboundEvent) -> None:
+        with waiting():
+            await anyio.sleep(0.3)
+        try:
+            await anyio.sleep(5)  # past the deadline counted from the end of the wait
+        finally:
+            cancelled.set()
+
+    async def on_timeout(e: InboundEvent, seconds: float) -> None:
+        reported.append(e.id or "")
+
+    d = EventDispatcher(sink, concurrency=1, handler_timeout=0.2, on_timeout=on_timeout)
+    async with anyio.create_task_group() as tg:
+        await tg.start(d.run)
+        d.offer(ev("slow"))
+        with anyio.fail_after(5):
+            await cancelled.wait()
+        d.close()
+    assert reported == ["slow"]
+
+
+async def test_waiting_outside_a_dispatcher_does_nothing() -> None:
+    from framework.delivery import waiting
+
+    with waiting():
+        await anyio.sleep(0)

@@ -308,8 +308,9 @@ class Context(Generic[EventT]):
 
         That message runs no command or handler; answer it with the returned context's ``reply`` (a passive
         reply quoting *its* ``msg_id``). Raises :class:`~framework.app.conversations.WaitTimeoutError` after
-        ``timeout`` seconds, which must be shorter than the bot's ``handler_timeout``. Messages that arrived
-        before the question was asked do not answer it. See docs/conversations.md.
+        ``timeout`` seconds (``None``: no limit). While waiting, the handler lets its chat go on and its
+        ``handler_timeout`` is paused. Messages that arrived before the question was asked do not answer it.
+        See docs/conversations.md.
         """
         from framework.app.conversations import MESSAGE_EVENTS, check_timeout
 

@@ -26,6 +26,7 @@ import anyio
 
 from framework.app.context import Context
 from framework.app.errors import BotError, WaitTimeoutError
+from framework.delivery import waiting
 from framework.models import EVENT_TABLE, InboundEvent
 from framework.models.envelope import event_decoder
 
@@ -186,7 +187,9 @@ class Waiters:
     async def wait_registered(self, waiter: Waiter, seconds: float | None, what: str) -> Context:
         """Wait for ``waiter``'s answer; :class:`WaitTimeoutError` naming ``what`` after ``seconds``."""
         try:
-            with anyio.move_on_after(seconds):
+            # while waiting the handler holds no lane (its chat goes on: other members, other commands) and
+            # its handler deadline is paused (framework.delivery.waiting)
+            with waiting(), anyio.move_on_after(seconds):
                 await waiter.done.wait()
         finally:
             self.remove(waiter)
@@ -196,15 +199,7 @@ class Waiters:
 
 
 def check_timeout(bot: Bot, timeout: float | None, call: str) -> None:
-    """Refuse a wait the handler deadline would cut: the delivery path cancels handlers after
-    ``bot.handler_timeout`` seconds, waiting included."""
+    """Refuse a timeout that is not a positive number of seconds (``None``: wait as long as it takes). The
+    handler deadline does not count the wait (see :func:`framework.delivery.waiting`)."""
     if timeout is not None and timeout <= 0:
         raise BotError(f"{call}: timeout must be a positive number of seconds, got {timeout}")
-    limit = bot.handler_timeout
-    if limit is not None and (timeout is None or timeout >= limit):
-        shown = "None" if timeout is None else f"{timeout:g}"
-        raise BotError(
-            f"{call}: timeout={shown} does not fit in the bot's handler_timeout of {limit:g} s (handlers are "
-            f"cancelled after it, waiting included); use a shorter timeout or raise handler_timeout "
-            "(Bot(handler_timeout=...) or bot.handler_timeout in the config)"
-        )
