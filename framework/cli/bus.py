@@ -156,6 +156,12 @@ def _run(settings: Settings, main: Any) -> int:
             return 130
         if isinstance(exc, SystemExit):
             raise
+        from framework.bus import BusUnavailable
+
+        unavailable = [c for c in causes if isinstance(c, BusUnavailable)]
+        if unavailable:
+            print(f"qqbot: error: {unavailable[0]}; check --bus and that the server runs", file=sys.stderr)
+            return 1
         return _explain_failure(exc, settings)
 
 
