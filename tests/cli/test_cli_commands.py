@@ -458,6 +458,7 @@ def test_documented_commands_are_all_exercised() -> None:
     tests = "\n".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py") if p.name != Path(__file__).name)
     tests += Path(__file__).read_text().split("def test_documented_commands_are_all_exercised")[0]
     tests += "\n".join(p.read_text() for p in (ROOT / "tests" / "scaffold").glob("test_*.py"))
+    tests += "\n".join(p.read_text() for p in (ROOT / "tests" / "observability").glob("test_*.py"))  # --metrics-port
     missing = []
     for line in sorted(lines):
         command = line.split()[1]
