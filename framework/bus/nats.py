@@ -153,7 +153,8 @@ class NatsJetStreamBus:
         log.warning("bus: NATS connection error: %r", exc)
 
     async def _on_disconnected(self) -> None:
-        log.warning("bus: disconnected from NATS; reconnecting")
+        if self._nc is not None:  # not while closing
+            log.warning("bus: disconnected from NATS; reconnecting")
 
     async def _on_reconnected(self) -> None:
         log.warning("bus: reconnected to NATS")
@@ -370,8 +371,8 @@ class NatsJetStreamBus:
             name = key if key is not None else f"entry:{entry.partition}:{entry.entry_id}"
             await self._call("the idempotency mark", self._done.put(_key(name), b"1"))
             msg = self._messages.pop((entry.partition, entry.entry_id), None)
-            if msg is not None:
-                await self._call("ACK", msg.ack_sync(timeout=self.timeout))
+            if msg is not None:  # not waited for: a lost ack means a redelivery on takeover, which the mark absorbs
+                await self._call("ACK", msg.ack())
             self._inflight[entry.partition] -= 1
 
         await self._together([functools.partial(one, entry, key) for entry, key in done])
