@@ -191,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
         explicit = args.log_level or "logging.level" in settings.sources
         level = settings.logging.level if explicit or not console else "WARNING"
         configure_logging(level, settings.logging.format)
-        _observability(bot, settings)
+        if not getattr(args, "reload", False):  # with --reload the child processes run the bot and serve metrics
+            _observability(bot, settings)
         bot.prepare()
     except _USER_ERRORS as exc:
         return _user_error(exc)

@@ -87,6 +87,7 @@ def child_argv(args: argparse.Namespace, *, console: bool, platform: bool = Fals
         ("--log-format", args.log_format),
         ("--shard-count", args.shard_count),
         ("--shard-ids", args.shard_ids),
+        ("--metrics-port", getattr(args, "metrics_port", None)),  # each child serves them (the parent has no bot)
     ]
     if platform:
         options += [

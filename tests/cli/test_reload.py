@@ -93,6 +93,8 @@ def test_watched_paths_and_child_command(tmp_path: Path) -> None:
     assert argv[1:] == [*expected, "--log-format", "json"]
     # against the platform the transport options go along; against the parent's emulator they do not
     assert child_argv(args, console=False, platform=True)[-4:] == ["--transport", "webhook", "--port", "8443"]
+    args.metrics_port = 9108  # the children serve the metrics (the supervising parent has no bot)
+    assert child_argv(args, console=True)[-2:] == ["--metrics-port", "9108"]
 
 
 @pytest.mark.anyio
