@@ -23,6 +23,7 @@ environment variable        TOML key                             meaning
 ``QQBOT_SHARD_COUNT``       ``gateway.shard_count``              total shards (default: ``/gateway/bot``)
 ``QQBOT_SHARD_IDS``         ``gateway.shard_ids``                shards run by this process, e.g. ``0,1``
 ``QQBOT_SESSIONS``          ``gateway.sessions``                 ``local`` (default) or ``redis://host:6379/0``: a fleet
+``QQBOT_REDIS_URL``         ``gateway.sessions``                 the same as ``QQBOT_SESSIONS``
 ``QQBOT_WEBHOOK_HOST``      ``webhook.host``                     webhook listen address (default 127.0.0.1)
 ``QQBOT_WEBHOOK_PORT``      ``webhook.port``                     webhook listen port (default 8080)
 ``QQBOT_WEBHOOK_TOLERANCE`` ``webhook.timestamp_tolerance``      accepted signature-timestamp skew, seconds
@@ -184,6 +185,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "QQBOT_SHARD_COUNT": ("gateway", "shard_count"),
     "QQBOT_SHARD_IDS": ("gateway", "shard_ids"),
     "QQBOT_SESSIONS": ("gateway", "sessions"),
+    "QQBOT_REDIS_URL": ("gateway", "sessions"),  # the same, under the name the fleet docs also use
     "QQBOT_WEBHOOK_HOST": ("webhook", "host"),
     "QQBOT_WEBHOOK_PORT": ("webhook", "port"),
     "QQBOT_WEBHOOK_TOLERANCE": ("webhook", "timestamp_tolerance"),

@@ -17,7 +17,7 @@ This module imports nothing from the framework: every layer may import it (docs/
 
 from __future__ import annotations
 
-__all__ = ["ConnectError", "ConnectTimeout", "QQBotError", "TransportError"]
+__all__ = ["ConnectError", "ConnectTimeout", "LockLost", "LockTimeout", "QQBotError", "TransportError"]
 
 
 class QQBotError(Exception):
@@ -37,3 +37,12 @@ class ConnectError(TransportError, OSError):
 
 class ConnectTimeout(ConnectError, TimeoutError):
     """Opening a connection took longer than its timeout."""
+
+
+class LockTimeout(QQBotError, TimeoutError):
+    """``bot.lock(name, wait=...)`` could not take the lock within ``wait`` seconds."""
+
+
+class LockLost(QQBotError, RuntimeError):
+    """A lock was lost while its block ran (another holder took it, or Redis was unreachable too long);
+    the block was cancelled at that moment."""

@@ -47,8 +47,9 @@ from framework.runtime.credentials import Credentials, TokenManager
 from framework.runtime.edge import resolve_edge
 from framework.runtime.gateway import websocket
 from framework.runtime.gateway.sessions import LocalSessionManager
-from framework.runtime.gateway.sessions.select import session_manager_factory
+from framework.runtime.gateway.sessions.select import check_sessions, session_manager_factory
 from framework.runtime.gateway.shard import ShardOptions, ShardStatus
+from framework.runtime.locks import RedisLocks
 from framework.runtime.openapi import OpenAPI
 from framework.runtime.platform import Platform
 
@@ -199,6 +200,18 @@ async def _bot_services(
             bot.running(api, drain_timeout=drain_timeout, handler_deadline=handler_deadline)
         )
         yield tokens, api
+
+
+def _fleet_locks(sessions: str | None, app_id: str) -> RedisLocks | None:
+    """The fleet's :class:`RedisLocks` for ``bot.lock`` when ``sessions`` is a Redis URL (same Redis, same
+    namespace as the leases), else None (the bot keeps its local locks)."""
+    url = check_sessions(sessions)
+    if url is None:
+        return None
+    from framework.runtime.gateway.sessions.redis import parse_sessions_url
+
+    fleet = parse_sessions_url(url)
+    return RedisLocks(fleet.redis_url, app_id=app_id, namespace=fleet.namespace)
 
 
 class BotRunner:
@@ -375,6 +388,11 @@ class BotRunner:
                 options=self.shard_options,
             )
             self.manager = manager
+            locks = _fleet_locks(self.sessions, self.app_id)
+            previous_locks = self.bot.locks
+            if locks is not None:
+                await locks.__aenter__()
+                self.bot.locks = locks  # bot.lock() now holds across the fleet
             try:
                 async with anyio.create_task_group() as tg:
                     await tg.start(self._run_manager, manager)
@@ -390,6 +408,9 @@ class BotRunner:
                         self.bot.plugins.notify("qqbot_gateway_stopped", sessions=manager)
             finally:
                 self.api = None
+                self.bot.locks = previous_locks
+                if locks is not None:  # (its client's task group was entered out here: no shield scope around it)
+                    await locks.__aexit__(None, None, None)
 
     async def _run_manager(self, manager: LocalSessionManager, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         started = False

@@ -25,6 +25,7 @@ from framework.app.dispatcher import UNDECODABLE, Dispatcher, Route, Runnable
 from framework.app.errors import BotError, HandlerTimeoutError, IntentsError, NotBoundError
 from framework.app.handlers import ANY_MESSAGE, Hook, Registration, call_with
 from framework.app.ledger import ReplyLedger
+from framework.app.locks import LocalLocks, Locks
 from framework.app.router import Router
 from framework.app.scenes import MESSAGE_EVENTS_BY_SCENE, Scene, parse_scenes
 from framework.app.schedules import Job, Scheduler, send_proactive
@@ -105,6 +106,9 @@ class Bot(Router):
         self._keyed: dict[str, tuple[Callable[[Any], Any], bool, Callable[[Any], str | None] | None]] = {}
         self._plugins_loaded = False
         self.delivery: EventDispatcher | None = None
+        self.locks: Locks = LocalLocks()
+        """What :meth:`lock` uses: locks in this process; ``BotRunner`` with a Redis ``sessions`` URL swaps in
+        :class:`~framework.runtime.locks.RedisLocks` while the bot runs (one holder across the fleet)."""
         """The one event-delivery path while the bot runs (see :meth:`running`); transports feed it."""
         self.waiters = Waiters(self)
         self.scheduler = Scheduler(self)
@@ -526,6 +530,14 @@ class Bot(Router):
                 await self._report(exc, None, hook.qualname)
 
     # -- the event path ----------------------------------------------------------------------
+
+    def lock(self, name: str, *, ttl: float = 10.0, wait: float | None = None) -> AbstractAsyncContextManager[str]:
+        """``async with bot.lock("daily-report", ttl=30):``: one holder at a time for the block. In one process
+        an anyio lock; in a fleet (``sessions = "redis://..."``) a Redis lock held across every process,
+        token-checked and renewed every ``ttl / 3``, whose block is cancelled (:class:`~framework.errors.LockLost`)
+        if it is lost. ``wait``: seconds to wait for it (None: as long as it takes), then
+        :class:`~framework.errors.LockTimeout`."""
+        return self.locks.lock(name, ttl=ttl, wait=wait)
 
     async def dispatch(self, event: InboundEvent) -> None:
         """Hand ``event`` to the bot: onto :attr:`delivery` while running (waits only for queue space), else

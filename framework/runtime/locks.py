@@ -30,6 +30,7 @@ from typing import Any
 
 import anyio
 
+from framework.errors import LockLost, LockTimeout
 from framework.protocol.fleet import LeaseTiming
 
 __all__ = ["LockLost", "LockTimeout", "RedisLocks"]
@@ -51,12 +52,7 @@ return 0
 """
 
 
-class LockLost(RuntimeError):
-    """The lock was lost while its block ran; the block was cancelled."""
-
-
-class LockTimeout(TimeoutError):
-    """The lock could not be taken within ``wait`` seconds."""
+# LockLost and LockTimeout live in framework.errors (bot.lock raises them in one process too)
 
 
 class RedisLocks:
