@@ -335,4 +335,4 @@ async def test_waiting_outside_a_dispatcher_does_nothing() -> None:
     from framework.delivery import waiting
 
     with waiting():
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
