@@ -452,13 +452,16 @@ def test_documented_commands_are_all_exercised() -> None:
     texts = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     lines: set[str] = set()
     for path in texts:
-        for m in re.finditer(r"(?:^|`|\$ |\n)\s*(qqbot (?:run|check|emulator|new)\b[^`\n|#]*)", path.read_text()):
+        for m in re.finditer(r"(?:^|`|\$ |\n)\s*(qqbot (?:run|check|emulator|new|shards|gateway|worker)\b[^`\n|#]*)", path.read_text()):
             lines.add(m.group(1).strip())
     assert lines, "no documented command lines found"
     tests = "\n".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py") if p.name != Path(__file__).name)
     tests += Path(__file__).read_text().split("def test_documented_commands_are_all_exercised")[0]
     tests += "\n".join(p.read_text() for p in (ROOT / "tests" / "scaffold").glob("test_*.py"))
     tests += "\n".join(p.read_text() for p in (ROOT / "tests" / "observability").glob("test_*.py"))  # --metrics-port
+    # the fleet's processes run `qqbot run --sessions URL --shard-count N` (tests/fleet/_fleet_harness.py)
+    tests += "\n".join(p.read_text() for p in (ROOT / "tests" / "fleet").glob("*.py"))
+    tests += "\n".join(p.read_text() for p in (ROOT / "tests" / "bus").glob("*.py"))  # qqbot gateway / worker
     missing = []
     for line in sorted(lines):
         command = line.split()[1]
