@@ -43,6 +43,7 @@ def test_the_doc_names_no_layer_the_test_does_not_know() -> None:
         # unrestricted layers (may import everything below), checked by their own rules in test_layering
         "framework.app",
         "framework.plugins",
+        "framework.observability",
         "framework.config",
         "framework.runner",
         "framework.cli",
