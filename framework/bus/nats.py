@@ -7,7 +7,7 @@ name                                    kind       holds
 ======================================  =========  =====================================================================
 ``N_A_BUS`` subjects ``N.A.bus.p.<i>``  stream     one message per event (the msgpack BusMessage), at most ``maxlen``
                                                    per partition subject (``max_msgs_per_subject``, oldest discarded)
-``p<i>``                                consumer   the durable pull consumer of partition ``i`` (explicit acks)
+``p<i>-<worker>``                       consumer   the durable pull consumer of partition ``i`` (explicit acks)
 ``N_A_bus_leases``                      KV bucket  ``p.<i>``: the worker consuming partition ``i``; ``m.<worker>``: live
                                                    workers; entries expire ``lease_ttl`` after their last write
 ``N_A_bus_done``                        KV bucket  handled event ids (the idempotency guard), expiring after
@@ -98,6 +98,8 @@ class NatsJetStreamBus:
         self.owned: set[int] = set()
         self.reading: set[int] = set()
         self._releasing: set[int] = set()
+        self._untaken: set[int] = set()  # leased, but re-creating their consumer has not succeeded yet
+        self._floors: dict[int, int] = {}  # ack floor of a consumer deleted by a take that then failed
         self._revision: dict[int, int] = {}
         self._inflight = [0] * self.partitions
         self._messages: dict[tuple[int, str], Any] = {}  # entry -> the JetStream message to ack
@@ -258,7 +260,10 @@ class NatsJetStreamBus:
             except nats.js.errors.KeyWrongLastSequenceError:
                 continue
             self.owned.add(p)
+            self._untaken.add(p)
+        for p in sorted(self._untaken):  # taken now, or again after a failure (the lease is held meanwhile)
             await self._take(p)
+            self._untaken.discard(p)
         surplus = len(self.owned) - share
         if surplus > 0:
             for p in sorted(self.owned - self._releasing, reverse=True)[:surplus]:
@@ -276,25 +281,30 @@ class NatsJetStreamBus:
 
     def _drop(self, p: int) -> None:
         self.owned.discard(p)
+        self._untaken.discard(p)
         self.reading.discard(p)
         self._releasing.discard(p)
         self._revision.pop(p, None)
 
     async def _take(self, p: int) -> None:
         """Re-create partition ``p``'s consumer from its first unacknowledged event and start reading it."""
-        durable = f"p{p}"
-        floor: int | None = None
-        try:
-            info = await self._call("CONSUMER.INFO", self._js.consumer_info(self.stream, durable))
-            floor = info.ack_floor.stream_seq if info.ack_floor is not None else 0
-            pending = info.num_ack_pending
-            await self._call("CONSUMER.DELETE", self._js.delete_consumer(self.stream, durable))
+        # each owner reads through a consumer of its own: a departed owner's last pull cannot take events from it
+        durable = f"p{p}-{re.sub(r'[^A-Za-z0-9_-]', '_', self.worker)}"
+        floor: int | None = self._floors.get(p)
+        infos = await self._call("CONSUMER.LIST", self._js.consumers_info(self.stream))
+        old = [i for i in infos if i.config is not None and i.config.filter_subject == self.subjects[p]]
+        if old:
+            floors = [i.ack_floor.stream_seq if i.ack_floor is not None else 0 for i in old]
+            floor = min(floors) if floor is None else min(floor, *floors)
+            self._floors[p] = floor
+            pending = sum(i.num_ack_pending or 0 for i in old)
+            for info in old:
+                with contextlib.suppress(nats.js.errors.NotFoundError):
+                    await self._call("CONSUMER.DELETE", self._js.delete_consumer(self.stream, info.name))
             if pending:
                 log.warning(
                     "bus: partition %d: taking over %d unacknowledged event(s) of a departed worker", p, pending
                 )
-        except nats.js.errors.NotFoundError:
-            pass
         config = api.ConsumerConfig(
             durable_name=durable,
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if floor else api.DeliverPolicy.ALL,
@@ -308,6 +318,7 @@ class NatsJetStreamBus:
             "CONSUMER.CREATE",
             self._js.pull_subscribe(self.subjects[p], durable=durable, stream=self.stream, config=config),
         )
+        self._floors.pop(p, None)
         self.reading.add(p)
         assert self._tg is not None
         self._tg.start_soon(self._fetch, p, sub)

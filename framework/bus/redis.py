@@ -173,6 +173,7 @@ class RedisStreamsBus:
         self.reading: set[int] = set()
         """Owned partitions whose claimed entries are taken care of: new entries are read from them."""
         self._releasing: set[int] = set()
+        self._untaken: set[int] = set()  # leased, but claiming their pending entries has not succeeded yet
         self._inflight = [0] * self.partitions  # entries handed out and not acknowledged, per partition
         self._backlog: deque[BusEntry] = deque()  # claimed entries, handed out before new ones
         self._stack: AsyncExitStack | None = None
@@ -284,7 +285,10 @@ class RedisStreamsBus:
             self._drop(p)
         for p in sorted(mine - self.owned):
             self.owned.add(p)
+            self._untaken.add(p)
+        for p in sorted(self._untaken):  # taken now, or again after a failure (the lease is held meanwhile)
             await self._take(p)
+            self._untaken.discard(p)
         surplus = len(self.owned) - share
         if surplus > 0:
             for p in sorted(self.owned - self._releasing, reverse=True)[:surplus]:
@@ -300,6 +304,7 @@ class RedisStreamsBus:
 
     def _drop(self, p: int) -> None:
         self.owned.discard(p)
+        self._untaken.discard(p)
         self.reading.discard(p)
         self._releasing.discard(p)
         if self._backlog:
@@ -314,19 +319,18 @@ class RedisStreamsBus:
                 await self._call("XGROUP CREATE", self.client.xgroup_create(stream, GROUP, "0", mkstream=True))
             self._groups.add(p)
         cursor: Any = "0-0"
-        claimed = 0
+        claimed: list[BusEntry] = []
         while True:
             reply = await self._call(
                 "XAUTOCLAIM", self.client.xautoclaim(stream, GROUP, self.worker, 0, cursor, count=256)
             )
             cursor, entries = reply[0], reply[1]
-            for entry in entries:
-                self._backlog.append(self._entry(p, entry))
-                claimed += 1
+            claimed.extend(self._entry(p, entry) for entry in entries)
             if _text(cursor) == "0-0":
                 break
         if claimed:
-            log.warning("bus: partition %d: claimed %d pending event(s) of a departed worker", p, claimed)
+            log.warning("bus: partition %d: claimed %d pending event(s) of a departed worker", p, len(claimed))
+        self._backlog.extend(claimed)  # only once every pending entry is claimed: a failure above claims them again
         self.reading.add(p)
 
     def _entry(self, p: int, entry: Any) -> BusEntry:
