@@ -7,9 +7,7 @@ real ``redis-server`` of its own (tests/fleet/_fleet_harness.py).
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import zoneinfo
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -19,10 +17,6 @@ from framework.app import Bot, BotError, Router
 from framework.app.schedules import Cron, Every, ProactiveMessageError
 from framework.models import errorcodes as ec
 from framework.testing import EmulatorConfig, ManualClock, connect
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))
-
-from _fleet_harness import RedisServer, redis_binary  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.anyio
 
@@ -184,20 +178,6 @@ def test_triggers() -> None:
 # -- a fleet: once per fleet with Redis ---------------------------------------------------------
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    try:
-        binary = redis_binary()
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    server = RedisServer(binary, directory)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 async def test_in_a_fleet_each_occurrence_runs_once(redis_url: str) -> None:

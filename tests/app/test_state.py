@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
 import anyio
 import msgspec
 import pytest
@@ -13,10 +9,6 @@ import pytest
 from framework.app import Bot, BotError, Context
 from framework.app.state import MemoryStore, RedisStore
 from framework.testing import ManualClock, connect
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))
-
-from _fleet_harness import RedisServer, redis_binary  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.anyio
 
@@ -156,20 +148,6 @@ async def test_memory_store_ttl() -> None:
 # -- Redis: state shared by the processes of a fleet or an event bus -------------------------------
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    try:
-        binary = redis_binary()
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    server = RedisServer(binary, directory)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 async def test_redis_state_is_shared_by_two_bot_processes(redis_url: str) -> None:

@@ -13,23 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _fleet_harness import EmulatorProcess, FleetProcess, RedisServer, redis_binary
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    try:
-        binary = redis_binary()
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    server = RedisServer(binary, directory)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+from _fleet_harness import EmulatorProcess, FleetProcess
 
 
 @pytest.fixture
