@@ -289,6 +289,7 @@ class RedisStreamsBus:
         for p in sorted(self._untaken):  # taken now, or again after a failure (the lease is held meanwhile)
             await self._take(p)
             self._untaken.discard(p)
+        await self._reclaim()
         surplus = len(self.owned) - share
         if surplus > 0:
             for p in sorted(self.owned - self._releasing, reverse=True)[:surplus]:
@@ -301,6 +302,19 @@ class RedisStreamsBus:
                 )
                 self._drop(p)
                 log.info("bus: handed partition %d over (another worker joined)", p)
+
+    async def _reclaim(self) -> None:
+        """Entries of our partitions pending longer than three lease TTLs with anyone (a read answered after its
+        worker released the partition, a worker stopped at an odd moment): claimed and handled now, late."""
+        idle = int(self.config.lease_ttl * 3000)
+        for p in sorted(self.reading):
+            reply = await self._call(
+                "XAUTOCLAIM", self.client.xautoclaim(self.streams[p], GROUP, self.worker, idle, "0-0", count=256)
+            )
+            stale = [self._entry(p, entry) for entry in reply[1]]
+            if stale:
+                log.warning("bus: partition %d: claimed %d event(s) pending for over %g s", p, len(stale), idle / 1000)
+                self._backlog.extend(stale)
 
     def _drop(self, p: int) -> None:
         self.owned.discard(p)
@@ -376,7 +390,8 @@ class RedisStreamsBus:
             index = {s.encode(): p for p, s in enumerate(self.streams)}
             for stream, entries in (reply or {}).items():
                 p = index[stream if isinstance(stream, bytes) else str(stream).encode()]
-                out.extend(self._entry(p, entry) for entry in entries)
+                if p in self.reading:  # else released meanwhile: left pending, for the next owner to claim
+                    out.extend(self._entry(p, entry) for entry in entries)
         for entry in out:
             self._inflight[entry.partition] += 1
         return out

@@ -13,12 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from _fleet_harness import APP_ID, APP_SECRET, ROOT, _free_port, _Process, clean_env
+from _fleet_harness import APP_ID, APP_SECRET, ROOT, _Process, clean_env
 
 HERE = Path(__file__).resolve().parent
 BOT = f"{HERE / 'bus_bot.py'}:bot"
 
 BusProcess = _Process
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class Emulator(_Process):
@@ -128,7 +134,7 @@ class NatsServer:
         self.binary = found
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

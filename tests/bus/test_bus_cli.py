@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from _bus_harness import BOT
-from _fleet_harness import APP_ID, APP_SECRET, ROOT, _free_port, clean_env
+from _bus_harness import BOT, free_port
+from _fleet_harness import APP_ID, APP_SECRET, ROOT, clean_env
 
 
 def _qqbot(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -42,7 +42,7 @@ def test_credentials_are_required() -> None:
 
 
 def test_an_unreachable_nats_server_is_one_line() -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     done = _qqbot(
         "worker", BOT, "--bus", f"nats://127.0.0.1:{port}", QQBOT_APP_ID=APP_ID, QQBOT_APP_SECRET=APP_SECRET,
         QQBOT_API_BASE="http://127.0.0.1:9", QQBOT_TOKEN_URL="http://127.0.0.1:9/token",

@@ -16,8 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _bus_harness import BusProcess, Emulator, Gateway, NatsServer, Worker, lease_holders, nats_lease_holders
-from _fleet_harness import RedisServer, _free_port, wait_until
+from _bus_harness import (
+    BusProcess,
+    Emulator,
+    Gateway,
+    NatsServer,
+    Worker,
+    free_port,
+    lease_holders,
+    nats_lease_holders,
+)
+from _fleet_harness import RedisServer, wait_until
 
 PARTITIONS = 8
 
@@ -164,7 +173,7 @@ def test_gateway_heartbeats_and_holds_events_while_the_bus_is_paused(
 def test_a_webhook_gateway_publishes_too(
     tmp_path: Path, redis_server: RedisServer, processes: list[BusProcess]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     emulator = Emulator(tmp_path, "--webhook-url", f"http://127.0.0.1:{port}/")
     processes.append(emulator)
     bus = _bus(redis_server)

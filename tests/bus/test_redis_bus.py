@@ -247,3 +247,23 @@ async def test_a_worker_goes_on_after_redis_lost_its_data(redis_server: RedisSer
             consumer.stop()
             tg.cancel_scope.cancel()
     assert seen == ["before", "after"]
+
+
+async def test_an_entry_left_pending_by_another_reader_is_claimed_late(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    event = _event("GROUP_AT_MESSAGE_CREATE", GROUP, "late-1")
+    url = f"{redis_server.url}?partitions=1&lease_ttl=1"
+    async with RedisStreamsBus(url, app_id="1") as bus, anyio.create_task_group() as tg:
+        await tg.start(bus.run)
+        await bus.publish([(0, encode_message(BusMessage.of(event, 0.0)))])
+        # another consumer's read, answered after its worker gave the partition up: pending with it
+        taken = await bus.client.xreadgroup("workers", "departed", {bus.streams[0]: ">"}, count=10)
+        assert taken
+        got = []
+        with caplog.at_level(logging.WARNING, "framework.bus"), anyio.fail_after(15):
+            while not got:
+                got = await bus.receive(10)
+        tg.cancel_scope.cancel()
+    assert [e.message.id for e in got if e.message is not None] == ["late-1"]
+    assert "partition 0: claimed 1 event(s) pending for over 3 s" in caplog.text
