@@ -49,6 +49,7 @@ _decoder = msgspec.msgpack.Decoder(BusMessage)
 
 
 def encode_message(message: BusMessage) -> bytes:
+    """The bytes of one bus entry (a MessagePack array)."""
     return _encoder.encode(message)
 
 

@@ -23,6 +23,7 @@ class NatsBusConfig:
 
 
 def parse_nats_bus_url(url: str) -> NatsBusConfig:
+    """Validate ``url``; ValueError naming the bad part and the fix."""
     parts = urlsplit(url)
     if parts.scheme not in ("nats", "tls"):
         raise ValueError(f"--bus {parts.scheme}://...: expected nats://HOST:PORT (or tls://, redis://)")
