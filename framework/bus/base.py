@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 from anyio.abc import TaskStatus
 
 from framework.bus.message import BusMessage
+from framework.errors import QQBotError
 
 __all__ = ["BusEntry", "BusUnavailable", "EventBus", "bus_options"]
 
@@ -52,7 +53,7 @@ def bus_options(query: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     return options, rest
 
 
-class BusUnavailable(Exception):
+class BusUnavailable(QQBotError):
     """The bus could not be reached (or did not answer in time); the operation may be retried."""
 
 
