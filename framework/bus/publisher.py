@@ -13,7 +13,8 @@ When the buffer is full (the bus is slow or down), ``policy`` decides:
   shard resumes from the last event it read and the platform resends the rest. The buffer and the queue are in
   memory: events in them are lost if the gateway process dies.
 - ``"drop"``: the event is dropped and counted (:attr:`PublisherStats.dropped`); the first drop of an outage
-  and then every thousandth is logged at WARNING, and the end of the outage at INFO with the count.
+  and then every thousandth is logged at WARNING, and the end of the outage (the bus answers again, or the buffer has
+  room again) at WARNING with the count.
 """
 
 from __future__ import annotations
@@ -174,3 +175,8 @@ class BusPublisher:
                 failing_since = None
                 self._outage_drops = 0
                 delay = self.retry_delay
+            elif self._outage_drops and len(queue) < self.buffer:
+                log.warning(
+                    "bus publisher buffer has room again; %d event(s) dropped while it was full", self._outage_drops
+                )
+                self._outage_drops = 0

@@ -193,3 +193,33 @@ def test_a_webhook_gateway_publishes_too(
     _check_exactly_once_in_order(emulator, expected)
     assert gateway.interrupt() == 0
     assert "20 event(s) published, 0 dropped, 0 unpublished" in gateway.output()
+
+
+def test_the_drop_policy_drops_counts_and_says_so(
+    tmp_path: Path, redis_server: RedisServer, processes: list[BusProcess]
+) -> None:
+    emulator = Emulator(tmp_path)
+    processes.append(emulator)
+    bus = _bus(redis_server)
+    gateway = Gateway(tmp_path, emulator, bus, "--buffer", "10", "--when-full", "drop")
+    worker = Worker(tmp_path, "worker", emulator, bus)
+    processes.extend([gateway, worker])
+    gateway.wait_for("is ready", timeout=60)
+    worker.wait_for("is ready", timeout=60)
+    assert redis_server.proc is not None
+    redis_server.proc.send_signal(signal.SIGSTOP)
+    try:
+        for k in range(50):
+            emulator.group_message("D1", f"D1 {k}")
+        gateway.wait_for("bus publisher buffer full (10 events): dropped GROUP_AT_MESSAGE_CREATE", timeout=30)
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)
+    gateway.wait_for("event(s) dropped", timeout=30)  # the end of the outage, with the count
+    assert gateway.interrupt() == 0
+    last = gateway.output().strip().splitlines()[-1]  # gateway stopped: N event(s) published, M dropped, 0 unpublished
+    published, dropped = int(last.split()[2]), int(last.split()[5])
+    assert published + dropped == 51 and dropped >= 30, last  # READY (published before the pause) and 50 messages
+    wait_until(lambda: len(emulator.replies("D1")) >= published - 1, 60, "the published messages answered")
+    time.sleep(0.5)
+    replies = emulator.replies("D1")
+    assert len(replies) == published - 1 and len(set(replies)) == published - 1
