@@ -273,6 +273,23 @@ class EventDispatcher:
                 waiters.popleft().set()
         self._check_drained()
 
+    async def shutdown(self, drain_timeout: float | None, handler_deadline: float | None) -> None:
+        """:meth:`close`, then wait (real seconds) ``drain_timeout`` for queued events to reach the sink (for
+        every call to finish when ``handler_deadline`` is None), then ``handler_deadline`` more for running
+        calls; a WARNING names what is left. ``None`` waits without a bound. The caller cancels :meth:`run`."""
+        self.close()
+        with anyio.move_on_after(drain_timeout):
+            await (self.done if handler_deadline is None else self.drained).wait()
+        if handler_deadline is not None:
+            with anyio.move_on_after(handler_deadline):
+                await self.done.wait()
+        if not self.done.is_set():
+            log.warning(
+                "shutdown deadline passed: %d queued event(s) undelivered, cancelling %d running",
+                self.pending(),
+                self.running,
+            )
+
     def _check_drained(self) -> None:
         if self._closed and not self._queue and not self._held and not self._ready:
             self.drained.set()

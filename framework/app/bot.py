@@ -511,9 +511,8 @@ class Bot(Router):
                 try:
                     yield self
                 finally:
-                    delivery.close()
                     with anyio.CancelScope(shield=True):
-                        await _drain(delivery, drain_timeout, handler_deadline)
+                        await delivery.shutdown(drain_timeout, handler_deadline)
                     tg.cancel_scope.cancel()
         finally:
             self.delivery = None
@@ -663,21 +662,6 @@ class Bot(Router):
 
 _MISSING = object()
 _NEVER_DEDUPED = frozenset({"READY", "RESUMED"})
-
-
-async def _drain(delivery: EventDispatcher, drain_timeout: float | None, handler_deadline: float | None) -> None:
-    """Wait (real seconds) for queued events to reach the handlers, then for running handlers; log what is cut."""
-    with anyio.move_on_after(drain_timeout):
-        await (delivery.done if handler_deadline is None else delivery.drained).wait()
-    if handler_deadline is not None:
-        with anyio.move_on_after(handler_deadline):
-            await delivery.done.wait()
-    if not delivery.done.is_set():
-        log.warning(
-            "shutdown deadline passed: %d queued event(s) undelivered, cancelling %d running handler(s)",
-            delivery.pending(),
-            delivery.running,
-        )
 
 
 def _runtime_client_types() -> tuple[type[Any], ...]:

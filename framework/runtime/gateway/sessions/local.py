@@ -227,18 +227,7 @@ class LocalSessionManager(SessionManager):
             if not self._owns_dispatcher:  # the dispatcher's owner (the bot) drains it
                 outer.cancel_scope.cancel()
                 return
-            self.dispatcher.close()
-            with anyio.move_on_after(self.drain_timeout):
-                await (self.dispatcher.done if self.handler_deadline is None else self.dispatcher.drained).wait()
-            if self.handler_deadline is not None:
-                with anyio.move_on_after(self.handler_deadline):
-                    await self.dispatcher.done.wait()
-            if not self.dispatcher.done.is_set():
-                log.warning(
-                    "drain deadline passed: %d queued event(s) undelivered, cancelling %d running",
-                    self.dispatcher.pending(),
-                    self.dispatcher.running,
-                )
+            await self.dispatcher.shutdown(self.drain_timeout, self.handler_deadline)
             outer.cancel_scope.cancel()
 
     def _intents_dropped(self, intents: int) -> None:

@@ -317,22 +317,8 @@ class RedisSessionManager(LocalSessionManager):
                 if not owns:
                     outer.cancel_scope.cancel()
                     return
-                await self._drain()
+                await self.dispatcher.shutdown(self.drain_timeout, self.handler_deadline)
                 outer.cancel_scope.cancel()
-
-    async def _drain(self) -> None:
-        self.dispatcher.close()
-        with anyio.move_on_after(self.drain_timeout):
-            await (self.dispatcher.done if self.handler_deadline is None else self.dispatcher.drained).wait()
-        if self.handler_deadline is not None:
-            with anyio.move_on_after(self.handler_deadline):
-                await self.dispatcher.done.wait()
-        if not self.dispatcher.done.is_set():
-            log.warning(
-                "drain deadline passed: %d queued event(s) undelivered, cancelling %d running",
-                self.dispatcher.pending(),
-                self.dispatcher.running,
-            )
 
     async def _until_redis(self, call: Callable[[], Awaitable[int]]) -> int:
         while True:
