@@ -582,6 +582,19 @@ async def test_identify_window_limits_and_records() -> None:
         assert env.emu.world.session_limit.remaining == 7
 
 
+async def test_identify_window_zero_turns_pacing_off_and_the_snapshot_still_works() -> None:
+    config = EmulatorConfig(session_start_limit=SessionStartLimitConfig(max_concurrency=1, remaining=10))
+    settings = GatewaySettings(heartbeat_timeout_factor=None, identify_window=0)
+    async with gateway_env("pipe", config, settings=settings) as env:
+        for shard in range(3):
+            _, ready = await env.identify(shard=[shard, 3])
+            assert ready["t"] == "READY"
+        rec = env.emu.gateway.recorder
+        assert [i.accepted for i in rec.identifies] == [True, True, True]
+        assert env.emu.gateway.snapshot()["identifies_per_window"] == [3]
+        assert rec.max_identifies_in_any_window(0) == 3
+
+
 async def test_session_start_limit_exhausted_as_op9() -> None:
     config = EmulatorConfig(session_start_limit=SessionStartLimitConfig(max_concurrency=5, remaining=1))
     async with gateway_env("pipe", config, settings=GatewaySettings(identify_refusal="op9")) as env:

@@ -99,10 +99,14 @@ class GatewayRecorder:
         return [c.close_code_sent for c in self.connections if c.close_code_sent is not None]
 
     def identifies_per_window(self, window: float = 5.0, app_id: str | None = None) -> list[int]:
-        """Accepted identifies in consecutive windows of ``window`` seconds, from the first identify on."""
+        """Accepted identifies in consecutive windows of ``window`` seconds, from the first identify on.
+
+        With ``window`` 0 (pacing off, see ``GatewaySettings.identify_window``) they all count in one window."""
         times = [i.at for i in self.identifies if i.accepted and (app_id is None or i.app_id == app_id)]
         if not times:
             return []
+        if window <= 0:
+            return [len(times)]
         start = times[0]
         counts: list[int] = []
         for t in times:
@@ -113,8 +117,10 @@ class GatewayRecorder:
         return counts
 
     def max_identifies_in_any_window(self, window: float = 5.0, app_id: str | None = None) -> int:
-        """The most accepted identifies inside any sliding window of ``window`` seconds."""
+        """The most accepted identifies inside any sliding window of ``window`` seconds (all of them for 0)."""
         times = sorted(i.at for i in self.identifies if i.accepted and (app_id is None or i.app_id == app_id))
+        if window <= 0:
+            return len(times)
         best = 0
         lo = 0
         for hi, t in enumerate(times):

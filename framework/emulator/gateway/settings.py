@@ -29,7 +29,8 @@ class GatewaySettings:
     client_rate_limit: tuple[int, float] | None = (120, 60.0)
     """At most N client frames per window seconds, else close 4008 (UNCONFIRMED numbers; None = off)."""
     identify_window: float = 5.0
-    """``session_start_limit.max_concurrency`` identifies are allowed per this many seconds (protocol.md §2.5)."""
+    """``session_start_limit.max_concurrency`` identifies are allowed per this many seconds (protocol.md §2.5);
+    0 turns the pacing off (benchmarks that start many shards at once)."""
     identify_refusal: Literal["close", "op9"] = "close"
     """Too many identifies in a window: close 4008 (default) or send op 9 then close."""
     disallowed_intent_response: Literal["close", "op9"] = "close"
