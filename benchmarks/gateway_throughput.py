@@ -50,11 +50,14 @@ def serve_emulator() -> None:
     ``push`` queues them on the session's connection in one go (the emulator's writer sends them in
     batches); ``quit`` ends. Pre-encoding keeps the emulator's own JSON work out of the measurement.
     """
-    from framework.emulator import Emulator
+    from framework.emulator import Emulator, EmulatorConfig
+    from framework.emulator.config import DEFAULT_APP_ID
     from framework.models.envelope import encode_envelope
 
     async def main() -> None:
-        emulator = Emulator()
+        config = EmulatorConfig()
+        config.grant(DEFAULT_APP_ID, int(Intents.GROUP_AND_C2C_EVENT))  # an approved bot: group events are privileged
+        emulator = Emulator(config)
         emulator.gateway.settings.client_rate_limit = None
         raw = msgspec.Raw(msgspec.json.encode(PAYLOAD))
         frames: list[bytes] = []
