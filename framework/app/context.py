@@ -14,9 +14,11 @@ from typing_extensions import TypeVar
 from framework.app.api import ApiClient
 from framework.app.errors import BotError, NoReplyTargetError, NotBoundError
 from framework.app.scenes import ReplyTarget, Scene, reply_target
+from framework.errors import QQBotError
 from framework.models import EVENT_TABLE, Ark, Embed, InboundEvent
 from framework.models.api import Keyboard, Markdown, Media, MediaInfo, MessageToCreate, MsgType
-from framework.models.results import ReplyResult
+from framework.models.errorcodes import MESSAGE_DEDUPLICATED
+from framework.models.results import Delivered, ReplyResult
 
 if TYPE_CHECKING:
     from framework.app.bot import Bot
@@ -228,6 +230,7 @@ class Context(Generic[EventT]):
         api = self.api
         if isinstance(markdown, str):
             markdown = Markdown(content=markdown)
+        replayed = False
         if target.scene in (Scene.CHANNEL, Scene.DM):
             if media is not None or file is not None:
                 raise BotError("rich-media uploads exist only in groups and C2C; use image=<url> in guilds")
@@ -243,9 +246,28 @@ class Context(Generic[EventT]):
             )
             send = api.post_channel_message if target.scene is Scene.CHANNEL else api.post_dms_message
         else:
-            message = await self._chat_message(target, content, markdown, keyboard, ark, embed, image, media, file)
+            message, replayed = await self._chat_message(
+                target, content, markdown, keyboard, ark, embed, image, media, file
+            )
             send = api.post_group_message if target.scene is Scene.GROUP else api.post_c2c_message
-        result = await send(target.target, message)
+        try:
+            result = await send(target.target, message)
+        except QQBotError as exc:
+            # the same reply of an earlier delivery of this event (a worker gone before acknowledging it) landed
+            if not replayed or getattr(exc, "code", None) != MESSAGE_DEDUPLICATED:
+                raise
+            log.info(
+                "reply → %s %s: msg_seq %s was sent by an earlier delivery of this event; not sent again",
+                target.scene.value,
+                target.target,
+                message.msg_seq,
+            )
+            return Delivered(
+                status=getattr(exc, "status", 400),
+                code=MESSAGE_DEDUPLICATED,
+                trace_id=getattr(exc, "trace_id", ""),
+                reason="sent by an earlier delivery of this event (40054005 on its msg_id + msg_seq)",
+            )
         if log.isEnabledFor(logging.INFO):
             log.info("reply → %s %s: %s", target.scene.value, target.target, _summary(message))
         return result
@@ -261,8 +283,10 @@ class Context(Generic[EventT]):
         image: str | None,
         media: Media | MediaInfo | None,
         file: Upload | None,
-    ) -> MessageToCreate:
-        """The body of a group or C2C reply: uploads first, ``msg_type`` from what is sent, ``msg_seq`` counted."""
+    ) -> tuple[MessageToCreate, bool]:
+        """The body of a group or C2C reply: uploads first, ``msg_type`` from what is sent, ``msg_seq`` counted
+        (:meth:`~framework.app.ledger.ReplyLedger.reply_seq`); and whether an earlier delivery of this event took
+        that ``msg_seq`` for this reply."""
         ledger = self.bot.ledger
         if target.msg_id and ledger.windows:  # checked before anything is uploaded or sent
             ledger.check_window(target.scene.value, getattr(self.event, "timestamp", None), self.bot.clock.time())
@@ -283,7 +307,12 @@ class Context(Generic[EventT]):
             msg_type = MsgType.EMBED
         else:
             msg_type = MsgType.TEXT
-        return MessageToCreate(
+        seq = (
+            await ledger.reply_seq(target.source_id, self.inbound.id or f"{self.inbound.type}:{target.source_id}")
+            if target.source_id
+            else None
+        )
+        message = MessageToCreate(
             content=content,
             msg_type=msg_type,
             markdown=markdown,
@@ -293,8 +322,9 @@ class Context(Generic[EventT]):
             media=media,
             msg_id=target.msg_id,
             event_id=None if target.msg_id else target.event_id,
-            msg_seq=(await ledger.allocate(target.source_id)) if target.source_id else None,
+            msg_seq=seq.value if seq is not None else None,
         )
+        return message, seq is not None and seq.replayed
 
     async def prompt(
         self,

@@ -1,22 +1,26 @@
 """Bounded bookkeeping shared by every reply: ``msg_seq`` per source message and acknowledged interactions.
 
 The ``msg_seq`` count is kept in the process by default. Bots whose handlers run in several processes (event-bus
-workers, docs/event-bus.md) plug in a shared :class:`SeqStore` (``framework.bus.redis.RedisSeqStore``) so a message
-handled again by another worker still gets fresh sequence numbers, and turn on the passive-reply window check
-(:data:`PASSIVE_REPLY_WINDOWS`): a reply to a message older than its window fails before it is sent.
+workers, docs/event-bus.md) plug in a shared :class:`SeqStore` (``framework.bus.redis.RedisSeqStore``) and turn on
+the passive-reply window check (:data:`PASSIVE_REPLY_WINDOWS`): a reply to a message older than its window fails
+before it is sent. With a store that also remembers which handling of which event took each number
+(:class:`ReplaySeqStore`, both bus backends), :meth:`ReplyLedger.reply_seq` gives the k-th reply of an event's
+handling the same ``msg_seq`` on every delivery of that event, so the platform's own dedupe (40054005) stops a
+reply a crashed worker had already sent from going out twice (:attr:`ReplySeq.replayed`).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from framework.app.errors import BotError
 from framework.protocol.recent_ids import RecentIds
 
-__all__ = ["PASSIVE_REPLY_WINDOWS", "ReplyLedger", "ReplyWindowError", "SeqStore"]
+__all__ = ["PASSIVE_REPLY_WINDOWS", "ReplaySeqStore", "ReplyLedger", "ReplySeq", "ReplyWindowError", "SeqStore"]
 
 #: Seconds after a user's message within which the bot may answer it (``msg_id``), per scene
 #: (docs/protocol-notes.md: 5 minutes in groups, 60 in C2C).
@@ -31,6 +35,27 @@ class SeqStore(Protocol):
     """Shared ``msg_seq`` counters: ``await store.next_seq(source_id)`` returns 1, 2, ... across processes."""
 
     async def next_seq(self, source_id: str, /) -> int: ...
+
+
+@runtime_checkable
+class ReplaySeqStore(SeqStore, Protocol):
+    """A :class:`SeqStore` that also keeps which reply of which event's handling took each number."""
+
+    async def seq_for(self, source_id: str, reply_key: str, /) -> tuple[int, bool]:
+        """The ``msg_seq`` of the reply ``reply_key`` (``<event id>#<ordinal>``) to ``source_id``, and whether an
+        earlier handling already took it: the number it got then, else the next one of :meth:`next_seq`'s count
+        (recorded for the next time)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReplySeq:
+    """A reply's ``msg_seq`` (:meth:`ReplyLedger.reply_seq`)."""
+
+    value: int
+    replayed: bool = False
+    """An earlier delivery of the same event took this number for the same reply: a worker that stopped before
+    acknowledging the event. The platform answering 40054005 then means that earlier send landed."""
 
 
 class ReplyLedger:
@@ -48,6 +73,7 @@ class ReplyLedger:
     ) -> None:
         self._capacity = capacity
         self._seq: OrderedDict[str, int] = OrderedDict()
+        self._ordinals: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._acked = RecentIds(capacity)
         self.store = store
         self.windows = windows
@@ -64,6 +90,24 @@ class ReplyLedger:
         """The next ``msg_seq`` for ``source_id``: from :attr:`store` when set, else :meth:`next_seq`."""
         store = self.store
         return self.next_seq(source_id) if store is None else await store.next_seq(source_id)
+
+    async def reply_seq(self, source_id: str, event_key: str) -> ReplySeq:
+        """The ``msg_seq`` of a reply to ``source_id`` made while handling the event ``event_key`` (its envelope id).
+
+        With a :class:`ReplaySeqStore` the replies of one handling are numbered 1, 2, ... (their ordinal) and each
+        ordinal keeps the ``msg_seq`` the store gave it the first time, on whichever worker handles the event again;
+        otherwise this is :meth:`allocate`.
+        """
+        store = self.store
+        if not isinstance(store, ReplaySeqStore):
+            return ReplySeq(await self.allocate(source_id))
+        key = (event_key, source_id)
+        ordinal = self._ordinals.pop(key, 0) + 1
+        self._ordinals[key] = ordinal
+        if len(self._ordinals) > self._capacity:
+            self._ordinals.popitem(last=False)
+        value, replayed = await store.seq_for(source_id, f"{event_key}#{ordinal}")
+        return ReplySeq(value, replayed)
 
     def check_window(self, scene: str, sent_at: str | float | None, now: float) -> None:
         """Raise :class:`ReplyWindowError` when a message of ``scene`` sent at ``sent_at`` (the payload's ISO 8601

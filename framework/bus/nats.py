@@ -12,7 +12,8 @@ name                                    kind       holds
                                                    workers; entries expire ``lease_ttl`` after their last write
 ``N_A_bus_done``                        KV bucket  handled event ids (the idempotency guard), expiring after
                                                    ``idempotency_ttl``
-``N_A_bus_seq``                         KV bucket  the last ``msg_seq`` per message id, kept 65 minutes
+``N_A_bus_seq``                         KV bucket  the last ``msg_seq`` per message id, and per ``<msg id>.<reply key>``
+                                                   the one a reply of an event's handling took; kept 65 minutes
 ======================================  =========  =====================================================================
 
 Partitions are leased like on Redis (:mod:`framework.bus.redis`). A worker that takes a partition re-creates its
@@ -407,39 +408,68 @@ class NatsJetStreamBus:
 
 
 class NatsSeqStore:
-    """``msg_seq`` counters in the ``seq`` KV bucket (compare-and-set on the entry's revision)."""
+    """``msg_seq`` counters in the ``seq`` KV bucket (compare-and-set on the entry's revision), and which reply of
+    which event's handling took each number (:class:`framework.app.ledger.ReplaySeqStore`)."""
 
     def __init__(self, bus: NatsJetStreamBus) -> None:
         self.bus = bus
         self._last: dict[str, int] = {}
 
     async def next_seq(self, source_id: str, /) -> int:
-        kv = self.bus._seq
-        key = _key(source_id)
         try:
-            for _ in range(20):
-                try:
-                    entry = await self.bus._call("the msg_seq", kv.get(key))
-                except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
-                    try:
-                        await self.bus._call("the msg_seq", kv.create(key, b"1"))
-                    except nats.js.errors.KeyWrongLastSequenceError:
-                        continue
-                    seq = 1
-                    break
-                seq = int(entry.value or b"0") + 1
-                try:
-                    await self.bus._call("the msg_seq", kv.update(key, str(seq).encode(), last=entry.revision))
-                except nats.js.errors.KeyWrongLastSequenceError:
-                    continue
-                break
-            else:
-                raise BusUnavailable("the msg_seq counter changed 20 times in a row")
+            seq = await self._count(source_id)
         except BusUnavailable as exc:
-            log.warning("bus: msg_seq counted in this process (%s)", exc)
-            seq = self._last.get(source_id, 0) + 1
+            return self._local(source_id, exc)
         self._last[source_id] = seq
         return seq
+
+    async def seq_for(self, source_id: str, reply_key: str, /) -> tuple[int, bool]:
+        kv = self.bus._seq
+        key = f"{_key(source_id)}.{_key(reply_key)}"
+        try:
+            try:
+                entry = await self.bus._call("the msg_seq", kv.get(key))
+                return int(entry.value), True
+            except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
+                pass
+            seq = await self._count(source_id)
+            try:
+                await self.bus._call("the msg_seq", kv.create(key, str(seq).encode()))
+            except nats.js.errors.KeyWrongLastSequenceError:  # the same reply numbered meanwhile elsewhere
+                entry = await self.bus._call("the msg_seq", kv.get(key))
+                return int(entry.value), True
+        except BusUnavailable as exc:
+            return self._local(source_id, exc), False
+        self._last[source_id] = seq
+        return seq, False
+
+    def _local(self, source_id: str, exc: BusUnavailable) -> int:
+        log.warning("bus: msg_seq counted in this process (%s)", exc)
+        seq = self._last.get(source_id, 0) + 1
+        if len(self._last) > 10_000:
+            self._last.clear()
+        self._last[source_id] = seq
+        return seq
+
+    async def _count(self, source_id: str) -> int:
+        kv = self.bus._seq
+        key = _key(source_id)
+        for _ in range(20):
+            try:
+                entry = await self.bus._call("the msg_seq", kv.get(key))
+            except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
+                try:
+                    await self.bus._call("the msg_seq", kv.create(key, b"1"))
+                except nats.js.errors.KeyWrongLastSequenceError:
+                    continue
+                return 1
+            seq = int(entry.value or b"0") + 1
+            try:
+                await self.bus._call("the msg_seq", kv.update(key, str(seq).encode(), last=entry.revision))
+            except nats.js.errors.KeyWrongLastSequenceError:
+                continue
+            return seq
+        raise BusUnavailable("the msg_seq counter changed 20 times in a row")
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:

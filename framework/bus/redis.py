@@ -12,6 +12,8 @@ key                    type    holds
 ``P:members``          zset    live workers, scored by the Redis time (ms) their membership expires
 ``P:done:<key>``       string  an event handled (the idempotency guard), expiring after ``idempotency_ttl``
 ``P:seq:<msg id>``     string  the last ``msg_seq`` used to answer a message (:class:`RedisSeqStore`), kept 65 min
+``P:seqof:<msg id>``   hash    ``<event id>#<k>`` -> the ``msg_seq`` of the k-th reply of that event's handling,
+                               expiring with ``P:seq:<msg id>``
 =====================  ======  ==============================================================================
 
 A worker holds about ``partitions / live workers`` partition leases (renewed every third of ``lease_ttl``) and
@@ -111,6 +113,18 @@ _SEQ = """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
+"""
+
+# KEYS[1] the counter, KEYS[2] the replies' numbers; ARGV: reply key, ttl_s -> {msg_seq, 1 if taken before}
+_SEQ_FOR = """
+local s = redis.call('HGET', KEYS[2], ARGV[1])
+if s then return {tonumber(s), 1} end
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+redis.call('HSET', KEYS[2], ARGV[1], n)
+local t = redis.call('PTTL', KEYS[1])
+if t > 0 then redis.call('PEXPIRE', KEYS[2], t) end
+return {n, 0}
 """
 
 
@@ -447,11 +461,14 @@ def _text(value: Any) -> str:
 
 
 class RedisSeqStore:
-    """``msg_seq`` counters shared by every worker (:class:`framework.app.ledger.SeqStore`): ``INCR`` of
+    """``msg_seq`` counters shared by every worker (:class:`framework.app.ledger.ReplaySeqStore`): ``INCR`` of
     ``P:seq:<msg id>``, expiring ``ttl`` seconds after the first reply (the longest passive-reply window is an hour).
+    :meth:`seq_for` also records, in ``P:seqof:<msg id>``, which reply of which event's handling took each number,
+    and gives it the same number when that event is handled again (a redelivery after a worker died).
 
     When Redis cannot be reached the count goes on in this process (one WARNING per outage): the reply is still
-    sent; only a message answered by two workers during the outage could repeat a ``msg_seq``.
+    sent; only a message answered by two workers during the outage could repeat a ``msg_seq``, and a reply
+    numbered then is not recognised if its event is delivered again.
     """
 
     def __init__(self, bus: RedisStreamsBus, *, ttl: int = 3900) -> None:
@@ -472,12 +489,27 @@ class RedisSeqStore:
                 )
             )
         except BusUnavailable as exc:
-            if not self._failing:
-                self._failing = True
-                log.warning("bus: msg_seq counted in this process while Redis is unavailable (%s)", exc)
-            seq = self._last.get(source_id, 0) + 1
-        else:
-            self._failing = False
+            return self._local(source_id, exc)
+        self._failing = False
+        return self._remember(source_id, seq)
+
+    async def seq_for(self, source_id: str, reply_key: str, /) -> tuple[int, bool]:
+        bus = self.bus
+        keys = [f"{bus.prefix}:seq:{source_id}", f"{bus.prefix}:seqof:{source_id}"]
+        try:
+            reply = await bus._call("msg_seq", bus.client.eval(_SEQ_FOR, keys=keys, args=[reply_key, self.ttl]))
+        except BusUnavailable as exc:
+            return self._local(source_id, exc), False
+        self._failing = False
+        return self._remember(source_id, int(reply[0])), bool(int(reply[1]))
+
+    def _local(self, source_id: str, exc: BusUnavailable) -> int:
+        if not self._failing:
+            self._failing = True
+            log.warning("bus: msg_seq counted in this process while Redis is unavailable (%s)", exc)
+        return self._remember(source_id, self._last.get(source_id, 0) + 1)
+
+    def _remember(self, source_id: str, seq: int) -> int:
         if len(self._last) > 10_000:
             self._last.clear()
         self._last[source_id] = seq
