@@ -20,6 +20,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from framework.bus.base import BusEntry, BusUnavailable, EventBus
+from framework.bus.message import BusMessage
 from framework.delivery import EventDispatcher, dedupe_key
 from framework.models.envelope import InboundEvent
 
@@ -68,10 +69,20 @@ class BusConsumer:
         self._space = anyio.Event()
         self._stopping = False
         self._stopped = anyio.Event()
+        self.failing_since: float | None = None
+        """``anyio.current_time()`` when reading from the bus began to fail (None while reads succeed): the worker's
+        ``/readyz`` answers 503 meanwhile."""
+        self.last_error: str | None = None
+        """Why the last failed bus call failed."""
         dispatcher.add_observer(self)
 
     def __repr__(self) -> str:
         return f"BusConsumer(bus={self.bus!r}, inflight={len(self._running)})"
+
+    def message_of(self, event: InboundEvent) -> BusMessage | None:
+        """The bus message ``event`` was read from, while it is being handled (for observers: its trace context)."""
+        running = self._running.get(id(event))
+        return running.entries[0].message if running is not None else None
 
     # -- DeliveryObserver ---------------------------------------------------------------------
 
@@ -125,12 +136,16 @@ class BusConsumer:
                 continue
             try:
                 entries = await bus.receive(min(self.batch, self.max_inflight - self.inflight()))
+                self.failing_since = None
                 if not entries:
                     self._sweep()
                     continue
                 await self._feed(entries)
                 delay = 0.1
             except BusUnavailable as exc:
+                self.last_error = str(exc)
+                if self.failing_since is None:
+                    self.failing_since = anyio.current_time()
                 log.warning("bus: %s; retrying in %.1f s", exc, delay)
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 5.0)

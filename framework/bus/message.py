@@ -16,7 +16,7 @@ import msgspec
 
 from framework.models.envelope import InboundEvent
 
-__all__ = ["BusMessage", "decode_message", "encode_message", "partition_key", "partition_of"]
+__all__ = ["BusMessage", "decode_message", "encode_event", "encode_message", "partition_key", "partition_of"]
 
 
 class BusMessage(msgspec.Struct, array_like=True, frozen=True):
@@ -32,10 +32,15 @@ class BusMessage(msgspec.Struct, array_like=True, frozen=True):
     """Unix time the gateway handed the event to the bus publisher."""
     source: str = "gateway"
     """The transport that received it at the gateway (``gateway`` or ``webhook``)."""
+    trace: dict[str, str] | None = None
+    """The gateway's trace context, when it traces (:class:`~framework.observability.tracing.TracingPlugin`): the
+    W3C ``traceparent`` (and ``tracestate``, ``baggage``) headers of its publish span, which the worker's event span
+    continues. None: encoded exactly as before the field existed. Either way a worker of an earlier release
+    decodes the message (msgspec ignores trailing array items it does not know)."""
 
     @classmethod
-    def of(cls, event: InboundEvent, received: float) -> BusMessage:
-        return cls(event.type, bytes(event.data), event.id, event.seq, event.shard_id, received, event.source)
+    def of(cls, event: InboundEvent, received: float, trace: dict[str, str] | None = None) -> BusMessage:
+        return cls(event.type, bytes(event.data), event.id, event.seq, event.shard_id, received, event.source, trace)
 
     def event(self, source: str = "bus") -> InboundEvent:
         """The :class:`InboundEvent` a worker hands to its bot (``source`` names the bus)."""
@@ -49,8 +54,23 @@ _decoder = msgspec.msgpack.Decoder(BusMessage)
 
 
 def encode_message(message: BusMessage) -> bytes:
-    """The bytes of one bus entry (a MessagePack array)."""
+    """The bytes of one bus entry (a MessagePack array; without a trace context, the seven fields it had before
+    ``trace`` existed, byte for byte)."""
+    if message.trace is None:
+        m = message
+        return _encoder.encode((m.type, m.data, m.id, m.seq, m.shard, m.received, m.source))
     return _encoder.encode(message)
+
+
+def encode_event(event: InboundEvent, received: float, trace: dict[str, str] | None = None) -> bytes:
+    """``encode_message(BusMessage.of(event, received, trace))`` without building the Struct (the publisher's path)."""
+    if trace is None:
+        return _encoder.encode(
+            (event.type, bytes(event.data), event.id, event.seq, event.shard_id, received, event.source)
+        )
+    return _encoder.encode(
+        (event.type, bytes(event.data), event.id, event.seq, event.shard_id, received, event.source, trace)
+    )
 
 
 def decode_message(data: bytes) -> BusMessage:

@@ -15,6 +15,11 @@ When the buffer is full (the bus is slow or down), ``policy`` decides:
 - ``"drop"``: the event is dropped and counted (:attr:`PublisherStats.dropped`); the first drop of an outage
   and then every thousandth is logged at WARNING, and the end of the outage (the bus answers again, or the buffer has
   room again) at WARNING with the count.
+
+Observers read :attr:`BusPublisher.stats`, :meth:`BusPublisher.pending` and :attr:`BusPublisher.failing_since`
+(the metrics plugin does, at scrape time); a tracer set as :attr:`BusPublisher.tracer` opens a span per event
+and its trace context travels in the message (:attr:`~framework.bus.message.BusMessage.trace`). Without one the
+per-event path is one ``None`` check.
 """
 
 from __future__ import annotations
@@ -23,16 +28,16 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import anyio
 from anyio.abc import TaskStatus
 
 from framework.bus.base import BusUnavailable, EventBus
-from framework.bus.message import BusMessage, encode_message, partition_key, partition_of
+from framework.bus.message import encode_event, partition_key, partition_of
 from framework.models.envelope import InboundEvent
 
-__all__ = ["BusPublisher", "FullPolicy", "PublisherStats"]
+__all__ = ["BusPublisher", "FullPolicy", "PublishTracer", "PublisherStats"]
 
 log = logging.getLogger("framework.bus.publisher")
 
@@ -49,6 +54,19 @@ class PublisherStats:
     """Batches sent again after a failure."""
     blocked: int = 0
     """Times the sink waited for space (``block`` policy)."""
+
+
+class PublishTracer(Protocol):
+    """What :attr:`BusPublisher.tracer` is (:class:`~framework.observability.tracing.TracingPlugin` sets one)."""
+
+    def start(self, event: InboundEvent) -> tuple[Any, dict[str, str]]:
+        """Called when ``event`` enters the buffer: open its publish span; return a handle for :meth:`published`
+        and the trace-context headers the message carries to the worker."""
+        ...
+
+    def published(self, spans: list[Any]) -> None:
+        """The bus took the events of these handles (in publish order): end their spans."""
+        ...
 
 
 class BusPublisher:
@@ -77,7 +95,14 @@ class BusPublisher:
         self.batch = batch
         self.retry_delay = retry_delay
         self.stats = PublisherStats()
-        self._queue: deque[tuple[InboundEvent, float]] = deque()
+        self.tracer: PublishTracer | None = None
+        """Set by a tracing plugin (``qqbot_bus_started``) before events arrive; None: no span, no trace context."""
+        self.failing_since: float | None = None
+        """``time.monotonic()`` when the current outage began (a batch the bus refused, not yet published); None
+        while the bus takes every batch."""
+        self.last_error: str | None = None
+        """Why the last failed batch failed (kept after the bus recovers)."""
+        self._queue: deque[tuple[InboundEvent, float, tuple[Any, dict[str, str]] | None]] = deque()
         self._ready = anyio.Event()
         self._space = anyio.Event()
         self._closed = False
@@ -118,7 +143,16 @@ class BusPublisher:
             if self._space.is_set():
                 self._space = anyio.Event()
             await self._space.wait()
-        queue.append((event, time.time()))
+        tracer = self.tracer
+        traced = None
+        if tracer is not None:
+            try:
+                traced = tracer.start(event)
+            except Exception:  # a tracer's bug costs the trace, never the event
+                log.exception(
+                    "bus publisher: the tracer failed on %s event %s; published untraced", event.type, event.id
+                )
+        queue.append((event, time.time(), traced))
         self._ready.set()
 
     def close(self) -> None:
@@ -135,7 +169,6 @@ class BusPublisher:
 
     async def _run(self) -> None:
         queue = self._queue
-        failing_since: float | None = None
         delay = self.retry_delay
         while True:
             if not queue:
@@ -146,17 +179,22 @@ class BusPublisher:
                 continue
             taken = [queue[i] for i in range(min(self.batch, len(queue)))]
             batch = []
-            for event, received in taken:
+            spans = []
+            for event, received, traced in taken:
                 key = partition_key(event)
-                batch.append(
-                    (partition_of(key, self.bus.partitions, event.id), encode_message(BusMessage.of(event, received)))
-                )
+                if traced is None:
+                    data = encode_event(event, received)
+                else:
+                    data = encode_event(event, received, traced[1])
+                    spans.append(traced[0])
+                batch.append((partition_of(key, self.bus.partitions, event.id), data))
             try:
                 await self.bus.publish(batch)
             except BusUnavailable as exc:
                 self.stats.retries += 1
-                if failing_since is None:
-                    failing_since = time.monotonic()
+                self.last_error = str(exc)
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
                     log.warning("bus unavailable: %s; %d event(s) buffered, retrying", exc, len(queue))
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -165,14 +203,19 @@ class BusPublisher:
                 queue.popleft()
             self.stats.published += len(taken)
             self._space.set()
-            if failing_since is not None:
+            if spans and self.tracer is not None:
+                try:
+                    self.tracer.published(spans)
+                except Exception:
+                    log.exception("bus publisher: the tracer failed to end %d publish span(s)", len(spans))
+            if self.failing_since is not None:
                 log.warning(
                     "bus available again after %.1f s; %d event(s) dropped meanwhile, %d buffered",
-                    time.monotonic() - failing_since,
+                    time.monotonic() - self.failing_since,
                     self._outage_drops,
                     len(queue),
                 )
-                failing_since = None
+                self.failing_since = None
                 self._outage_drops = 0
                 delay = self.retry_delay
             elif self._outage_drops and len(queue) < self.buffer:

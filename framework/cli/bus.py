@@ -3,6 +3,10 @@
 ``qqbot gateway BOT --bus URL`` holds the platform connections (the local or Redis session manager, with the bot's
 intents) and publishes every dispatch event to the bus; it runs no handler. ``qqbot worker BOT --bus URL`` runs the
 bot's handlers on the events read from the bus; its replies go through its own OpenAPI client (same credentials).
+
+Both take ``--metrics-port`` (``[metrics] port``, ``QQBOT_METRICS_PORT``) as ``qqbot run`` does, and hand their
+publisher or consumer to the bot's plugins through ``qqbot_bus_started`` (metrics, readiness, tracing across the
+bus: docs/observability.md).
 """
 
 from __future__ import annotations
@@ -15,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.abc
 
-from framework.cli.commands import _USER_ERRORS, _credentials, _explain_failure, _platform, _plugin_failure, _user_error
+from framework.cli.commands import (
+    _USER_ERRORS,
+    _credentials,
+    _explain_failure,
+    _observability,
+    _platform,
+    _plugin_failure,
+    _user_error,
+)
 from framework.cli.commands import load as load_bot
 from framework.logs import configure_logging, register_secret
 from framework.plugins.manager import PluginError
@@ -44,6 +56,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", help="also read .env.PROFILE beside the config (default: $QQBOT_PROFILE)")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: config, INFO")
     p.add_argument("--log-format", choices=["text", "json"], help="default: config, text")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus /metrics, /healthz and /readyz on this port (0: any; default: config, off)",
+    )
 
 
 def add_parsers(sub: Any) -> None:
@@ -102,6 +119,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Settings, Bot] | int:
     try:
         settings, bot = load_bot(args)
         configure_logging(settings.logging.level, settings.logging.format)
+        _observability(bot, settings)
         bot.prepare()
     except _USER_ERRORS as exc:
         return _user_error(exc)
@@ -200,12 +218,16 @@ async def _gateway(
                 token_invalidate=tokens.invalidate,
             )
             async with manager:
+                bot.plugins.notify(
+                    "qqbot_bus_started", bus=bus, publisher=publisher, consumer=None, sessions=manager, tokens=tokens
+                )
                 await manager.start()
                 for shard in manager.shards:
                     await shard.wait_ready()
                 print(f"gateway {bot.name!r} is ready; publishing to {bus!r}; press Ctrl-C to stop", flush=True)
                 await wait_for_signal()
                 await manager.stop()
+                bot.plugins.notify("qqbot_bus_stopped")
             publisher.close()
             with anyio.move_on_after(10.0):
                 await publisher.finished.wait()
@@ -248,15 +270,19 @@ async def _webhook_gateway(bot: Bot, settings: Settings, credentials: Credential
                     task_status=task_status,
                 )
             finally:
+                bot.plugins.notify("qqbot_webhook_stopped")
                 served.set()
 
+        bot.plugins.notify("qqbot_bus_started", bus=bus, publisher=publisher, consumer=None, sessions=None, tokens=None)
         host, port = await tg.start(serve)
+        bot.plugins.notify("qqbot_webhook_started", host=host, port=port, tokens=None)  # readiness: serving
         print(
             f"gateway {bot.name!r} is ready (webhook callbacks on http://{host}:{port}{hook.path}); publishing to "
             f"{bus!r}; press Ctrl-C to stop",
             flush=True,
         )
         await wait_for_signal()
+        bot.plugins.notify("qqbot_bus_stopped")
         stop.set()
         await served.wait()  # the server answered its last callbacks: everything it took is in the buffer
         publisher.close()
@@ -283,7 +309,7 @@ async def _worker(bot: Bot, settings: Settings, credentials: Credentials, platfo
     from framework.runner import _bot_services
     from framework.runtime.gateway.signals import wait_for_signal
 
-    async with _bot_services(bot, credentials=credentials, platform=platform, clock=SystemClock()):
+    async with _bot_services(bot, credentials=credentials, platform=platform, clock=SystemClock()) as (tokens, _):
         delivery = bot.delivery
         assert delivery is not None  # the bot is running
         async with open_bus(url, app_id=credentials.app_id) as bus, anyio.create_task_group() as tg:
@@ -293,6 +319,9 @@ async def _worker(bot: Bot, settings: Settings, credentials: Credentials, platfo
             bot.ledger.windows = PASSIVE_REPLY_WINDOWS
             consumer = BusConsumer(bus, delivery, max_inflight=max(2 * bot.concurrency, 256))
             await tg.start(bus.run)
+            bot.plugins.notify(
+                "qqbot_bus_started", bus=bus, publisher=None, consumer=consumer, sessions=None, tokens=tokens
+            )
             finished = anyio.Event()
 
             async def consume() -> None:
@@ -304,6 +333,7 @@ async def _worker(bot: Bot, settings: Settings, credentials: Credentials, platfo
             tg.start_soon(consume)
             print(f"worker {bot.name!r} is ready; consuming {bus!r}; press Ctrl-C to stop", flush=True)
             await wait_for_signal()
+            bot.plugins.notify("qqbot_bus_stopped")
             consumer.stop()
             with anyio.move_on_after(20.0):
                 await finished.wait()

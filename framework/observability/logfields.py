@@ -3,8 +3,9 @@
 :class:`EventLogFields` is a plugin: once the transport runs, it observes the bot's delivery path and sets
 :data:`framework.logs.log_fields` to ``event_id``, ``event_type`` and ``shard_id`` for the duration of each
 event's handlers (a context variable: concurrent events each see their own). ``qqbot run --log-format json``
-registers it; :class:`~framework.observability.tracing.TracingPlugin` sets the same fields plus
-``trace_id`` and ``span_id`` itself, so the two are not needed together.
+and ``qqbot worker --log-format json`` register it (a worker through ``qqbot_bus_started``);
+:class:`~framework.observability.tracing.TracingPlugin` sets the same fields plus ``trace_id`` and ``span_id``
+itself, so the two are not needed together.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ class EventLogFields:
     @hookimpl
     def qqbot_webhook_started(self, bot: Bot) -> None:
         self._attach(bot)
+
+    @hookimpl
+    def qqbot_bus_started(self, bot: Bot) -> None:
+        self._attach(bot)  # a worker's delivery path (a gateway has none: it runs no handler)
 
     def _attach(self, bot: Bot) -> None:
         delivery = bot.delivery

@@ -8,16 +8,19 @@ of its own so that a blocked event loop cannot silence the probes, serves:
 - ``/healthz``: 200 while the process is alive and the event loop responsive (the gateway's
   :class:`~framework.runtime.gateway.watchdog.LoopWatchdog` saw it run within its threshold), else 503;
 - ``/readyz``: 200 when every shard this process owns is READY, or the webhook server is serving; 503
-  before that, during a reconnect and after stopping.
+  before that, during a reconnect and after stopping. On an event bus (``qqbot gateway``/``qqbot worker``,
+  handed over by ``qqbot_bus_started``): a gateway is ready when its shards are (or its webhook server
+  serves) and the bus takes its batches; a worker when it holds its bus membership and its reads succeed.
 
 Where the numbers come from, all through plugin hooks: ``qqbot_gateway_started``/``qqbot_webhook_started``
 hand over the session manager and token provider and the plugin observes ``bot.delivery`` (a
 :class:`~framework.delivery.DeliveryObserver`: per event two dict updates and a bucket search, no lock);
 ``qqbot_handler_error`` counts failures; ``qqbot_api_request`` counts REST calls. Counters kept by the
 framework itself (the dispatcher's ``stats``, the queue depth, ``TokenManager.fetch_count``) are read when
-scraped. Shard state is sampled every ``sample_interval`` seconds by a thread: reconnects are attributed
-to the close code the shard reports after each one, and the identify-queue wait is the time a shard spends
-in ``waiting_identify`` (to within the sampling interval).
+scraped; so are the bus publisher's and consumer's counters (``qqbot_bus_*``: nothing per event). Shard
+state is sampled every ``sample_interval`` seconds by a thread: reconnects are attributed to the close code
+the shard reports after each one, and the identify-queue wait is the time a shard spends in
+``waiting_identify`` (to within the sampling interval).
 """
 
 from __future__ import annotations
@@ -132,6 +135,10 @@ class MetricsPlugin:
         self._sessions: SessionManager | None = None
         self._tokens: Any = None
         self._webhook_serving = False
+        self._bus: Any = None  # qqbot gateway / qqbot worker: the backend, and the publisher or the consumer
+        self._publisher: Any = None
+        self._consumer: Any = None
+        self._bus_stopped = False
         self._server: http.server.ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -222,6 +229,20 @@ class MetricsPlugin:
         self._webhook_serving = False
 
     @hookimpl
+    def qqbot_bus_started(self, bot: Bot, bus: Any, publisher: Any, consumer: Any, sessions: Any, tokens: Any) -> None:
+        self._bus, self._publisher, self._consumer = bus, publisher, consumer
+        self._bus_stopped = False
+        self._sessions = sessions
+        if tokens is not None:
+            self._tokens = tokens
+        self._observe(bot)  # a worker's delivery path (a gateway runs no handler: bot.delivery is None)
+
+    @hookimpl
+    def qqbot_bus_stopped(self) -> None:
+        self._bus_stopped = True
+        self._sessions = None
+
+    @hookimpl
     def qqbot_handler_error(self, error: BaseException, handler: str | None) -> None:
         key = (handler or "dispatch", type(error).__name__)
         self.errors[key] = self.errors.get(key, 0) + 1
@@ -264,9 +285,38 @@ class MetricsPlugin:
         return True, "ok"
 
     def readiness(self) -> tuple[bool, str]:
-        """``/readyz``: every owned shard READY, or the webhook server serving."""
+        """``/readyz``: every owned shard READY, or the webhook server serving; on a bus, see :meth:`bus_readiness`."""
+        if self._bus is not None:
+            return self.bus_readiness()
         if self._webhook_serving:
             return True, "webhook serving"
+        return self._shard_readiness()
+
+    def bus_readiness(self) -> tuple[bool, str]:
+        """``/readyz`` of ``qqbot gateway``: its shards READY (a webhook gateway: serving) and no batch refused by the
+        bus since the last one it took; of ``qqbot worker``: a bus member (``qqbot_bus_started`` is called once it
+        holds its membership) whose last read succeeded. 503 after ``qqbot_bus_stopped``."""
+        if self._bus_stopped:
+            return False, "stopped"
+        consumer = self._consumer
+        if consumer is not None:
+            if consumer.failing_since is not None:
+                return False, f"bus unavailable: {consumer.last_error}"
+            return True, f"bus member ({self._bus.name}), reading"
+        publisher = self._publisher
+        if publisher is not None and publisher.failing_since is not None:
+            return (
+                False,
+                f"bus unavailable for {time.monotonic() - publisher.failing_since:.0f} s: {publisher.last_error}",
+            )
+        if self._sessions is None:  # a webhook gateway
+            if not self._webhook_serving:
+                return False, "webhook server not serving"
+            return True, f"webhook serving; publishing to the bus ({self._bus.name})"
+        ready, text = self._shard_readiness()
+        return ready, f"{text}; publishing to the bus ({self._bus.name})" if ready else text
+
+    def _shard_readiness(self) -> tuple[bool, str]:
         sessions = self._sessions
         if sessions is None:
             return False, "not connected"
@@ -428,6 +478,7 @@ class MetricsPlugin:
         wait.add_metric([], self.identify_wait.buckets(), self.identify_wait.sum)
         yield wait
         yield from self._shard_families()
+        yield from self._bus_families()
         ready, _ = self.readiness()
         up = GaugeMetricFamily("qqbot_ready", "1 when /readyz answers 200")
         up.add_metric([], 1 if ready else 0)
@@ -456,6 +507,63 @@ class MetricsPlugin:
         yield state
         yield latency
         yield owned
+
+    def _bus_families(self) -> Iterable[Metric]:
+        bus, publisher, consumer = self._bus, self._publisher, self._consumer
+        name = [str(getattr(bus, "name", "bus"))]
+        out = stats = publisher.stats if publisher is not None else None
+        for metric, doc, read in (
+            ("qqbot_bus_published", "Events the bus took from this gateway", "published"),
+            ("qqbot_bus_publish_failures", "Batches the bus refused or did not answer (each is sent again)", "retries"),
+            ("qqbot_bus_dropped", "Events dropped by the gateway's drop policy (--when-full drop)", "dropped"),
+            ("qqbot_bus_blocked", "Times the gateway waited for buffer space (--when-full block)", "blocked"),
+        ):
+            family = CounterMetricFamily(metric, doc, labels=["bus"])
+            if out is not None:
+                family.add_metric(name, getattr(out, read))
+            yield family
+        depth = GaugeMetricFamily(
+            "qqbot_bus_buffer_depth", "Events buffered by the gateway, not yet taken by the bus", labels=["bus"]
+        )
+        size = GaugeMetricFamily(
+            "qqbot_bus_buffer_capacity", "The gateway's publish buffer size (--buffer)", labels=["bus"]
+        )
+        if publisher is not None:
+            depth.add_metric(name, publisher.pending())
+            size.add_metric(name, publisher.buffer)
+        yield depth
+        yield size
+        stats = consumer.stats if consumer is not None else None
+        for metric, doc, read in (
+            ("qqbot_bus_consumed", "Entries this worker read from the bus (redeliveries included)", "received"),
+            (
+                "qqbot_bus_acknowledged",
+                "Entries this worker acknowledged (handled, skipped or undecodable)",
+                "acknowledged",
+            ),
+            (
+                "qqbot_bus_already_handled",
+                "Entries skipped because the idempotency guard had them handled",
+                "already_handled",
+            ),
+            ("qqbot_bus_undecodable", "Entries that were not a bus message (acknowledged unread)", "undecodable"),
+        ):
+            family = CounterMetricFamily(metric, doc, labels=["bus"])
+            if stats is not None:
+                family.add_metric(name, getattr(stats, read))
+            yield family
+        inflight = GaugeMetricFamily("qqbot_bus_inflight", "Entries read and not yet acknowledged", labels=["bus"])
+        owned = GaugeMetricFamily("qqbot_bus_partitions_owned", "Bus partitions this worker holds", labels=["bus"])
+        lost = CounterMetricFamily(
+            "qqbot_bus_partitions_lost", "Partition leases this worker lost (not renewed in time)", labels=["bus"]
+        )
+        if consumer is not None:
+            inflight.add_metric(name, consumer.inflight())
+            owned.add_metric(name, len(getattr(bus, "owned", ())))
+            lost.add_metric(name, int(getattr(bus, "lost", 0)))
+        yield inflight
+        yield owned
+        yield lost
 
 
 class _EventTiming:

@@ -20,8 +20,20 @@ The spans are made current in the task that runs the handlers (the delivery path
 handler opens itself, and its log records, nest under the event. JSON log lines written meanwhile carry
 ``event_id``, ``trace_id`` and ``span_id`` (:data:`framework.logs.log_fields`).
 
+Across an event bus (``qqbot gateway`` and ``qqbot worker`` loading the same bot module, so both have the
+plugin; ``qqbot_bus_started`` hands it the publisher or the consumer):
+
+- the gateway opens ``qqbot.publish <TYPE>`` (kind PRODUCER, a new trace) when an event enters its publish
+  buffer and ends it when the bus took it, with ``qqbot.event.type``, ``qqbot.event.id``, ``qqbot.shard``,
+  ``qqbot.seq``, ``qqbot.source`` and ``messaging.system`` (``redis``, ``nats``); the span's context, written
+  by the global propagator (W3C ``traceparent``/``tracestate`` unless ``OTEL_PROPAGATORS`` says otherwise),
+  travels in the message (:attr:`framework.bus.message.BusMessage.trace`);
+- the worker's ``qqbot.event <TYPE>`` span continues it: its parent is the publish span, so gateway, bus,
+  worker, handler and REST calls are one trace, and the worker's log lines carry that trace's id. A sampler
+  that follows the parent (the SDK's default, ``ParentBased``) keeps the gateway's sampling decision.
+
 All handlers of one event run in one ``qqbot.handler`` span: the framework has no per-handler hook, and
-adding one would cost every event a call per handler. Context is not carried across an event bus yet.
+adding one would cost every event a call per handler.
 """
 
 from __future__ import annotations
@@ -31,7 +43,7 @@ from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -42,6 +54,8 @@ from framework.observability.routes import route_of
 from framework.plugins import hookimpl
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from framework.app import ApiRequest, Bot
     from framework.models import InboundEvent
 
@@ -59,6 +73,8 @@ class TracingPlugin:
         self._attached: object | None = None
         # id(event) -> (event span, handler span, context token); started and finished run in one task
         self._open: dict[int, tuple[trace.Span, trace.Span, Token[Context]]] = {}
+        # on a bus worker: the consumer's lookup of the message an event came in (its trace context)
+        self._message_of: Callable[[InboundEvent], Any] | None = None
 
     def __repr__(self) -> str:
         return "TracingPlugin()"
@@ -72,6 +88,14 @@ class TracingPlugin:
     @hookimpl
     def qqbot_webhook_started(self, bot: Bot) -> None:
         self._attach(bot)
+
+    @hookimpl
+    def qqbot_bus_started(self, bot: Bot, bus: Any, publisher: Any, consumer: Any) -> None:
+        if publisher is not None:  # a gateway: a publish span per event, its context carried in the message
+            publisher.tracer = _PublishTracer(self.tracer, str(getattr(bus, "name", "bus")))
+        if consumer is not None:  # a worker: each event's span continues the gateway's publish span
+            self._message_of = consumer.message_of
+            self._attach(bot)
 
     @hookimpl
     def qqbot_handler_error(self, error: BaseException, handler: str | None) -> None:
@@ -135,7 +159,14 @@ class TracingPlugin:
             attributes["qqbot.scene"] = str(spec.scene.value)
         if handlers:
             attributes["qqbot.handler"] = handlers
-        event_span = self.tracer.start_span(f"qqbot.event {event.type}", kind=SpanKind.CONSUMER, attributes=attributes)
+        parent: Context | None = None
+        if self._message_of is not None:  # read from a bus: the gateway's trace context, if it sent one
+            message = self._message_of(event)
+            if message is not None and message.trace:
+                parent = propagate.extract(message.trace)
+        event_span = self.tracer.start_span(
+            f"qqbot.event {event.type}", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
+        )
         ctx = trace.set_span_in_context(event_span)
         handler_span: trace.Span = event_span
         if event_span.is_recording():  # a trace the sampler dropped gets no handler span (half the cost)
@@ -165,3 +196,40 @@ class TracingPlugin:
 
     def _handler_names(self, event_type: str) -> str:
         return self._handlers.get(event_type, "")
+
+
+_ROOT = Context()  # a publish span starts a trace, whatever context the sink runs in
+
+
+class _PublishTracer:
+    """The gateway side (:class:`framework.bus.publisher.PublishTracer`): a PRODUCER span per buffered event."""
+
+    __slots__ = ("system", "tracer")
+
+    def __init__(self, tracer: trace.Tracer, system: str) -> None:
+        self.tracer = tracer
+        self.system = system
+
+    def start(self, event: InboundEvent) -> tuple[trace.Span, dict[str, str]]:
+        attributes: dict[str, Any] = {
+            "qqbot.event.type": event.type,
+            "qqbot.source": event.source,
+            "messaging.system": self.system,
+            "messaging.operation.type": "publish",
+        }
+        if event.id:
+            attributes["qqbot.event.id"] = event.id
+        if event.shard_id is not None:
+            attributes["qqbot.shard"] = event.shard_id
+        if event.seq is not None:
+            attributes["qqbot.seq"] = event.seq
+        span = self.tracer.start_span(
+            f"qqbot.publish {event.type}", context=_ROOT, kind=SpanKind.PRODUCER, attributes=attributes
+        )
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=trace.set_span_in_context(span, _ROOT))
+        return span, carrier
+
+    def published(self, spans: list[trace.Span]) -> None:
+        for span in spans:
+            span.end()

@@ -26,6 +26,8 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "qqbot_api_request",
+    "qqbot_bus_started",
+    "qqbot_bus_stopped",
     "qqbot_configure",
     "qqbot_gateway_started",
     "qqbot_gateway_stopped",
@@ -126,7 +128,8 @@ def qqbot_gateway_stopped(bot: Bot, sessions: Any) -> None:
 
 @hookspec
 def qqbot_webhook_started(bot: Bot, host: str, port: int, tokens: Any) -> None:
-    """Observe that the webhook server is serving callbacks on ``host``:``port`` (called by ``run_webhook``)."""
+    """Observe that the webhook server is serving callbacks on ``host``:``port`` (called by ``run_webhook``, and by
+    ``qqbot gateway --transport webhook`` with ``tokens`` None: that server publishes to a bus)."""
 
 
 @hookspec
@@ -142,3 +145,26 @@ def qqbot_rate_limit_wait(bot: Bot, method: str, route: str, seconds: float) -> 
     a route after a 429 (or books calls ahead of one), and every call it delays is reported here once per
     wait, from the API client (``bot.observe_rate_limit_wait``). Keep it fast: it runs on the request path.
     """
+
+
+@hookspec
+def qqbot_bus_started(bot: Bot, bus: Any, publisher: Any, consumer: Any, sessions: Any, tokens: Any) -> None:
+    """Observe that this process joined an event bus (docs/event-bus.md): called by ``qqbot gateway`` and
+    ``qqbot worker`` (the gateway's webhook server also calls ``qqbot_webhook_started``; nothing else of the
+    transport hooks above is called there).
+
+    On a gateway ``publisher`` is its :class:`~framework.bus.publisher.BusPublisher` (``consumer`` None), called
+    before the first event is buffered: a tracer set as ``publisher.tracer`` sees every event. ``sessions`` is
+    its session manager (as in ``qqbot_gateway_started``; None on a webhook gateway), ``tokens`` its token
+    provider (None on a webhook gateway). On a worker ``consumer`` is its
+    :class:`~framework.bus.consumer.BusConsumer` (``publisher`` and ``sessions`` None), called once the worker
+    holds its bus membership and before it reads: the bot is running, so ``bot.delivery`` is the delivery path
+    the consumer feeds. ``bus`` is the backend (:class:`~framework.bus.base.EventBus`). All typed ``Any``:
+    plugins use only the app layer's names. For observers (metrics, readiness, tracing): keep references, do
+    not drive them. Called from the event loop.
+    """
+
+
+@hookspec
+def qqbot_bus_stopped(bot: Bot) -> None:
+    """Observe that the gateway stopped publishing (its shards closed) or the worker stopped reading the bus."""

@@ -18,6 +18,8 @@ HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("qqbot_"))
 def test_hooks_are_the_documented_set() -> None:
     assert HOOKS == [
         "qqbot_api_request",
+        "qqbot_bus_started",
+        "qqbot_bus_stopped",
         "qqbot_configure",
         "qqbot_gateway_started",
         "qqbot_gateway_stopped",
@@ -121,11 +123,13 @@ async def test_every_hook_runs_in_order() -> None:
     ]
     assert api.texts() == ["hello!"]
     exercised = {name for name, _ in recorder.calls if name.startswith("qqbot_")}
-    assert exercised == set(HOOKS) - set(TRANSPORT_HOOKS)  # those need a runner: the next two tests
+    assert exercised == set(HOOKS) - set(TRANSPORT_HOOKS) - set(BUS_HOOKS)  # those need a runner: the next two tests
 
 
 #: Hooks the runner and run_webhook call (bot.running alone has no transport).
 TRANSPORT_HOOKS = ("qqbot_gateway_started", "qqbot_gateway_stopped", "qqbot_webhook_started", "qqbot_webhook_stopped")
+#: Hooks ``qqbot gateway`` and ``qqbot worker`` call (tests/bus/test_bus_observability.py runs them).
+BUS_HOOKS = ("qqbot_bus_started", "qqbot_bus_stopped")
 
 
 class TransportRecorder:

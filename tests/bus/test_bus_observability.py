@@ -1,0 +1,221 @@
+"""Observability across the event bus, as real processes: ``qqbot emulator``, ``qqbot gateway`` and ``qqbot worker``
+(both ``--metrics-port`` and ``--log-format json``) over a real Redis (and NATS), the bot module tracing with the
+OpenTelemetry SDK into a JSON-lines file per process.
+
+Checked: the worker's event span is a child of the gateway's publish span (one trace id), the handler and REST
+spans nest under it, and the worker's JSON log line of that event carries the same trace id; both processes serve
+/metrics (the bus series move by what was sent) and /readyz (200 once ready; with Redis paused the gateway
+answers 503 once a batch fails and the worker once a read fails, and both 200 again when it resumes).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from _bus_harness import BusProcess, Emulator, NatsServer, env_for, free_port
+from _fleet_harness import RedisServer, wait_until
+from prometheus_client.parser import text_string_to_metric_families
+
+from framework.bus.message import BusMessage, decode_message, encode_event, encode_message
+from framework.models.envelope import InboundEvent
+
+BOT = '''
+"""A bot that traces into the JSON-lines file $TRACED_BOT_SPANS (one span per line)."""
+
+import logging
+import os
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+from framework import Bot, Context
+from framework.observability.tracing import TracingPlugin
+
+provider = TracerProvider()
+_out = open(os.environ["TRACED_BOT_SPANS"], "a", encoding="utf-8", buffering=1)
+provider.add_span_processor(
+    SimpleSpanProcessor(ConsoleSpanExporter(out=_out, formatter=lambda span: span.to_json(indent=None) + "\\n"))
+)
+bot = Bot("traced", scenes=["group"], plugins=[TracingPlugin(tracer_provider=provider)])
+log = logging.getLogger("traced")
+
+
+@bot.on_group_at_message
+async def echo(ctx: Context) -> None:
+    log.info("ECHO %s", ctx.event.id)
+    await ctx.reply(f"echo {ctx.event.content.strip()}")
+'''
+
+GROUP = "GROUP_AT_MESSAGE_CREATE"
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def _process(tmp: Path, name: str, command: str, emulator: Emulator, bus: str, port: int) -> BusProcess:
+    argv = [
+        sys.executable, "-m", "framework", command, str(tmp / "traced.py") + ":bot", "--bus", bus,
+        "--metrics-port", str(port), "--log-format", "json", "--log-level", "INFO",
+    ]  # fmt: skip
+    env = env_for(emulator) | {"TRACED_BOT_SPANS": str(tmp / f"{name}.spans.jsonl")}
+    return BusProcess(name, argv, tmp / f"{name}.log", env)
+
+
+def _spans(tmp: Path, name: str) -> list[dict[str, Any]]:
+    path = tmp / f"{name}.spans.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def _scrape(http: httpx.Client, port: int) -> Samples:
+    answer = http.get(f"http://127.0.0.1:{port}/metrics")
+    assert answer.status_code == 200
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(answer.text)
+        for s in family.samples
+    }
+
+
+def _value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def _ready(http: httpx.Client, port: int) -> tuple[int, str]:
+    answer = http.get(f"http://127.0.0.1:{port}/readyz")
+    return answer.status_code, answer.text.strip()
+
+
+class _Before(msgspec.Struct, array_like=True, frozen=True):
+    """BusMessage as it was before its ``trace`` field (the release workers may still run during an upgrade)."""
+
+    type: str
+    data: bytes
+    id: str | None = None
+    seq: int | None = None
+    shard: int | None = None
+    received: float = 0.0
+    source: str = "gateway"
+
+
+def test_an_untraced_message_is_encoded_as_before_and_both_forms_decode_both_ways() -> None:
+    event = InboundEvent(type=GROUP, data=msgspec.Raw(b'{"id":"M1"}'), id="E1", seq=7, shard_id=0)
+    old = msgspec.msgpack.encode(_Before(GROUP, b'{"id":"M1"}', "E1", 7, 0, 12.5, "gateway"))
+    assert encode_event(event, 12.5) == old  # byte for byte: no trace, nothing extra
+    assert encode_message(BusMessage.of(event, 12.5)) == old
+    assert decode_message(old) == BusMessage.of(event, 12.5)  # a new worker reads an old gateway's message
+    context = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    traced = encode_event(event, 12.5, context)
+    assert traced == encode_message(BusMessage.of(event, 12.5, context)) and len(traced) > len(old)
+    assert decode_message(traced).trace == context
+    assert msgspec.msgpack.decode(traced, type=_Before) == msgspec.msgpack.decode(old, type=_Before)  # an old worker
+
+
+@pytest.mark.parametrize("backend", ["redis", "nats"])
+def test_one_trace_from_gateway_to_worker_and_the_probes_of_both(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest, processes: list[BusProcess]
+) -> None:
+    (tmp_path / "traced.py").write_text(BOT)
+    server: RedisServer | NatsServer = request.getfixturevalue(f"{backend}_server")
+    bus = f"{server.url}?partitions=4&lease_ttl=10"
+    emulator = Emulator(tmp_path)
+    processes.append(emulator)
+    gw_port, wk_port = free_port(), free_port()
+    gateway = _process(tmp_path, "gateway", "gateway", emulator, bus, gw_port)
+    processes.append(gateway)
+    worker = _process(tmp_path, "worker", "worker", emulator, bus, wk_port)
+    processes.append(worker)
+    gateway.wait_for("is ready", timeout=60)
+    worker.wait_for("is ready", timeout=60)
+    assert f"metrics serving on http://127.0.0.1:{gw_port}/metrics" in gateway.output()
+    with httpx.Client(transport=httpx.HTTPTransport(), timeout=10, trust_env=False) as http:
+        assert _ready(http, gw_port) == (200, f"1 shard(s) ready; publishing to the bus ({backend})")
+        assert _ready(http, wk_port) == (200, f"bus member ({backend}), reading")
+        assert http.get(f"http://127.0.0.1:{wk_port}/healthz").status_code == 200
+
+        ids = [emulator.group_message(f"G{n}", f"hello {n}") for n in range(3)]
+        wait_until(lambda: all(emulator.replies(f"G{n}") == [f"echo hello {n}"] for n in range(3)), 30, "3 replies")
+
+        # the traces: publish (gateway) -> event -> handler -> api (worker), one trace per event
+        def worker_spans() -> list[dict[str, Any]]:
+            spans = _spans(tmp_path, "worker")
+            return spans if sum(s["name"].startswith("qqbot.api ") for s in spans) >= 3 else []
+
+        spans = wait_until(worker_spans, 10, "the worker's spans")
+        published = {s["context"]["span_id"]: s for s in _spans(tmp_path, "gateway")}
+        events = [s for s in spans if s["name"] == f"qqbot.event {GROUP}"]
+        assert len(events) == 3
+        logs = [json.loads(line) for line in worker.output().splitlines() if line.startswith("{")]
+        for event in events:
+            parent = published[event["parent_id"]]  # the gateway's publish span is the parent
+            assert parent["name"] == f"qqbot.publish {GROUP}" and parent["kind"] == "SpanKind.PRODUCER"
+            assert parent["context"]["trace_id"] == event["context"]["trace_id"]
+            assert parent["parent_id"] is None  # the gateway starts the trace
+            assert parent["attributes"]["qqbot.event.id"] == event["attributes"]["qqbot.event.id"]
+            assert parent["attributes"]["qqbot.shard"] == 0 and parent["attributes"]["qqbot.seq"] >= 1
+            assert parent["attributes"]["messaging.system"] == backend
+            assert event["attributes"]["qqbot.source"] == backend
+            trace_id = event["context"]["trace_id"]
+            (handler,) = [s for s in spans if s["parent_id"] == event["context"]["span_id"]]
+            (api,) = [s for s in spans if s["parent_id"] == handler["context"]["span_id"]]
+            assert api["name"] == "qqbot.api POST /v2/groups/{id}/messages"
+            assert handler["context"]["trace_id"] == api["context"]["trace_id"] == trace_id
+            # the worker's log line of this event carries the trace id (32 hex digits, no 0x)
+            (line,) = [
+                r
+                for r in logs
+                if r["msg"].startswith("ECHO ") and r.get("event_id") == parent["attributes"]["qqbot.event.id"]
+            ]
+            assert "0x" + line["trace_id"] == trace_id
+        assert sorted(ids) == sorted(e["attributes"]["qqbot.event.id"] for e in events)  # the envelope ids
+        assert len([r for r in logs if r["msg"].startswith("ECHO ")]) == 3
+
+        # the metrics of both processes
+        g, w = _scrape(http, gw_port), _scrape(http, wk_port)
+        assert _value(g, "qqbot_bus_published_total", bus=backend) >= 3  # and the shard's READY event
+        assert _value(g, "qqbot_bus_buffer_depth", bus=backend) == 0
+        assert _value(g, "qqbot_bus_buffer_capacity", bus=backend) == 10_000
+        assert _value(g, "qqbot_bus_dropped_total", bus=backend) == 0
+        assert _value(g, "qqbot_shard_state", shard="0", state="ready") == 1 and _value(g, "qqbot_ready") == 1
+        assert _value(g, "qqbot_events_received_total", type=GROUP, shard="0") == 0  # the gateway runs no handler
+        assert _value(w, "qqbot_events_received_total", type=GROUP, shard="0") == 3
+        assert _value(w, "qqbot_events_handled_total", type=GROUP) == 3
+        assert _value(w, "qqbot_bus_consumed_total", bus=backend) == _value(g, "qqbot_bus_published_total", bus=backend)
+        wait_until(
+            lambda: (
+                _value(_scrape(http, wk_port), "qqbot_bus_acknowledged_total", bus=backend)
+                == _value(g, "qqbot_bus_published_total", bus=backend)
+            ),
+            10,
+            "every entry acknowledged",
+        )
+        assert _value(w, "qqbot_bus_partitions_owned", bus=backend) == 4
+        assert _value(w, "qqbot_api_requests_total", method="POST", route="/v2/groups/{id}/messages", status="200") == 3
+        assert _value(w, "qqbot_ready") == 1
+
+        if isinstance(server, RedisServer):  # readiness follows the bus: Redis paused, then resumed
+            assert server.proc is not None
+            server.proc.send_signal(signal.SIGSTOP)
+            try:
+                emulator.group_message("G9", "while paused")  # the gateway's next batch fails (5 s timeout)
+                wait_until(lambda: _ready(http, gw_port)[0] == 503, 20, "the gateway's /readyz 503")
+                text = _ready(http, gw_port)[1]
+                assert text.startswith("bus unavailable for ") and "Redis did not answer" in text, text
+                wait_until(lambda: _ready(http, wk_port)[0] == 503, 20, "the worker's /readyz 503")
+                assert _ready(http, wk_port)[1].startswith("bus unavailable: "), _ready(http, wk_port)
+                assert _value(_scrape(http, gw_port), "qqbot_bus_publish_failures_total", bus=backend) >= 1
+                assert _value(_scrape(http, gw_port), "qqbot_bus_buffer_depth", bus=backend) >= 1
+                assert _value(_scrape(http, gw_port), "qqbot_ready") == 0
+            finally:
+                server.proc.send_signal(signal.SIGCONT)
+            wait_until(lambda: emulator.replies("G9") == ["echo while paused"], 30, "the held event answered")
+            wait_until(lambda: _ready(http, gw_port)[0] == 200, 20, "the gateway's /readyz 200 again")
+            wait_until(lambda: _ready(http, wk_port)[0] == 200, 20, "the worker's /readyz 200 again")
+
+    # shutdown: both stop cleanly on SIGINT
+    assert worker.interrupt() == 0
+    assert gateway.interrupt() == 0
