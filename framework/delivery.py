@@ -88,6 +88,7 @@ def waiting() -> Iterator[None]:
         if event is not None:
             dispatcher._resume(slot, event)
 
+
 #: Events whose ``d`` is not a message and must never be deduplicated by ``d.id``.
 _NO_DEDUPE = frozenset({"READY", "RESUMED"})
 
@@ -128,7 +129,7 @@ class DeliveryObserver(Protocol):
 TimeoutReporter = Callable[[InboundEvent, float], Awaitable[None]]
 
 
-@dataclass
+@dataclass(slots=True)
 class DeliveryStats:
     """Counters of one dispatcher."""
 
@@ -366,7 +367,13 @@ class EventDispatcher:
         current = self._current
         expired = self._expired
         classify = self.classify
-        seen = self.dedupe.seen
+        ready = self._ready
+        # the dedupe window's size-bound check (RecentIds.seen without a ttl) inlined: one set lookup and a deque
+        # append per event, no method call; the window is the dispatcher's own, made without a ttl in __init__
+        dedupe = self.dedupe
+        seen_keys = dedupe._keys
+        seen_order = dedupe._order
+        window = dedupe.max_size
         stats = self.stats
         observers = self.observers
         while True:
@@ -381,8 +388,8 @@ class EventDispatcher:
                     continue
                 event, prepared = held.popleft()
                 self._held -= 1
-            elif self._ready:  # a waiting handler's lane backlog: take the lane over, in order
-                event, prepared, lane = self._ready.popleft()
+            elif ready:  # a waiting handler's lane backlog: take the lane over, in order
+                event, prepared, lane = ready.popleft()
                 held = lanes.get(lane, _FREE)
                 if held is not _FREE:  # taken again by a newer event meanwhile: wait behind it
                     if held is None:
@@ -403,11 +410,16 @@ class EventDispatcher:
                 except Exception:
                     log.exception("classifying a %s event failed; delivering it unordered", event.type)
                     key = lane = prepared = None
-                if key is not None and seen(key):
-                    stats.duplicates += 1
-                    if self._closed:
-                        self._check_drained()
-                    continue
+                if key is not None:
+                    if key in seen_keys:
+                        stats.duplicates += 1
+                        if self._closed:
+                            self._check_drained()
+                        continue
+                    seen_keys.add(key)
+                    seen_order.append(key)
+                    if len(seen_order) > window:
+                        seen_keys.discard(seen_order.popleft())
                 if lane is not None:
                     held = lanes.get(lane, _FREE)
                     if held is not _FREE:  # the lane is busy: its worker runs this after the ones before it
@@ -420,7 +432,7 @@ class EventDispatcher:
                     lanes[lane] = None  # busy, nothing held behind it yet
                     lane_of[slot] = lane
             elif self._closed:
-                if self._ready:  # held events another worker released while this one looked
+                if ready:  # held events another worker released while this one looked
                     continue
                 return
             else:

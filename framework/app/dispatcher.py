@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from framework.app.context import Context
@@ -20,7 +19,7 @@ from framework.app.injection import direct_argument
 from framework.app.middleware import Middleware, compose
 from framework.models import EVENT_TABLE, InboundEvent
 from framework.models.envelope import event_decoder
-from framework.models.replying import Replyable, bind_reply, unbind_reply
+from framework.models.replying import REPLY_BINDING, Replyable, bind_reply, unbind_reply
 
 if TYPE_CHECKING:
     from framework.app.bot import Bot
@@ -28,6 +27,12 @@ if TYPE_CHECKING:
 __all__ = ["Dispatcher", "Route", "Runnable"]
 
 log = logging.getLogger("framework.app.dispatch")
+
+# read once per event on the direct path: module globals, not attribute lookups
+_info_enabled = log.isEnabledFor
+_INFO = logging.INFO
+_set_binding = REPLY_BINDING.set
+_reset_binding = REPLY_BINDING.reset
 
 
 class Runnable(Protocol):
@@ -121,10 +126,11 @@ class Dispatcher:
             except Exception as exc:
                 await self._undecodable(event, exc)
                 return
-            started = time.perf_counter() if log.isEnabledFor(logging.INFO) else 0.0
+            started = time.perf_counter() if _info_enabled(_INFO) else 0.0
             bot = self._bot
-            # ``await message.reply(...)`` in a handler (a Context is made only when it replies)
-            token = bind_reply(decoded, partial(_reply, bot, event, decoded)) if replyable else None
+            # ``await message.reply(...)`` in a handler (a Context is made only when it replies): the binding is
+            # set directly, a plain tuple read by ``Replyable.reply`` (no partial, no function call per event)
+            token = _set_binding((decoded, _reply, bot, event, decoded)) if replyable else None
             try:
                 for func, codes, handler in handlers:
                     try:
@@ -136,7 +142,7 @@ class Dispatcher:
                         await self._report(exc, Context(bot, event, decoded), handler.name)
             finally:
                 if token is not None:
-                    unbind_reply(token)
+                    _reset_binding(token)
             if started:
                 names = ", ".join(h.name for _, _, h in handlers)
                 log.info("%s", event_line(Context(bot, event, decoded), names, time.perf_counter() - started))

@@ -14,12 +14,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from framework.models.results import ReplyResult  # results imports the event models, which import this
 
-__all__ = ["ReplyFunc", "Replyable", "bind_reply", "unbind_reply"]
+__all__ = ["REPLY_BINDING", "ReplyFunc", "Replyable", "bind_reply", "unbind_reply"]
 
 #: What the app layer binds: ``async def reply(content=None, **options)``.
 ReplyFunc = Callable[..., Awaitable["ReplyResult"]]
 
-_current: ContextVar[tuple[object, ReplyFunc] | None] = ContextVar("qqbot_event_reply", default=None)
+_current: ContextVar[tuple[Any, ...] | None] = ContextVar("qqbot_event_reply", default=None)
+
+REPLY_BINDING = _current
+"""The binding itself, ``(event, func, *args)``: ``event.reply(content, **options)`` calls
+``func(*args, content, **options)``. The dispatcher sets and resets it directly on its per-event path (no
+``functools.partial`` and no function call per event); elsewhere use :func:`bind_reply`."""
 
 
 class Replyable:
@@ -39,14 +44,15 @@ class Replyable:
                 f"{type(self).__name__}.reply() works only while a handler is processing this event; "
                 "elsewhere, keep the Context (ctx.reply) or send with the API client"
             )
-        return await current[1](content, **options)
+        func: ReplyFunc = current[1]
+        return await func(*current[2:], content, **options)
 
 
-def bind_reply(event: object, reply: ReplyFunc) -> Token[tuple[object, ReplyFunc] | None]:
+def bind_reply(event: object, reply: ReplyFunc) -> Token[tuple[Any, ...] | None]:
     """Make ``event.reply`` call ``reply`` until :func:`unbind_reply` (used by the dispatcher)."""
     return _current.set((event, reply))
 
 
-def unbind_reply(token: Token[tuple[object, ReplyFunc] | None]) -> None:
+def unbind_reply(token: Token[tuple[Any, ...] | None]) -> None:
     """Undo :func:`bind_reply`."""
     _current.reset(token)
