@@ -338,17 +338,22 @@ class Shard:
         machine = self.machine
         monotonic = self.clock.monotonic
         receive = ws.receive
+        # the messages already buffered from the last socket read, taken without a coroutine each (our WebSocket;
+        # another connection type goes through receive() only)
+        poll: Callable[[], str | bytes | None] | None = getattr(ws, "receive_nowait", None)
         feed = machine.feed
         offer = self.offer
         while self._outcome is None:
-            try:
-                data = await receive()
-            except WebSocketClosed as exc:
-                await self._handle(machine.connection_closed(exc.code, exc.reason, monotonic()))
-                return
-            except TransportError as exc:  # the connection maps its library's errors (framework.errors)
-                await self._handle(machine.connection_closed(1006, repr(exc), monotonic()))
-                return
+            data = poll() if poll is not None else None
+            if data is None:
+                try:
+                    data = await receive()
+                except WebSocketClosed as exc:
+                    await self._handle(machine.connection_closed(exc.code, exc.reason, monotonic()))
+                    return
+                except TransportError as exc:  # the connection maps its library's errors (framework.errors)
+                    await self._handle(machine.connection_closed(1006, repr(exc), monotonic()))
+                    return
             # Fast path: an ordinary dispatch while READY becomes an InboundEvent directly, and is queued
             # without an await unless the queue is full.
             event = feed(data)

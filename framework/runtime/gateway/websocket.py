@@ -43,6 +43,7 @@ from framework.protocol.wsframes import (
     FrameProtocolError,
     FrameReader,
     Ping,
+    Pong,
     close_payload,
     encode_frame,
     is_valid_close_code,
@@ -120,6 +121,9 @@ class WebSocket:
         self._receiving = False
         self._read_done: anyio.Event | None = None
         self._done = anyio.Event()
+        # what receive_nowait() took from the reader but cannot handle without I/O (a control frame, a protocol
+        # error): receive() handles it first
+        self._stashed: Ping | Close | Pong | FrameProtocolError | None = None
 
     def __repr__(self) -> str:
         state = ("OPEN", "CLOSING", "CLOSED")[self._state]
@@ -143,16 +147,44 @@ class WebSocket:
 
     # -- receiving ---------------------------------------------------------------------------
 
+    def receive_nowait(self) -> str | bytes | None:
+        """The next message if a whole one is already buffered, without I/O or a checkpoint; else None (then
+        ``await receive()``, which also handles control frames, protocol errors and the closed state).
+
+        The shard's reader takes the messages of one socket read this way (one coroutine fewer per message)."""
+        if self._state != _OPEN or self._stashed is not None:
+            return None
+        try:
+            event = self._reader.next_event()
+        except FrameProtocolError as exc:
+            self._stashed = exc
+            return None
+        if event is None:
+            return None
+        cls = type(event)
+        if cls is str or cls is bytes:
+            return event  # type: ignore[return-value]
+        self._stashed = event  # type: ignore[assignment]
+        return None
+
     async def receive(self) -> str | bytes:
         """Return the next message (``str`` for text); raise :class:`WebSocketClosed` once closed."""
         reader = self._reader
+        event: str | bytes | Ping | Pong | Close | None
         while True:
             if self._state == _CLOSED:
                 raise WebSocketClosed(self._code, self._reason)
-            try:
-                event = reader.next_event()
-            except FrameProtocolError as exc:
-                await self._fail(exc.code, exc.reason)
+            stashed = self._stashed
+            if stashed is not None:  # left by receive_nowait()
+                self._stashed = None
+                if isinstance(stashed, FrameProtocolError):
+                    await self._fail(stashed.code, stashed.reason)
+                event = stashed
+            else:
+                try:
+                    event = reader.next_event()
+                except FrameProtocolError as exc:
+                    await self._fail(exc.code, exc.reason)
             if event is None:
                 reader.feed(await self._read())
                 continue
