@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import anyio
 import msgspec
@@ -220,6 +219,8 @@ class Bot(Router):
 
     def observe_api_response(self, method: str, url: str, status: int, elapsed: float, trace_id: str, /) -> None:
         """The runtime client's ``on_response`` hook signature, forwarded to :meth:`observe_api_request`."""
+        from urllib.parse import urlsplit  # only with an API observer: not part of `import framework`
+
         path = urlsplit(url).path or url
         self.observe_api_request(ApiRequest(method, path, status, elapsed, trace_id=trace_id or None))
 

@@ -25,7 +25,6 @@ changes a bot's behaviour by itself.
 
 from __future__ import annotations
 
-import importlib.metadata
 import inspect
 import logging
 from collections.abc import Iterable, Mapping
@@ -128,6 +127,8 @@ class PluginManager:
         wanted = set(enabled or ())
         skip = set(disabled)
         found: set[str] = set()
+        import importlib.metadata  # here, not at the top: it costs ≈30 ms of `import framework` (email, zipfile, ...)
+
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             found.add(ep.name)
             if ep.name in skip or not (autoload or ep.name in wanted) or self.pm.has_plugin(ep.name):
