@@ -201,29 +201,34 @@ def main() -> None:
     cases = args.only or ["bare", "framework", "botpy"]
     results: dict[str, list[float]] = {}
     emu_cpu: dict[str, list[float]] = {}
+    client_cpu: dict[str, list[float]] = {}  # the client's CPU µs per event, per round (less load-sensitive)
     reports: list[dict[str, float]]
     emu = EmulatorProcess(EmulatorOptions())
     try:
         send_rate, send_cpu = emulator_send_rate(emu, args.n)
         print(f"emulator send rate into a null reader: {send_rate:,.0f} frames/s ({send_cpu:.2f} µs CPU/frame)")
         if "bare" in cases:
-            results["bare"] = run_bare(args.n, args.rounds)
+            client_cpu["bare"] = []
+            results["bare"] = run_bare(args.n, args.rounds, client_cpu["bare"])
         if "framework" in cases:
             results["framework"], reports = anyio.run(
                 run_framework, emu, args.n, args.rounds, args.concurrency, backend=args.backend
             )
             emu_cpu["framework"] = [r["cpu"] / args.n * 1e6 for r in reports]
+            client_cpu["framework"] = [r["client_cpu_us"] for r in reports]
         if "botpy" in cases:
             results["botpy"], reports = run_botpy(emu, args.n, args.rounds)
             emu_cpu["botpy"] = [r["cpu"] / args.n * 1e6 for r in reports]
+            client_cpu["botpy"] = [r["client_cpu_us"] for r in reports]
     finally:
         emu.close()
     print(f"\n{args.n:,} events/round, {args.rounds} rounds, framework on {args.backend}")
-    print(f"{'case':<10} {'best ev/s':>12} {'median ev/s':>12} {'µs/event':>9}  rounds")
+    print(f"{'case':<10} {'best ev/s':>12} {'median ev/s':>12} {'µs/event':>9} {'CPU µs/ev':>10}  rounds")
     for case, rates in results.items():
         best, median = max(rates), statistics.median(rates)
+        cpu = statistics.median(client_cpu[case]) if client_cpu.get(case) else float("nan")
         print(
-            f"{case:<10} {best:>12,.0f} {median:>12,.0f} {1e6 / median:>9.2f}  "
+            f"{case:<10} {best:>12,.0f} {median:>12,.0f} {1e6 / median:>9.2f} {cpu:>10.2f}  "
             + " ".join(f"{r / 1000:.0f}k" for r in rates)
         )
     for case, cpu in emu_cpu.items():
@@ -234,7 +239,11 @@ def main() -> None:
             theirs = results[other]
             best = max(ours) / max(theirs)
             median = statistics.median(ours) / statistics.median(theirs)
-            print(f"framework / {other}: best {best:.2f}×, median {median:.2f}×")
+            line = f"framework / {other}: best {best:.2f}×, median {median:.2f}×"
+            if client_cpu.get("framework") and client_cpu.get(other):
+                by_cpu = statistics.median(client_cpu[other]) / statistics.median(client_cpu["framework"])
+                line += f"; by CPU per event (median) {by_cpu:.2f}×"
+            print(line)
 
 
 if __name__ == "__main__":
