@@ -25,8 +25,10 @@ Sections of ``results.json`` (every figure a number; a section that cannot run y
 ``startup``     ``import framework``, start → READY, 20 shards READY under ``max_concurrency`` 1;
 ``sessions_redis``  a Redis fleet of ``qqbot run`` processes: takeover after ``kill -9``, shards per process
                 while one joins;
-``event_bus``   ``qqbot gateway`` publishing to Redis Streams and ``qqbot worker`` running the handler: events/s
-                and frame written → handler start in the worker at fixed rates.
+``event_bus``   ``bus_path.py``: the same bot (one REST reply per event) in one ``qqbot run`` process and as
+                ``qqbot gateway`` + 1 or 3 ``qqbot worker`` over Redis Streams and NATS JetStream: events/s
+                answered (and without the reply), gateway receive → reply request at the emulator at fixed rates,
+                CPU per event of every process, the load average with each path.
 
 Figures are noisy on a shared machine: compare the ratios measured within one run.
 """
@@ -73,10 +75,6 @@ MODES: dict[str, dict[str, Any]] = {
         "limiter_loops": 20_000,
         "fleet_shards": 6,
         "fleet_lease_ttl": 2.0,
-        "bus_n": 500,
-        "bus_rounds": 1,
-        "bus_rates": [1_000],
-        "bus_seconds": 0.2,
     },
     "quick": {
         "throughput_n": 20_000,
@@ -98,10 +96,6 @@ MODES: dict[str, dict[str, Any]] = {
         "limiter_loops": 200_000,
         "fleet_shards": 6,
         "fleet_lease_ttl": 3.0,
-        "bus_n": 5_000,
-        "bus_rounds": 2,
-        "bus_rates": [1_000],
-        "bus_seconds": 1.5,
     },
     "full": {
         "throughput_n": 100_000,
@@ -123,10 +117,6 @@ MODES: dict[str, dict[str, Any]] = {
         "limiter_loops": 1_000_000,
         "fleet_shards": 6,
         "fleet_lease_ttl": 15.0,
-        "bus_n": 20_000,
-        "bus_rounds": 3,
-        "bus_rates": [500, 1_000, 2_000],
-        "bus_seconds": 3.0,
     },
 }
 
@@ -544,121 +534,13 @@ def _start_redis(work: Path) -> tuple[subprocess.Popen[bytes], int]:
         time.sleep(0.05)
 
 
-def _bot_env(url: str, **extra: str) -> dict[str, str]:
-    """The environment of a ``qqbot`` process for the emulator's default app at ``url``."""
-    from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QQBOT_")}
-    return (
-        env
-        | {
-            "QQBOT_APP_ID": DEFAULT_APP_ID,
-            "QQBOT_APP_SECRET": DEFAULT_APP_SECRET,
-            "QQBOT_API_BASE": url,
-            "QQBOT_TOKEN_URL": f"{url}/app/getAppAccessToken",
-        }
-        | extra
-    )
-
-
 def case_bus(p: dict[str, Any]) -> dict[str, Any]:
-    """Events through the Redis Streams bus: ``qqbot gateway`` publishes, ``qqbot worker`` runs the handler.
+    """The event-bus path: ``bus_path.measure`` with its mode's parameters (in-process, Redis and NATS, 1 and 3
+    workers)."""
+    from bus_path import MODES as BUS_MODES
+    from bus_path import measure
 
-    Throughput: N events pushed at once, events/s from the first to the last handler start in the worker.
-    Latency: the open-loop schedule of the latency case, frame written → handler start in the worker.
-    """
-    import signal
-
-    from _common import EmulatorOptions, EmulatorProcess, percentile
-
-    work = Path(tempfile.mkdtemp(prefix="qqbot-bench-bus-"))
-    stamps_file = work / "stamps.txt"
-    stamps_file.touch()
-    redis, port = _start_redis(work)
-    bus = f"redis://127.0.0.1:{port}/0"
-    procs: list[subprocess.Popen[bytes]] = []
-    seen: dict[str, float] = {}
-    offset = 0
-
-    def read_stamps() -> None:
-        nonlocal offset
-        with open(stamps_file) as f:
-            f.seek(offset)
-            data = f.read()
-        end = data.rfind("\n") + 1
-        offset += len(data[:end].encode())
-        for line in data[:end].splitlines():
-            key, t = line.split()
-            seen[key] = float(t)
-
-    def wait_for(keys: list[str], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            read_stamps()
-            if all(k in seen for k in keys):
-                return
-            if time.monotonic() > deadline or any(proc.poll() is not None for proc in procs):
-                logs = {n: (work / f"{n}.log").read_text(errors="replace")[-1500:] for n in ("gateway", "worker")}
-                raise RuntimeError(f"bus: {sum(k in seen for k in keys)} of {len(keys)} events handled; logs {logs}")
-            time.sleep(0.02)
-
-    def ids(tag: str, count: int) -> list[str]:
-        return [f"{EVENT_TYPE}:{tag}-{i}" for i in range(count)]
-
-    result: dict[str, Any] = {"backend": "redis-streams"}
-    try:
-        with EmulatorProcess(EmulatorOptions()) as emu:
-            env = _bot_env(emu.url, BENCH_STAMPS=str(stamps_file))
-            for role in ("worker", "gateway"):
-                argv = [sys.executable, "-m", "framework", role, f"{HERE / '_bus_bot.py'}:bot", "--bus", bus]
-                with open(work / f"{role}.log", "wb") as log:
-                    procs.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
-            deadline = time.monotonic() + 60
-            while emu.ask("sessions")["sessions"] < 1:
-                if time.monotonic() > deadline or any(proc.poll() is not None for proc in procs):
-                    raise RuntimeError(
-                        f"bus: the gateway did not connect: {(work / 'gateway.log').read_text()[-1500:]}"
-                    )
-                time.sleep(0.05)
-            n, rounds, rates = p["n"], p["rounds"], []
-            for k in range(rounds + 1):  # the first round warms up and is not measured
-                size = max(200, n // 10) if k == 0 else n
-                emu.ask(f"prepare {size}")
-                emu.ask("push")
-                keys = ids(f"r{k + 1}s0", size)  # the emulator tags its k-th prepared round rK, session 0
-                wait_for(keys, 120)
-                if k:
-                    times = sorted(seen[key] for key in keys)
-                    rates.append((size - 1) / (times[-1] - times[0]))
-            result |= {"rates": rates, "median": statistics.median(rates), "best": max(rates)}
-            latency: dict[str, Any] = {}
-            for rate in p["rates"]:
-                report = emu.ask(f"paced {rate} {p['seconds']}")
-                keys = ids(f"paced{report['first_seq']}", len(report["sent"]))
-                wait_for(keys, 120)
-                lat = sorted((seen[key] - t) * 1e3 for key, t in zip(keys, report["sent"], strict=True))
-                latency[str(rate)] = {
-                    "events": len(lat),
-                    "p50_ms": percentile(lat, 50),
-                    "p99_ms": percentile(lat, 99),
-                    "p999_ms": percentile(lat, 99.9),
-                    "max_ms": lat[-1],
-                }
-            result["latency"] = latency
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        redis.terminate()
-        redis.wait(10)
-        shutil.rmtree(work, ignore_errors=True)
-    return result
+    return measure(BUS_MODES[p["mode"]])
 
 
 def case_fleet(p: dict[str, Any]) -> dict[str, Any]:
@@ -1011,14 +893,13 @@ def measure_all(mode: str, log: Callable[[str], None], result_dir: Path) -> dict
         f"shards without a session {fleet['join_not_live_s']:.2f} s"
     )
 
-    log("8. event bus (Redis Streams): qqbot gateway -> Redis -> qqbot worker")
-    params = {"n": m["bus_n"], "rounds": m["bus_rounds"], "rates": m["bus_rates"], "seconds": m["bus_seconds"]}
-    bus = run_case("bus", params, result_dir)
+    log("8. event bus: qqbot run vs qqbot gateway + 1 or 3 qqbot worker, over Redis Streams and NATS JetStream")
+    from bus_path import describe
+
+    bus = run_case("bus", {"mode": mode}, result_dir, timeout=3600)
     results["event_bus"] = {"available": True} | bus
-    log(
-        f"   {bus['median']:,.0f} events/s; "
-        + ", ".join(f"{int(r):,}/s: p50 {v['p50_ms']:.1f}, p99 {v['p99_ms']:.1f} ms" for r, v in bus["latency"].items())
-    )
+    for name, row in bus["paths"].items():
+        log(f"   {describe(name, row)}")
     results["emulator"] = emulator_headroom(results)
     results["targets"] = check_targets(results)
     results["machine"]["loadavg_after"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else []
@@ -1036,6 +917,9 @@ def emulator_headroom(r: dict[str, Any]) -> dict[str, Any]:
     shares |= {f"latency {rate}/s": row["emulator_core_share"] for rate, row in r["latency"]["by_rate"].items()}
     shares["rest 1 caller"] = r["rest"]["sequential"]["emulator_core_share"]
     shares["rest concurrent"] = r["rest"]["concurrent"]["emulator_core_share"]
+    for name, row in r["event_bus"]["paths"].items():
+        shares[f"bus {name}"] = row["emulator_core_share"]
+        shares |= {f"bus {name} {rate}/s": lat["emulator_core_share"] for rate, lat in row["latency"].items()}
     busiest = max(shares, key=lambda k: shares[k])
     return {
         "core_share": shares,
@@ -1182,15 +1066,22 @@ def table(r: dict[str, Any]) -> str:
             f"(shards without a session during the join: {f['join_not_live_s']:.2f} s)",
         )
     )
-    b = r["event_bus"]
-    rows.append(("event bus (Redis Streams), gateway -> worker: events/s (median)", f"{b['median']:,.0f}"))
-    for rate, row in b["latency"].items():
+    for name, b in r["event_bus"]["paths"].items():
         rows.append(
             (
-                f"event bus latency at {int(rate):,} events/s: p50 / p99 / p99.9 (ms)",
-                f"{row['p50_ms']:.2f} / {row['p99_ms']:.2f} / {row['p999_ms']:.2f}",
+                f"event bus, {name}: events/s answered / without the reply (median)",
+                f"{b['median']:,.0f} / {b['no_reply']['median']:,.0f} (load {b['loadavg_after'][0]:.2f})",
             )
         )
+        for rate, row in b["latency"].items():
+            e2e = row.get("received_to_reply", row["sent_to_reply"])
+            what = "gateway receive" if "received_to_reply" in row else "frame sent"
+            rows.append(
+                (
+                    f"event bus, {name}, {int(rate):,} events/s: {what} -> reply p50 / p99 (ms)",
+                    f"{e2e['p50_ms']:.1f} / {e2e['p99_ms']:.1f}",
+                )
+            )
     width = max(len(a) for a, _ in rows)
     lines = [f"{a:<{width}}  {b}" for a, b in rows]
     lines.append("")
@@ -1291,7 +1182,37 @@ def plot(r: dict[str, Any], out: Path) -> list[Path]:
     ax.legend(fontsize=7)
     fig.text(0.01, 0.01, note, fontsize=7, color="grey")
     written.append(_save(fig, out / "fleet.png"))
+    written.append(_plot_bus(r, out / "bus.png", note))
     return written
+
+
+def _plot_bus(r: dict[str, Any], path: Path, note: str) -> Path:
+    """The event-bus paths: events/s answered, and gateway receive (in-process: frame sent) -> reply at each rate."""
+    import matplotlib.pyplot as plt
+
+    paths = r["event_bus"]["paths"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 4.2))
+    names = list(paths)
+    left.bar(names, [row["median"] for row in paths.values()])
+    for x, row in enumerate(paths.values()):
+        left.text(x, row["median"], f"{row['median']:,.0f}", ha="center", va="bottom", fontsize=8)
+    left.set_ylabel("events/s answered (median)")
+    left.set_title("Throughput, one REST reply per event")
+    left.tick_params(axis="x", labelsize=8)
+    for name, row in paths.items():
+        lat = row["latency"]
+        rates = [int(k) for k in lat]
+        key = "received_to_reply" if name != "in-process" else "sent_to_reply"
+        line = right.plot(rates, [v[key]["p50_ms"] for v in lat.values()], marker="o", label=f"{name} p50")[0]
+        right.plot(rates, [v[key]["p99_ms"] for v in lat.values()], linestyle=":", color=line.get_color())
+    right.set_yscale("log")
+    right.set_xlabel("events/s sent on schedule (dotted: p99)")
+    right.set_ylabel("gateway receive -> reply request (ms)")
+    right.set_title("End-to-end latency")
+    right.legend(fontsize=7)
+    load = " ".join(f"{x:.2f}" for x in r["event_bus"]["loadavg_after"])
+    fig.text(0.01, 0.01, f"{note}; load average after the bus: {load}", fontsize=7, color="grey")
+    return _save(fig, path)
 
 
 def _save(fig: Any, path: Path) -> Path:
