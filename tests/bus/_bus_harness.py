@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import socket
@@ -52,6 +53,27 @@ class Emulator(_Process):
         answer = self._request("POST", "/_emulator/act/group_at_message", {"content": text, "group_openid": group})
         return str(answer["id"] if answer.get("type") else answer["d"]["id"])
 
+    def group_messages(self, messages: list[tuple[str, str]]) -> list[str]:
+        """``(group, text)`` messages sent one after the other on one kept-alive connection (a few thousand a
+        second); their message ids."""
+        host, port = self.url.split("//", 1)[1].split(":")
+        connection = http.client.HTTPConnection(host, int(port.rstrip("/")), timeout=30)
+        ids = []
+        try:
+            for group, text in messages:
+                body = json.dumps({"content": text, "group_openid": group})
+                connection.request(
+                    "POST", "/_emulator/act/group_at_message", body, {"Content-Type": "application/json"}
+                )
+                response = connection.getresponse()
+                answer = json.loads(response.read())
+                if response.status != 200:
+                    raise AssertionError(f"the emulator refused a group message: {response.status} {answer}")
+                ids.append(str(answer["d"]["id"]))
+        finally:
+            connection.close()
+        return ids
+
     def replies(self, group: str) -> list[str]:
         """What the bot sent to ``group``, in order."""
         sent = self._request("GET", f"/_emulator/sent/group/{group}")
@@ -85,6 +107,15 @@ class Worker(_Process):
     def lines(self, word: str) -> list[str]:
         """The message ids of this worker's ``word`` lines (``START`` or ``HANDLED``)."""
         return [line.split()[1] for line in self.output().splitlines() if line.startswith(f"{word} ")]
+
+    def handled(self) -> list[tuple[str, str]]:
+        """``(message id, "sent" or "replayed")`` of each ``HANDLED`` line, in order."""
+        out = []
+        for line in self.output().splitlines():
+            if line.startswith("HANDLED "):
+                words = line.split()
+                out.append((words[1], words[3] if len(words) > 3 else "?"))
+        return out
 
 
 def lease_holders(url: str, partitions: int, app_id: str = APP_ID) -> list[str | None]:
