@@ -99,11 +99,12 @@ end
 return 1
 """
 
-# KEYS: (stream, done key) pairs; ARGV: group, ttl_s, then one entry id per pair
+# KEYS: (stream, done key) pairs; ARGV: group, ttl_s, then one entry id per pair (pcall: a group lost with Redis's
+# data, NOGROUP, has nothing to acknowledge)
 _ACK = """
 for i = 1, #KEYS, 2 do
   redis.call('SET', KEYS[i + 1], '1', 'EX', ARGV[2])
-  redis.call('XACK', KEYS[i], ARGV[1], ARGV[2 + (i + 1) / 2])
+  redis.pcall('XACK', KEYS[i], ARGV[1], ARGV[2 + (i + 1) / 2])
 end
 return 1
 """
@@ -193,7 +194,6 @@ class RedisStreamsBus:
         self._stack: AsyncExitStack | None = None
         self._client: coredis.Redis[bytes] | None = None
         self._reader: coredis.Redis[bytes] | None = None
-        self._groups: set[int] = set()
         self._assigned = anyio.Event()
         self.lost = 0
         """Partitions lost because a lease could not be renewed in time."""
@@ -322,9 +322,13 @@ class RedisStreamsBus:
         worker released the partition, a worker stopped at an odd moment): claimed and handled now, late."""
         idle = int(self.config.lease_ttl * 3000)
         for p in sorted(self.reading):
-            reply = await self._call(
-                "XAUTOCLAIM", self.client.xautoclaim(self.streams[p], GROUP, self.worker, idle, "0-0", count=256)
-            )
+            try:
+                reply = await self._call(
+                    "XAUTOCLAIM", self.client.xautoclaim(self.streams[p], GROUP, self.worker, idle, "0-0", count=256)
+                )
+            except coredis.exceptions.StreamConsumerGroupError:  # NOGROUP: Redis lost its data
+                await self._create_group(p)
+                continue
             stale = [self._entry(p, entry) for entry in reply[1]]
             if stale:
                 log.warning("bus: partition %d: claimed %d event(s) pending for over %g s", p, len(stale), idle / 1000)
@@ -342,10 +346,7 @@ class RedisStreamsBus:
         """A partition just acquired: create the group if needed, claim every pending entry (a dead or departed
         worker's: the lease expiry was the claim timeout), then read new entries from it."""
         stream = self.streams[p]
-        if p not in self._groups:
-            with contextlib.suppress(coredis.exceptions.StreamDuplicateConsumerGroupError):  # another worker did
-                await self._call("XGROUP CREATE", self.client.xgroup_create(stream, GROUP, "0", mkstream=True))
-            self._groups.add(p)
+        await self._create_group(p)  # at every take: Redis may have lost it since (a restart without persistence)
         cursor: Any = "0-0"
         claimed: list[BusEntry] = []
         while True:
@@ -360,6 +361,10 @@ class RedisStreamsBus:
             log.warning("bus: partition %d: claimed %d pending event(s) of a departed worker", p, len(claimed))
         self._backlog.extend(claimed)  # only once every pending entry is claimed: a failure above claims them again
         self.reading.add(p)
+
+    async def _create_group(self, p: int) -> None:
+        with contextlib.suppress(coredis.exceptions.StreamDuplicateConsumerGroupError):  # it exists
+            await self._call("XGROUP CREATE", self.client.xgroup_create(self.streams[p], GROUP, "0", mkstream=True))
 
     def _entry(self, p: int, entry: Any) -> BusEntry:
         raw = entry.field_values.get(b"m") if entry.field_values else None
@@ -396,10 +401,7 @@ class RedisStreamsBus:
                 # Redis lost its data (a restart without persistence): create the streams and the group again
                 log.warning("bus: the consumer group is gone (Redis lost its data?); creating it again")
                 for p in reading:
-                    with contextlib.suppress(coredis.exceptions.StreamDuplicateConsumerGroupError):
-                        await self._call(
-                            "XGROUP CREATE", self.client.xgroup_create(self.streams[p], GROUP, "0", mkstream=True)
-                        )
+                    await self._create_group(p)
                 return []
             index = {s.encode(): p for p, s in enumerate(self.streams)}
             for stream, entries in (reply or {}).items():

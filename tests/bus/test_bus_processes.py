@@ -223,3 +223,57 @@ def test_the_drop_policy_drops_counts_and_says_so(
     time.sleep(0.5)
     replies = emulator.replies("D1")
     assert len(replies) == published - 1 and len(set(replies)) == published - 1
+
+
+@pytest.mark.parametrize("backend", ["redis", "nats"])
+def test_the_bus_server_killed_and_restarted_loses_nothing_held_by_the_gateway(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest, processes: list[BusProcess]
+) -> None:
+    """The server itself dies (SIGKILL) and comes back on the same port a few seconds later: NATS with its
+    JetStream store (the same directory), Redis without persistence (the suite's: it comes back empty). Events that
+    arrive meanwhile wait in the gateway and are answered once the server is back, exactly once and in order;
+    the gateway's session and heartbeats go on."""
+    server: RedisServer | NatsServer
+    if backend == "nats":
+        server = request.getfixturevalue("nats_server")
+        emulator, gateway, workers = _start(tmp_path, None, processes, lease_ttl=20, nats=server)
+    else:
+        server = request.getfixturevalue("redis_server")
+        emulator, gateway, workers = _start(tmp_path, server, processes, lease_ttl=20)
+    assert server.proc is not None
+    groups = [f"R{i:02d}" for i in range(10)]
+    expected: dict[str, list[str]] = {g: [] for g in groups}
+    for k in range(10):
+        for g in groups:
+            text = f"{g} before {k}"
+            emulator.group_message(g, text)
+            expected[g].append(text)
+    wait_until(lambda: _all_replied(emulator, expected), 60, "every message before the crash answered")
+    time.sleep(0.5)  # their acknowledgements written
+    before = _gateway_connection(emulator)
+    server.proc.kill()
+    server.proc.wait()
+    for k in range(30):
+        for g in groups:
+            text = f"{g} while down {k}"
+            emulator.group_message(g, text)
+            expected[g].append(text)
+    gateway.wait_for("bus unavailable", timeout=30)
+    beats = _gateway_connection(emulator)["heartbeats"]
+    time.sleep(3.5)
+    during = _gateway_connection(emulator)
+    assert during["number"] == before["number"], "the gateway kept its connection"
+    assert during["heartbeats"] >= beats + 2, (beats, during["heartbeats"])
+    assert not _all_replied(emulator, expected)
+    server.start()  # the same port (and for NATS the same store directory)
+    for k in range(10):
+        for g in groups:
+            text = f"{g} after {k}"
+            emulator.group_message(g, text)
+            expected[g].append(text)
+    wait_until(lambda: _all_replied(emulator, expected), 120, "every message answered once the server is back")
+    time.sleep(1.0)
+    _check_exactly_once_in_order(emulator, expected)
+    gateway.wait_for("bus available again", timeout=10)
+    assert _gateway_connection(emulator)["number"] == before["number"]
+    assert all(w.popen.poll() is None for w in workers), "the workers rode the outage out"
