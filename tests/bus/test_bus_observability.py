@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,14 @@ BOT = '''
 import logging
 import os
 
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
 from framework import Bot, Context
 from framework.observability.tracing import TracingPlugin
 
-provider = TracerProvider()
+provider = TracerProvider(resource=Resource.create())  # reads OTEL_SERVICE_NAME
 _out = open(os.environ["TRACED_BOT_SPANS"], "a", encoding="utf-8", buffering=1)
 provider.add_span_processor(
     SimpleSpanProcessor(ConsoleSpanExporter(out=_out, formatter=lambda span: span.to_json(indent=None) + "\\n"))
@@ -57,12 +59,22 @@ GROUP = "GROUP_AT_MESSAGE_CREATE"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def _process(tmp: Path, name: str, command: str, emulator: Emulator, bus: str, port: int) -> BusProcess:
+def _process(tmp: Path, name: str, command: str, emulator: Emulator, bus: str, port: int, *extra: str) -> BusProcess:
+    """``qqbot <command>`` of the traced bot, JSON logs; the gateway gets ``--metrics-port``, the worker the same
+    through ``QQBOT_METRICS_PORT``."""
     argv = [
         sys.executable, "-m", "framework", command, str(tmp / "traced.py") + ":bot", "--bus", bus,
-        "--metrics-port", str(port), "--log-format", "json", "--log-level", "INFO",
+        "--log-format", "json", "--log-level", "INFO", *extra,
     ]  # fmt: skip
-    env = env_for(emulator) | {"TRACED_BOT_SPANS": str(tmp / f"{name}.spans.jsonl")}
+    # OTEL_SERVICE_NAME: each process names itself, as docs/observability.md shows
+    env = env_for(emulator) | {
+        "TRACED_BOT_SPANS": str(tmp / f"{name}.spans.jsonl"),
+        "OTEL_SERVICE_NAME": f"qqbot-{name}",
+    }
+    if command == "gateway":
+        argv += ["--metrics-port", str(port)]
+    else:
+        env["QQBOT_METRICS_PORT"] = str(port)
     return BusProcess(name, argv, tmp / f"{name}.log", env)
 
 
@@ -132,6 +144,7 @@ def test_one_trace_from_gateway_to_worker_and_the_probes_of_both(
     gateway.wait_for("is ready", timeout=60)
     worker.wait_for("is ready", timeout=60)
     assert f"metrics serving on http://127.0.0.1:{gw_port}/metrics" in gateway.output()
+    assert f"metrics serving on http://127.0.0.1:{wk_port}/metrics" in worker.output()
     with httpx.Client(transport=httpx.HTTPTransport(), timeout=10, trust_env=False) as http:
         assert _ready(http, gw_port) == (200, f"1 shard(s) ready; publishing to the bus ({backend})")
         assert _ready(http, wk_port) == (200, f"bus member ({backend}), reading")
@@ -155,6 +168,8 @@ def test_one_trace_from_gateway_to_worker_and_the_probes_of_both(
             assert parent["name"] == f"qqbot.publish {GROUP}" and parent["kind"] == "SpanKind.PRODUCER"
             assert parent["context"]["trace_id"] == event["context"]["trace_id"]
             assert parent["parent_id"] is None  # the gateway starts the trace
+            assert parent["resource"]["attributes"]["service.name"] == "qqbot-gateway"
+            assert event["resource"]["attributes"]["service.name"] == "qqbot-worker"
             assert parent["attributes"]["qqbot.event.id"] == event["attributes"]["qqbot.event.id"]
             assert parent["attributes"]["qqbot.shard"] == 0 and parent["attributes"]["qqbot.seq"] >= 1
             assert parent["attributes"]["messaging.system"] == backend
@@ -219,3 +234,60 @@ def test_one_trace_from_gateway_to_worker_and_the_probes_of_both(
     # shutdown: both stop cleanly on SIGINT
     assert worker.interrupt() == 0
     assert gateway.interrupt() == 0
+
+
+def test_a_webhook_gateway_is_ready_once_it_serves_traces_and_counts_what_it_drops(
+    tmp_path: Path, redis_server: RedisServer, processes: list[BusProcess]
+) -> None:
+    (tmp_path / "traced.py").write_text(BOT)
+    hook_port, gw_port = free_port(), free_port()
+    emulator = Emulator(tmp_path, "--webhook-url", f"http://127.0.0.1:{hook_port}/")
+    processes.append(emulator)
+    bus = f"{redis_server.url}?partitions=2"
+    webhook = ("--transport", "webhook", "--port", str(hook_port), "--buffer", "2", "--when-full", "drop")
+    gateway = _process(tmp_path, "gateway", "gateway", emulator, bus, gw_port, *webhook)
+    processes.append(gateway)
+    gateway.wait_for("webhook callbacks on", timeout=60)
+    with httpx.Client(transport=httpx.HTTPTransport(), timeout=10, trust_env=False) as http:
+        assert _ready(http, gw_port) == (200, "webhook serving; publishing to the bus (redis)")
+        emulator.group_message("W1", "hello")
+        wait_until(
+            lambda: _value(_scrape(http, gw_port), "qqbot_bus_published_total", bus="redis") == 1, 10, "1 published"
+        )
+        (span,) = wait_until(lambda: _spans(tmp_path, "gateway"), 10, "the publish span")
+        assert span["name"] == f"qqbot.publish {GROUP}" and span["attributes"]["qqbot.source"] == "webhook"
+        assert redis_server.proc is not None
+        redis_server.proc.send_signal(signal.SIGSTOP)
+        try:
+            for n in range(6):  # two buffered (the first in the batch the bus does not answer), four dropped
+                emulator.group_message("W1", f"paused {n}")
+            wait_until(
+                lambda: _value(_scrape(http, gw_port), "qqbot_bus_dropped_total", bus="redis") == 4, 10, "4 dropped"
+            )
+            assert _value(_scrape(http, gw_port), "qqbot_bus_buffer_depth", bus="redis") == 2
+            wait_until(lambda: _ready(http, gw_port)[0] == 503, 20, "the gateway's /readyz 503")
+        finally:
+            redis_server.proc.send_signal(signal.SIGCONT)
+        wait_until(lambda: _ready(http, gw_port)[0] == 200, 20, "the gateway's /readyz 200 again")
+    assert gateway.interrupt() == 0
+
+
+@pytest.mark.parametrize("command", ["gateway", "worker"])
+def test_a_busy_metrics_port_is_one_line(command: str, tmp_path: Path) -> None:
+    import socket
+
+    from _fleet_harness import APP_ID, APP_SECRET, clean_env
+
+    (tmp_path / "traced.py").write_text(BOT)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = [sys.executable, "-m", "framework", command, str(tmp_path / "traced.py") + ":bot"]
+        argv += ["--bus", "redis://127.0.0.1:1/0", "--metrics-port", str(port)]
+        env = clean_env(QQBOT_APP_ID=APP_ID, QQBOT_APP_SECRET=APP_SECRET, TRACED_BOT_SPANS=str(tmp_path / "s.jsonl"))
+        env["QQBOT_METRICS_HOST"] = "127.0.0.1"
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"qqbot: error: cannot serve metrics on 127.0.0.1:{port}")
+    assert "--metrics-port" in proc.stderr
