@@ -4,7 +4,8 @@
 Checked: every group message gets exactly one reply; each group's replies come in the order its messages were
 sent; a worker killed with SIGKILL while its handlers run has its pending events claimed and handled once by the
 other; with Redis paused (SIGSTOP) the gateway keeps heartbeating, holds the events (the ``block`` policy: its
-buffer, then its queue, then it stops reading the socket) and publishes all of them once Redis is back.
+buffer, then its queue, then it stops reading the socket) and publishes all of them once Redis is back; the same
+when the server is killed and started again on its port (NATS with its store, Redis empty).
 """
 
 from __future__ import annotations
