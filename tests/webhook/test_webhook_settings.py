@@ -38,7 +38,7 @@ def test_limits_are_settings_with_defaults_env_and_checks() -> None:
 @pytest.mark.parametrize(("options", "within"), [({"read_timeout": 0.5}, 3.0), ({"max_connections": 1}, 3.0)])
 async def test_run_webhook_applies_the_limits_on_loopback_by_default(options: dict[str, float], within: float) -> None:
     """With ``read_timeout=0.5`` a stalled body gets 408 long before the default 10 s; with
-    ``max_connections=1`` a second stalled body cuts the first one off at once."""
+    ``max_connections=1`` a second stalled body cuts the first one off at once (it is past ``evict_after``)."""
     emulator = Emulator()
     credentials = emulator_credentials(emulator)
     stop = anyio.Event()
@@ -59,7 +59,7 @@ async def test_run_webhook_applies_the_limits_on_loopback_by_default(options: di
         stalled = STALLED.replace(APP_ID.encode(), credentials.app_id.encode())
         async with await anyio.connect_tcp(host, port) as first, await anyio.connect_tcp(host, port) as second:
             await first.send(stalled)
-            await anyio.sleep(0.1)
+            await anyio.sleep(0.6)  # older than evict_after (0.5 s), so the cap may cut it off
             started = time.monotonic()
             await second.send(stalled)
             answer = await read_until_closed(first, within)

@@ -78,7 +78,7 @@ async def test_trickled_body_is_cut_off_at_the_deadline_not_per_chunk() -> None:
 
 async def test_at_the_cap_the_longest_waiting_body_is_cut_off() -> None:
     sink = Recorder()
-    app = WebhookApp({APP_ID: WebhookBot(SECRET, sink)}, max_connections=2, timestamp_tolerance=None)
+    app = WebhookApp({APP_ID: WebhookBot(SECRET, sink)}, max_connections=2, evict_after=0.2, timestamp_tolerance=None)
     async with served(app) as url:
         port = port_of(url)
         first = await anyio.connect_tcp("127.0.0.1", port)
@@ -89,6 +89,7 @@ async def test_at_the_cap_the_longest_waiting_body_is_cut_off() -> None:
             with anyio.fail_after(5):
                 while app.receiving < 2:  # both bodies are being received
                     await anyio.lowlevel.checkpoint()
+            await anyio.sleep(0.3)  # both have been receiving for longer than evict_after
             body = envelope()
             async with httpx.AsyncClient(timeout=5) as client:
                 response = await client.post(url, content=body, headers=signed_headers(SECRET, body, 0, APP_ID))
@@ -99,6 +100,45 @@ async def test_at_the_cap_the_longest_waiting_body_is_cut_off() -> None:
             assert still_waiting.cancelled_caught
     assert app.stats.evicted_slow == 1
     assert app.stats.dispatched == 1
+
+
+async def test_at_the_cap_a_young_read_is_not_cut_off() -> None:
+    """A signed callback whose body is still arriving, then stalled bodies up to the cap and one more: the
+    newcomer gets 503 (the platform retries it), and the callback, younger than ``evict_after``, completes."""
+    sink = Recorder()
+    app = WebhookApp({APP_ID: WebhookBot(SECRET, sink)}, max_connections=2, evict_after=30, timestamp_tolerance=None)
+    body = envelope()
+    headers = {**signed_headers(SECRET, body, 0, APP_ID), "Content-Length": str(len(body)), "Host": "bot"}
+    head = b"POST / HTTP/1.1\r\n" + b"".join(f"{k}: {v}\r\n".encode() for k, v in headers.items()) + b"\r\n"
+    async with served(app) as url:
+        port = port_of(url)
+        callback = await anyio.connect_tcp("127.0.0.1", port)
+        stalled = await anyio.connect_tcp("127.0.0.1", port)
+        newcomer = await anyio.connect_tcp("127.0.0.1", port)
+        async with callback, stalled, newcomer:
+            await callback.send(head + body[:10])  # the callback's body is on its way
+            with anyio.fail_after(5):
+                while app.receiving < 1:
+                    await anyio.lowlevel.checkpoint()
+            await stalled.send(STALLED)
+            with anyio.fail_after(5):
+                while app.receiving < 2:
+                    await anyio.lowlevel.checkpoint()
+            await newcomer.send(STALLED)
+            answer = await read_until_closed(newcomer, 5)
+            assert answer.startswith(b"HTTP/1.1 503"), answer
+            assert b"retry-after: 1" in answer.lower()
+            await callback.send(body[10:])
+            reply = b""
+            with anyio.fail_after(5):
+                while not reply.endswith(b"}"):  # headers and body may come in separate segments
+                    reply += await callback.receive()
+            assert reply.startswith(b"HTTP/1.1 200"), reply
+            assert b'{"op":12,"d":0}' in reply.replace(b" ", b"")
+            with anyio.move_on_after(0.3) as still_waiting:  # the stalled one keeps its turn too
+                await stalled.receive()
+            assert still_waiting.cancelled_caught
+    assert (app.stats.evicted_slow, app.stats.rejected_full, app.stats.dispatched) == (0, 1, 1)
 
 
 async def test_serve_webhook_binds_loopback_by_default() -> None:

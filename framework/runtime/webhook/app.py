@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
@@ -120,6 +121,7 @@ class WebhookStats:
     rejected_unavailable: int = 0
     rejected_slow: int = 0
     evicted_slow: int = 0
+    rejected_full: int = 0
     handler_errors: int = 0
     handlers_abandoned: int = 0
     internal_errors: int = 0
@@ -154,7 +156,9 @@ class WebhookApp:
         ``read_timeout``: real-time seconds a request gets to deliver its whole body once its headers are
         in (408 and the connection closed after). ``max_connections``: requests receiving a body at once;
         when one more arrives, the one receiving longest is cut off with 408, so a flood of stalled bodies
-        cannot keep a prompt callback out.
+        cannot keep a prompt callback out; but only a read older than ``evict_after`` real seconds is cut
+        off (a prompt callback's body arrives in milliseconds): while every read is younger, the newcomer is
+        answered 503 (``Retry-After: 1``) and the platform retries it.
     """
 
     def __init__(
@@ -172,6 +176,7 @@ class WebhookApp:
         path: str | None = None,
         read_timeout: float = 10.0,
         max_connections: int = 256,
+        evict_after: float = 0.5,
     ) -> None:
         if max_body_size < 1:
             raise ValueError(f"max_body_size must be >= 1, got {max_body_size!r}")
@@ -179,6 +184,8 @@ class WebhookApp:
             raise ValueError(f"read_timeout must be > 0 seconds, got {read_timeout!r}")
         if max_connections < 1:
             raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
+        if evict_after < 0:
+            raise ValueError(f"evict_after must be >= 0 seconds, got {evict_after!r}")
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
         self._bots: dict[str, WebhookBot] = dict(bots or {})
@@ -190,7 +197,8 @@ class WebhookApp:
         self.path = path
         self.read_timeout = read_timeout
         self.max_connections = max_connections
-        self._receiving: dict[anyio.CancelScope, None] = {}  # body reads in progress, oldest first
+        self.evict_after = evict_after
+        self._receiving: dict[anyio.CancelScope, float] = {}  # body reads in progress -> start, oldest first
         if dedupe_ttl is not None:
             warnings.warn(
                 "WebhookApp(dedupe_ttl=...) is ignored: the delivery window is bounded by size (dedupe_size)",
@@ -384,14 +392,21 @@ class WebhookApp:
         return app_id, bot
 
     async def _receive_body(self, headers: _Headers, receive: ASGIReceive) -> bytes:
-        """The body within ``read_timeout``; at ``max_connections`` the longest-running read is cut off."""
+        """The body within ``read_timeout``; at ``max_connections`` the longest-running read is cut off
+        if it has run ``evict_after`` seconds, else this request is answered 503."""
+        now = time.monotonic()
         if len(self._receiving) >= self.max_connections:
-            oldest = next(iter(self._receiving))
+            oldest, started = next(iter(self._receiving.items()))
+            if now - started < self.evict_after:
+                self.stats.rejected_full += 1
+                raise _Reject(
+                    503, "too many request bodies being received", ((b"retry-after", b"1"), (b"connection", b"close"))
+                )
             del self._receiving[oldest]
             oldest.cancel()
             self.stats.evicted_slow += 1
         with anyio.move_on_after(self.read_timeout) as scope:
-            self._receiving[scope] = None
+            self._receiving[scope] = now
             try:
                 return await self._read_body(headers, receive)
             finally:
