@@ -112,6 +112,7 @@ class NatsJetStreamBus:
         self._seq: Any = None
         self._send, self._recv = anyio.create_memory_object_stream[BusEntry](1024)
         self._tg: anyio.abc.TaskGroup | None = None
+        self._errors_seen = 0
         self.lost = 0
 
     def __repr__(self) -> str:
@@ -151,16 +152,19 @@ class NatsJetStreamBus:
         self._seq = await self._js.create_key_value(bucket=seq, ttl=3900.0, history=1)
         return self
 
-    # the client's callbacks: one line each instead of nats-py's default tracebacks
+    # the client's callbacks: one line each instead of nats-py's default tracebacks, and while reconnecting only
+    # the first failed attempt at WARNING (the client retries every half second)
     async def _on_error(self, exc: Exception) -> None:
-        log.warning("bus: NATS connection error: %r", exc)
+        log.log(logging.DEBUG if self._errors_seen else logging.WARNING, "bus: NATS connection error: %r", exc)
+        self._errors_seen += 1
 
     async def _on_disconnected(self) -> None:
         if self._nc is not None:  # not while closing
             log.warning("bus: disconnected from NATS; reconnecting")
 
     async def _on_reconnected(self) -> None:
-        log.warning("bus: reconnected to NATS")
+        failed, self._errors_seen = self._errors_seen, 0
+        log.warning("bus: reconnected to NATS (after %d connection error(s))", failed)
 
     async def __aexit__(self, *exc: Any) -> None:
         nc, self._nc = self._nc, None
