@@ -11,7 +11,7 @@ import pytest
 from _bus_harness import NatsServer
 
 from framework import Bot
-from framework.app.ledger import ReplyLedger
+from framework.app.ledger import ReplyLedger, ReplySeq
 from framework.bus import BusConsumer, BusMessage, encode_message, partition_key, partition_of
 from framework.bus.nats import NatsJetStreamBus
 from framework.models import InboundEvent
@@ -104,3 +104,7 @@ async def test_msg_seq_is_counted_in_nats_across_workers(nats_server: NatsServer
         assert [await a.allocate("m1"), await b.allocate("m1"), await a.allocate("m1"), await b.allocate("m2")] == [
             1, 2, 3, 1
         ]  # fmt: skip
+        assert await a.reply_seq("m1", "e1") == ReplySeq(4, replayed=False)
+        assert await b.reply_seq("m1", "e1") == ReplySeq(4, replayed=True)  # the same reply of e1, run again
+        assert await b.reply_seq("m1", "e1") == ReplySeq(5, replayed=False)
+        assert await b.allocate("m1") == 6

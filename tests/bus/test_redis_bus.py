@@ -15,7 +15,7 @@ import pytest
 from _fleet_harness import RedisServer
 
 from framework import Bot, Context
-from framework.app.ledger import PASSIVE_REPLY_WINDOWS, ReplyLedger, ReplyWindowError
+from framework.app.ledger import PASSIVE_REPLY_WINDOWS, ReplyLedger, ReplySeq, ReplyWindowError
 from framework.bus import (
     BusConsumer,
     BusMessage,
@@ -172,6 +172,13 @@ async def test_msg_seq_is_counted_in_redis_across_workers(redis_server: RedisSer
         assert [await first.allocate("m1"), await second.allocate("m1"), await first.allocate("m1")] == [1, 2, 3]
         assert await second.allocate("m2") == 1
         assert 3800 < await one.client.ttl("qqbot:{1}:bus:seq:m1") <= 3900
+        # a reply of an event's handling: numbered from the same counter once, the same number when run again
+        assert await first.reply_seq("m1", "e1") == ReplySeq(4, replayed=False)
+        assert await second.reply_seq("m1", "e1") == ReplySeq(4, replayed=True)
+        assert await second.reply_seq("m1", "e1") == ReplySeq(5, replayed=False)  # its second reply
+        assert await first.allocate("m1") == 6
+        ttl = await one.client.pttl("qqbot:{1}:bus:seqof:m1")
+        assert ttl > 0 and abs(await one.client.pttl("qqbot:{1}:bus:seq:m1") - ttl) < 1000  # with the counter
 
 
 def test_a_reply_past_the_passive_window_fails_before_sending() -> None:
