@@ -215,6 +215,8 @@ class Context(Generic[EventT]):
     ) -> ReplyResult:
         """Answer in the event's scene and return the API's answer (:data:`~framework.models.results.ReplyResult`:
         the sent ``Message`` in guilds, a ``SendResult`` in groups and C2C, ``PendingAudit`` or ``Delivered``).
+        In an event-bus worker, a reply that an earlier delivery of this event already sent is not sent again: the
+        platform's 40054005 for it returns ``Delivered(code=40054005)`` (docs/event-bus.md).
 
         ``image`` is a URL: sent as ``image`` in guilds, uploaded then sent as media in groups and
         C2C. ``file`` uploads (groups and C2C) before sending; ``media`` sends an earlier upload.
