@@ -21,15 +21,10 @@ from __future__ import annotations
 import contextlib
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import anyio
 import anyio.abc
-from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidURI
-from websockets.http11 import Response
-from websockets.protocol import State
-from websockets.uri import parse_uri
 
 from framework.clock import Clock, SystemClock, fail_after
 from framework.errors import ConnectError, ConnectTimeout
@@ -48,6 +43,9 @@ from framework.protocol.wsframes import (
     encode_frame,
     is_valid_close_code,
 )
+
+if TYPE_CHECKING:
+    from websockets.client import ClientProtocol
 
 __all__ = ["DEFAULT_CONNECTOR", "WebSocket", "WebSocketHandshakeError", "connect"]
 
@@ -319,6 +317,9 @@ async def _handshake(
     stream: anyio.abc.ByteStream, protocol: ClientProtocol, headers: Iterable[tuple[str, str]]
 ) -> bytes:
     """Send the upgrade request and validate the response; return bytes received after it."""
+    from websockets.http11 import Response
+    from websockets.protocol import State
+
     request = protocol.connect()
     names = set()
     for name, value in headers:
@@ -378,6 +379,12 @@ async def connect(
     the connection cannot be opened: :class:`~framework.errors.ConnectTimeout` (also a ``TimeoutError``),
     :class:`WebSocketHandshakeError`, or the socket, DNS or TLS error as ``__cause__``.
     """
+    # websockets (≈20 ms to import) is needed for the handshake only: imported on the first connect, not with
+    # `from framework import BotRunner`
+    from websockets.client import ClientProtocol
+    from websockets.exceptions import InvalidURI
+    from websockets.uri import parse_uri
+
     try:
         uri = parse_uri(url)
     except InvalidURI as exc:
