@@ -55,7 +55,8 @@ class Route:
 #: A handler the dispatcher may call without a Context: ``(function, argument codes, handler)``, the codes
 #: from :func:`~framework.app.injection.direct_argument` (0: the decoded event, 1: the InboundEvent, 2: the bot);
 #: ``None`` for the commonest signature, the decoded event alone.
-_Direct = tuple[Callable[..., Awaitable[object]], tuple[int, ...] | None, Handler]
+_Func = Callable[..., Awaitable[object]]
+_Direct = tuple[_Func, tuple[int, ...] | None, Handler]
 
 ErrorReporter = Callable[[BaseException, Context | None, str | None], Awaitable[None]]
 
@@ -85,14 +86,17 @@ class Dispatcher:
         # Without middleware the chain is just the handlers: call them directly (no closure, no state entry).
         self._chain = compose(middleware, self._run_handlers) if middleware else None
         # Routes whose handlers need no Context at all are run without building one (see _direct_route).
-        self._direct: dict[str, tuple[Callable[[Any], Any], bool, tuple[_Direct, ...]]] = {}
+        # event type -> (decoder, replyable, handlers, the one handler's function when it is alone and takes only the
+        # decoded event: the commonest route, called without the loop)
+        self._direct: dict[str, tuple[Callable[[Any], Any], bool, tuple[_Direct, ...], _Func | None]] = {}
         if not middleware:
             for event_type, route in self._routes.items():
                 direct = _direct_route(route)
                 if direct is not None:
                     spec = EVENT_TABLE.get(event_type)
                     replyable = event_type != "RESUMED" and spec is not None and issubclass(spec.model, Replyable)
-                    self._direct[event_type] = (event_decoder(event_type), replyable, direct)
+                    single = direct[0][0] if len(direct) == 1 and direct[0][1] is None else None
+                    self._direct[event_type] = (event_decoder(event_type), replyable, direct, single)
 
     @property
     def event_types(self) -> frozenset[str]:
@@ -119,7 +123,7 @@ class Dispatcher:
         """
         direct = self._direct.get(event.type)
         if direct is not None:  # plain handlers only: no Context unless one fails (inlined: this runs per event)
-            decode, replyable, handlers = direct
+            decode, replyable, handlers, single = direct
             try:
                 if decoded is None:  # else the delivery path's classifier decoded it
                     decoded = decode(event.data)
@@ -132,14 +136,20 @@ class Dispatcher:
             # set directly, a plain tuple read by ``Replyable.reply`` (no partial, no function call per event)
             token = _set_binding((decoded, _reply, bot, event, decoded)) if replyable else None
             try:
-                for func, codes, handler in handlers:
+                if single is not None:
                     try:
-                        if codes is None:
-                            await func(decoded)
-                        else:
-                            await func(*[decoded if c == 0 else event if c == 1 else bot for c in codes])
+                        await single(decoded)
                     except Exception as exc:
-                        await self._report(exc, Context(bot, event, decoded), handler.name)
+                        await self._report(exc, Context(bot, event, decoded), handlers[0][2].name)
+                else:
+                    for func, codes, handler in handlers:
+                        try:
+                            if codes is None:
+                                await func(decoded)
+                            else:
+                                await func(*[decoded if c == 0 else event if c == 1 else bot for c in codes])
+                        except Exception as exc:
+                            await self._report(exc, Context(bot, event, decoded), handler.name)
             finally:
                 if token is not None:
                     _reset_binding(token)

@@ -3,6 +3,7 @@ without a Context; everything else takes the general path. Both behave the same 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import msgspec
@@ -61,6 +62,32 @@ async def test_a_failing_plain_handler_is_reported_with_a_context_and_the_next_o
     inbound = c2c("boom", msg_id="m2")
     await bot.process(inbound)
     assert reported == [("boom", inbound.id, "boom")] and ran == ["boom"]
+
+
+async def test_a_lone_failing_plain_handler_is_reported_with_its_name_and_a_context(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The commonest route, one handler taking the event alone, is called without the loop: same report."""
+    bot = Bot(help=False)
+    bot.bind(RecordingApi())
+    reported: list[tuple[str, str | None]] = []
+
+    @bot.on_c2c_message
+    async def alone(message: C2CMessage) -> None:
+        raise ValueError(message.content)
+
+    @bot.on_error
+    async def report(error: BaseException, ctx: Context | None) -> None:
+        assert ctx is not None and isinstance(ctx.event, C2CMessage)
+        reported.append((str(error), ctx.inbound.id))
+
+    assert "C2C_MESSAGE_CREATE" in direct_types(bot)
+    inbound = c2c("lone", msg_id="m3")
+    with caplog.at_level(logging.ERROR, logger="framework.app"):
+        await bot.process(inbound)
+    assert reported == [("lone", inbound.id)]
+    failed = [r.getMessage() for r in caplog.records if r.name == "framework.app"]
+    assert len(failed) == 1 and "alone" in failed[0] and "C2C_MESSAGE_CREATE" in failed[0]
 
 
 async def test_an_undecodable_payload_is_reported_without_a_context() -> None:
