@@ -309,11 +309,7 @@ class Context(Generic[EventT]):
             msg_type = MsgType.EMBED
         else:
             msg_type = MsgType.TEXT
-        seq = (
-            await ledger.reply_seq(target.source_id, self.inbound.id or f"{self.inbound.type}:{target.source_id}")
-            if target.source_id
-            else None
-        )
+        seq = (await ledger.reply_seq(target.source_id, self.inbound)) if target.source_id else None
         message = MessageToCreate(
             content=content,
             msg_type=msg_type,

@@ -11,13 +11,16 @@ reply a crashed worker had already sent from going out twice (:attr:`ReplySeq.re
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Protocol, runtime_checkable
 
 from framework.app.errors import BotError
+from framework.models.envelope import InboundEvent
 from framework.protocol.recent_ids import RecentIds
 
 __all__ = ["PASSIVE_REPLY_WINDOWS", "ReplaySeqStore", "ReplyLedger", "ReplySeq", "ReplyWindowError", "SeqStore"]
@@ -73,7 +76,8 @@ class ReplyLedger:
     ) -> None:
         self._capacity = capacity
         self._seq: OrderedDict[str, int] = OrderedDict()
-        self._ordinals: OrderedDict[tuple[str, str], int] = OrderedDict()
+        # per handling (InboundEvent object) alive: its replies so far per source id; gone with the object
+        self._handlings: dict[int, tuple[weakref.ref[InboundEvent], dict[str, int]]] = {}
         self._acked = RecentIds(capacity)
         self.store = store
         self.windows = windows
@@ -91,23 +95,30 @@ class ReplyLedger:
         store = self.store
         return self.next_seq(source_id) if store is None else await store.next_seq(source_id)
 
-    async def reply_seq(self, source_id: str, event_key: str) -> ReplySeq:
-        """The ``msg_seq`` of a reply to ``source_id`` made while handling the event ``event_key`` (its envelope id).
+    async def reply_seq(self, source_id: str, event: InboundEvent) -> ReplySeq:
+        """The ``msg_seq`` of a reply to ``source_id`` made while handling ``event`` (one object per handling).
 
-        With a :class:`ReplaySeqStore` the replies of one handling are numbered 1, 2, ... (their ordinal) and each
-        ordinal keeps the ``msg_seq`` the store gave it the first time, on whichever worker handles the event again;
-        otherwise this is :meth:`allocate`.
+        With a :class:`ReplaySeqStore` the replies of one handling are numbered 1, 2, ... (their ordinal) and
+        ordinal *k* of the event's id keeps the ``msg_seq`` the store gave it the first time, whichever worker (or
+        this one) handles the event again; otherwise this is :meth:`allocate`.
         """
         store = self.store
         if not isinstance(store, ReplaySeqStore):
             return ReplySeq(await self.allocate(source_id))
-        key = (event_key, source_id)
-        ordinal = self._ordinals.pop(key, 0) + 1
-        self._ordinals[key] = ordinal
-        if len(self._ordinals) > self._capacity:
-            self._ordinals.popitem(last=False)
-        value, replayed = await store.seq_for(source_id, f"{event_key}#{ordinal}")
+        entry = self._handlings.get(id(event))
+        if entry is None or entry[0]() is not event:
+            key = id(event)
+            entry = (weakref.ref(event, partial(self._handled, key)), {})
+            self._handlings[key] = entry
+        counts = entry[1]
+        ordinal = counts[source_id] = counts.get(source_id, 0) + 1
+        value, replayed = await store.seq_for(source_id, f"{event.id or f'{event.type}:{source_id}'}#{ordinal}")
         return ReplySeq(value, replayed)
+
+    def _handled(self, key: int, ref: weakref.ref[InboundEvent]) -> None:
+        entry = self._handlings.get(key)
+        if entry is not None and entry[0] is ref:
+            del self._handlings[key]
 
     def check_window(self, scene: str, sent_at: str | float | None, now: float) -> None:
         """Raise :class:`ReplyWindowError` when a message of ``scene`` sent at ``sent_at`` (the payload's ISO 8601

@@ -49,10 +49,11 @@ class RawEvent(msgspec.Struct, frozen=True):
         return msgspec.json.decode(self.data) if self.data else None
 
 
-class InboundEvent(msgspec.Struct, frozen=True, kw_only=True):
+class InboundEvent(msgspec.Struct, frozen=True, kw_only=True, weakref=True):
     """A dispatch event as handed to the app, whatever carried it (gateway, webhook, event bus).
 
-    ``data`` is the raw ``d``; decode it with :func:`decode_event` only when a handler wants it.
+    ``data`` is the raw ``d``; decode it with :func:`decode_event` only when a handler wants it. One object is one
+    handling of the event (weak references to it: the reply ledger counts that handling's replies).
     """
 
     type: str

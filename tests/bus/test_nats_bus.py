@@ -104,7 +104,8 @@ async def test_msg_seq_is_counted_in_nats_across_workers(nats_server: NatsServer
         assert [await a.allocate("m1"), await b.allocate("m1"), await a.allocate("m1"), await b.allocate("m2")] == [
             1, 2, 3, 1
         ]  # fmt: skip
-        assert await a.reply_seq("m1", "e1") == ReplySeq(4, replayed=False)
-        assert await b.reply_seq("m1", "e1") == ReplySeq(4, replayed=True)  # the same reply of e1, run again
-        assert await b.reply_seq("m1", "e1") == ReplySeq(5, replayed=False)
+        handling, again = _payload("m1")[0], _payload("m1")[0]  # one event, two deliveries
+        assert await a.reply_seq("m1", handling) == ReplySeq(4, replayed=False)
+        assert await b.reply_seq("m1", again) == ReplySeq(4, replayed=True)  # the same reply, run again
+        assert await b.reply_seq("m1", again) == ReplySeq(5, replayed=False)
         assert await b.allocate("m1") == 6

@@ -173,9 +173,10 @@ async def test_msg_seq_is_counted_in_redis_across_workers(redis_server: RedisSer
         assert await second.allocate("m2") == 1
         assert 3800 < await one.client.ttl("qqbot:{1}:bus:seq:m1") <= 3900
         # a reply of an event's handling: numbered from the same counter once, the same number when run again
-        assert await first.reply_seq("m1", "e1") == ReplySeq(4, replayed=False)
-        assert await second.reply_seq("m1", "e1") == ReplySeq(4, replayed=True)
-        assert await second.reply_seq("m1", "e1") == ReplySeq(5, replayed=False)  # its second reply
+        handling, again = _event("GROUP_AT_MESSAGE_CREATE", GROUP), _event("GROUP_AT_MESSAGE_CREATE", GROUP)
+        assert await first.reply_seq("m1", handling) == ReplySeq(4, replayed=False)
+        assert await second.reply_seq("m1", again) == ReplySeq(4, replayed=True)  # e1 delivered again
+        assert await second.reply_seq("m1", again) == ReplySeq(5, replayed=False)  # its second reply
         assert await first.allocate("m1") == 6
         ttl = await one.client.pttl("qqbot:{1}:bus:seqof:m1")
         assert ttl > 0 and abs(await one.client.pttl("qqbot:{1}:bus:seq:m1") - ttl) < 1000  # with the counter
