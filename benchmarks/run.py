@@ -1207,7 +1207,7 @@ def _plot_bus(r: dict[str, Any], path: Path, note: str) -> Path:
         right.plot(rates, [v[key]["p99_ms"] for v in lat.values()], linestyle=":", color=line.get_color())
     right.set_yscale("log")
     right.set_xlabel("events/s sent on schedule (dotted: p99)")
-    right.set_ylabel("gateway receive -> reply request (ms)")
+    right.set_ylabel("gateway receive (in-process: frame sent) -> reply (ms)", fontsize=8)
     right.set_title("End-to-end latency")
     right.legend(fontsize=7)
     load = " ".join(f"{x:.2f}" for x in r["event_bus"]["loadavg_after"])
