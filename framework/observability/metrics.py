@@ -14,8 +14,8 @@ of its own so that a blocked event loop cannot silence the probes, serves:
 
 Where the numbers come from, all through plugin hooks: ``qqbot_gateway_started``/``qqbot_webhook_started``
 hand over the session manager and token provider and the plugin observes ``bot.delivery`` (a
-:class:`~framework.delivery.DeliveryObserver`: per event two dict updates and a bucket search, no lock);
-``qqbot_handler_error`` counts failures; ``qqbot_api_request`` counts REST calls. Counters kept by the
+:class:`~framework.delivery.DeliveryObserver`: per event one dict lookup, a start time kept and a bucket
+search, no lock); ``qqbot_handler_error`` counts failures; ``qqbot_api_request`` counts REST calls. Counters kept by the
 framework itself (the dispatcher's ``stats``, the queue depth, ``TokenManager.fetch_count``) are read when
 scraped; so are the bus publisher's and consumer's counters (``qqbot_bus_*``: nothing per event). Shard
 state is sampled every ``sample_interval`` seconds by a thread: reconnects are attributed to the close code
@@ -573,8 +573,9 @@ class _EventTiming:
     One cell per (type, shard), a list ``[started, bucket counts of HANDLER_BUCKETS and +Inf..., sum of
     seconds]``, looked up once per event in ``started`` and handed to ``finished`` with the start time (no second
     lookup); the common case of a handler within the first bucket skips the bucket search. Closures over local
-    names (plain methods measured three times the cost). About 0.3 µs per event (started and finished) in a
-    micro-benchmark, against 0.4 µs for the former two-dict version (see docs/observability.md, Cost)."""
+    names (plain methods measured three times the cost). About a quarter less CPU than the former version that
+    kept two dicts (``benchmarks/observability_overhead.py --observer`` and ``--delivery``; docs/observability.md,
+    Cost)."""
 
     started: Callable[[InboundEvent], None]
     finished: Callable[[InboundEvent], None]
