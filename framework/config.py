@@ -133,7 +133,8 @@ class LoggingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class MetricsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """``qqbot run --metrics-port``: Prometheus metrics and health probes (the ``metrics`` extra)."""
+    """``--metrics-port`` of ``qqbot run``, ``qqbot gateway`` and ``qqbot worker``: Prometheus metrics and
+    health probes (the ``metrics`` extra)."""
 
     port: int | None = None
     """None: no metrics server; 0: any free port (printed at start)."""
