@@ -101,6 +101,7 @@ class NatsJetStreamBus:
         self._releasing: set[int] = set()
         self._untaken: set[int] = set()  # leased, but re-creating their consumer has not succeeded yet
         self._floors: dict[int, int] = {}  # ack floor of a consumer deleted by a take that then failed
+        self._taking: dict[int, int] = {}  # unacknowledged entries of old consumers a take (not yet done) found
         self._revision: dict[int, int] = {}
         self._inflight = [0] * self.partitions
         self._messages: dict[tuple[int, str], Any] = {}  # entry -> the JetStream message to ack
@@ -114,6 +115,9 @@ class NatsJetStreamBus:
         self._tg: anyio.abc.TaskGroup | None = None
         self._errors_seen = 0
         self.lost = 0
+        """Partitions lost because a lease could not be renewed in time."""
+        self.claimed = 0
+        """Unacknowledged entries taken over from a departed worker's consumer: redeliveries."""
 
     def __repr__(self) -> str:
         host = urlsplit(self.config.nats_url).hostname
@@ -290,6 +294,7 @@ class NatsJetStreamBus:
         self.reading.discard(p)
         self._releasing.discard(p)
         self._revision.pop(p, None)
+        self._taking.pop(p, None)
 
     async def _take(self, p: int) -> None:
         """Re-create partition ``p``'s consumer from its first unacknowledged event and start reading it."""
@@ -303,6 +308,7 @@ class NatsJetStreamBus:
             floor = min(floors) if floor is None else min(floor, *floors)
             self._floors[p] = floor
             pending = sum(i.num_ack_pending or 0 for i in old)
+            self._taking[p] = max(self._taking.get(p, 0), pending)  # a retry after deleting them sees none
             for info in old:
                 with contextlib.suppress(nats.js.errors.NotFoundError):
                     await self._call("CONSUMER.DELETE", self._js.delete_consumer(self.stream, info.name))
@@ -324,6 +330,7 @@ class NatsJetStreamBus:
             self._js.pull_subscribe(self.subjects[p], durable=durable, stream=self.stream, config=config),
         )
         self._floors.pop(p, None)
+        self.claimed += self._taking.pop(p, 0)
         self.reading.add(p)
         assert self._tg is not None
         self._tg.start_soon(self._fetch, p, sub)

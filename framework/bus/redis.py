@@ -197,6 +197,8 @@ class RedisStreamsBus:
         self._assigned = anyio.Event()
         self.lost = 0
         """Partitions lost because a lease could not be renewed in time."""
+        self.claimed = 0
+        """Pending entries claimed from another consumer (a departed worker's, or stale ones): redeliveries."""
 
     def __repr__(self) -> str:
         host = urlsplit(self.config.redis_url).hostname
@@ -332,6 +334,7 @@ class RedisStreamsBus:
             stale = [self._entry(p, entry) for entry in reply[1]]
             if stale:
                 log.warning("bus: partition %d: claimed %d event(s) pending for over %g s", p, len(stale), idle / 1000)
+                self.claimed += len(stale)
                 self._backlog.extend(stale)
 
     def _drop(self, p: int) -> None:
@@ -360,6 +363,7 @@ class RedisStreamsBus:
         if claimed:
             log.warning("bus: partition %d: claimed %d pending event(s) of a departed worker", p, len(claimed))
         self._backlog.extend(claimed)  # only once every pending entry is claimed: a failure above claims them again
+        self.claimed += len(claimed)
         self.reading.add(p)
 
     async def _create_group(self, p: int) -> None:

@@ -557,13 +557,20 @@ class MetricsPlugin:
         lost = CounterMetricFamily(
             "qqbot_bus_partitions_lost", "Partition leases this worker lost (not renewed in time)", labels=["bus"]
         )
+        claimed = CounterMetricFamily(
+            "qqbot_bus_claimed",
+            "Pending entries this worker claimed from a departed worker (redelivered to it)",
+            labels=["bus"],
+        )
         if consumer is not None:
             inflight.add_metric(name, consumer.inflight())
             owned.add_metric(name, len(getattr(bus, "owned", ())))
             lost.add_metric(name, int(getattr(bus, "lost", 0)))
+            claimed.add_metric(name, int(getattr(bus, "claimed", 0)))
         yield inflight
         yield owned
         yield lost
+        yield claimed
 
 
 class _EventTiming:

@@ -5,7 +5,8 @@ OpenTelemetry SDK into a JSON-lines file per process.
 Checked: the worker's event span is a child of the gateway's publish span (one trace id), the handler and REST
 spans nest under it, and the worker's JSON log line of that event carries the same trace id; both processes serve
 /metrics (the bus series move by what was sent) and /readyz (200 once ready; with Redis paused the gateway
-answers 503 once a batch fails and the worker once a read fails, and both 200 again when it resumes).
+answers 503 once a batch fails and the worker once a read fails, and both 200 again when it resumes). A worker
+killed with an entry pending: the survivor's ``qqbot_bus_claimed_total`` counts it.
 """
 
 from __future__ import annotations
@@ -291,3 +292,47 @@ def test_a_busy_metrics_port_is_one_line(command: str, tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith(f"qqbot: error: cannot serve metrics on 127.0.0.1:{port}")
     assert "--metrics-port" in proc.stderr
+
+
+@pytest.mark.parametrize("backend", ["redis", "nats"])
+def test_a_survivor_counts_the_entries_it_claims_from_a_killed_worker(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest, processes: list[BusProcess]
+) -> None:
+    from _bus_harness import Gateway, Worker
+
+    server: RedisServer | NatsServer = request.getfixturevalue(f"{backend}_server")
+    bus = f"{server.url}?partitions=2&lease_ttl=2"
+    emulator = Emulator(tmp_path)
+    processes.append(emulator)
+    gw_port, first_port, second_port = free_port(), free_port(), free_port()
+    gateway = Gateway(tmp_path, emulator, bus, "--metrics-port", str(gw_port))
+    processes.append(gateway)
+    first = Worker(tmp_path, "first", emulator, bus, "--metrics-port", str(first_port))
+    processes.append(first)
+    gateway.wait_for("is ready", timeout=60)
+    first.wait_for("is ready", timeout=60)
+    with httpx.Client(transport=httpx.HTTPTransport(), timeout=10, trust_env=False) as http:
+
+        def settled() -> bool:  # the shard's READY event handled and acknowledged: nothing pending before the kill
+            published = _value(_scrape(http, gw_port), "qqbot_bus_published_total", bus=backend)
+            return (
+                published >= 1
+                and _value(_scrape(http, first_port), "qqbot_bus_acknowledged_total", bus=backend) == published
+            )
+
+        wait_until(settled, 20, "the first worker acknowledging what was published")
+        assert _value(_scrape(http, first_port), "qqbot_bus_claimed_total", bus=backend) == 0
+        emulator.group_message("K1", "linger here")  # replied, then 3 s before it is acknowledged
+        first.wait_for("LINGER ", timeout=20)
+        (mid,) = first.lines("LINGER")
+        first.kill()  # SIGKILL: the entry stays pending with it
+        second = Worker(tmp_path, "second", emulator, bus, "--metrics-port", str(second_port))
+        processes.append(second)
+        second.wait_for("is ready", timeout=60)  # the dead worker's leases expire after 2 s; then it takes both
+        wait_until(lambda: second.handled() == [(mid, "replayed")], 30, "the claimed event handled again")
+        w = _scrape(http, second_port)
+        assert _value(w, "qqbot_bus_claimed_total", bus=backend) == 1
+        assert _value(w, "qqbot_bus_partitions_owned", bus=backend) == 2
+    assert emulator.replies("K1") == ["echo linger here"]  # the platform kept one reply (the second: 40054005)
+    assert second.interrupt() == 0
+    assert gateway.interrupt() == 0
