@@ -24,9 +24,9 @@ and skipped by the idempotency guard.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
-import functools
 import logging
 import math
 import os
@@ -34,12 +34,13 @@ import random
 import re
 import secrets
 import socket
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
 import msgspec
+import msgspec.json
 import nats
 import nats.errors
 import nats.js.errors
@@ -106,6 +107,9 @@ class NatsJetStreamBus:
         self._inflight = [0] * self.partitions
         self._messages: dict[tuple[int, str], Any] = {}  # entry -> the JetStream message to ack
         self._subs: dict[int, Any] = {}
+        self._replies: dict[str, asyncio.Future[Any]] = {}  # reply subject -> the request waiting for it
+        self._inbox = ""
+        self._next_reply = 0
         self._nc: Any = None
         self._js: Any = None
         self._leases: Any = None
@@ -154,6 +158,8 @@ class NatsJetStreamBus:
         self._leases = await self._js.create_key_value(bucket=leases, ttl=self.config.lease_ttl, history=1)
         self._done = await self._js.create_key_value(bucket=done, ttl=float(self.config.idempotency_ttl), history=1)
         self._seq = await self._js.create_key_value(bucket=seq, ttl=3900.0, history=1)
+        self._inbox = self._nc.new_inbox()
+        await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_reply)
         return self
 
     # the client's callbacks: one line each instead of nats-py's default tracebacks, and while reconnecting only
@@ -185,34 +191,50 @@ class NatsJetStreamBus:
         except _UNAVAILABLE as exc:
             raise BusUnavailable(f"NATS unavailable during {what} ({exc!r})") from None
 
-    async def _together(self, calls: Sequence[Callable[[], Coroutine[Any, Any, None]]]) -> None:
-        """Run ``calls`` concurrently; a failure is raised as itself (the first BusUnavailable), not as a group."""
+    async def _on_reply(self, msg: Any) -> None:
+        future = self._replies.pop(msg.subject, None)
+        if future is not None and not future.done():
+            future.set_result(msg)
+
+    async def _requests(self, what: str, requests: Sequence[tuple[str, bytes]]) -> list[dict[str, Any]]:
+        """Send the JetStream API ``requests`` (subject, payload) in order on the connection, each answered on this
+        bus's inbox, and wait for every answer together under one deadline (no task per request); the decoded JSON
+        answers in order. A missing answer (no responder, timeout, connection) raises :class:`BusUnavailable`."""
+        loop = asyncio.get_running_loop()
+        waiting: list[tuple[str, asyncio.Future[Any]]] = []
         try:
-            async with anyio.create_task_group() as tg:
-                for call in calls:
-                    tg.start_soon(call)
-        except BaseExceptionGroup as group:
-            leaves = _leaves(group)
-            unavailable = [e for e in leaves if isinstance(e, BusUnavailable)]
-            if unavailable and len(unavailable) == len(leaves):
-                raise unavailable[0] from None
-            raise
+            with anyio.fail_after(self.timeout):
+                for subject, payload in requests:
+                    self._next_reply += 1
+                    reply = f"{self._inbox}.{self._next_reply}"
+                    future = loop.create_future()
+                    self._replies[reply] = future
+                    waiting.append((reply, future))
+                    await self._nc.publish(subject, payload, reply=reply)
+                answers = [await future for _, future in waiting]
+        except TimeoutError:
+            raise BusUnavailable(f"NATS did not answer {what} within {self.timeout:g} s") from None
+        except _UNAVAILABLE as exc:
+            raise BusUnavailable(f"NATS unavailable during {what} ({exc!r})") from None
+        finally:
+            for reply, _ in waiting:
+                self._replies.pop(reply, None)
+        out = []
+        for msg in answers:
+            if not msg.data:  # a status message: 503 no responders (JetStream not there), 408, ...
+                status = (msg.headers or {}).get("Status", "?")
+                raise BusUnavailable(f"NATS answered {what} with status {status}")
+            out.append(msgspec.json.decode(msg.data))
+        return out
 
     # -- publishing ---------------------------------------------------------------------------
 
     async def publish(self, batch: Sequence[tuple[int, bytes]], /) -> None:
         if not batch:
             return
-        js = self._js
-
-        def send(p: int, payload: bytes) -> Callable[[], Coroutine[Any, Any, None]]:
-            async def call() -> None:
-                await self._call("PUB", js.publish(self.subjects[p], payload, stream=self.stream))
-
-            return call
-
-        # sent in order on one connection (the publish calls start in order); the acks are awaited together
-        await self._together([send(p, payload) for p, payload in batch])
+        # sent in order on one connection (JetStream stores them in that order), the acks awaited together
+        acks = await self._requests("PUB", [(self.subjects[p], payload) for p, payload in batch])
+        _refused("PUB", acks)
 
     # -- consuming ----------------------------------------------------------------------------
 
@@ -377,28 +399,43 @@ class NatsJetStreamBus:
         return kept
 
     async def handled(self, keys: Sequence[str], /) -> list[bool]:
-        found = [False] * len(keys)
-
-        async def one(i: int, key: str) -> None:
-            try:
-                await self._call("the idempotency check", self._done.get(_key(key)))
-                found[i] = True
-            except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
-                pass
-
-        await self._together([functools.partial(one, i, key) for i, key in enumerate(keys)])
+        # one STREAM.MSG.GET per key (answered by the stream leader: a mark written is seen), all in flight at once
+        bucket = self._buckets[1]
+        answers = await self._requests(
+            "the idempotency check",
+            [
+                (
+                    f"$JS.API.STREAM.MSG.GET.KV_{bucket}",
+                    msgspec.json.encode({"last_by_subj": f"$KV.{bucket}.{_key(k)}"}),
+                )
+                for k in keys
+            ],
+        )
+        found = []
+        for answer in answers:
+            message = answer.get("message")
+            if message is None:
+                error = answer.get("error") or {}
+                if error.get("code") != 404:
+                    raise BusUnavailable(f"NATS refused the idempotency check: {error.get('description', error)}")
+            found.append(message is not None and not _deleted(message))
         return found
 
     async def acknowledge(self, done: Sequence[tuple[BusEntry, str | None]], /) -> None:
-        async def one(entry: BusEntry, key: str | None) -> None:
-            name = key if key is not None else f"entry:{entry.partition}:{entry.entry_id}"
-            await self._call("the idempotency mark", self._done.put(_key(name), b"1"))
+        # every mark is stored (its publish acknowledged) before any entry of the batch is acknowledged
+        bucket = self._buckets[1]
+        names = [key if key is not None else f"entry:{entry.partition}:{entry.entry_id}" for entry, key in done]
+        _refused("the idempotency mark", await self._requests("the idempotency mark", [
+            (f"$KV.{bucket}.{_key(name)}", b"1") for name in names
+        ]))  # fmt: skip
+        for entry, _ in done:
             msg = self._messages.pop((entry.partition, entry.entry_id), None)
-            if msg is not None:  # not waited for: a lost ack means a redelivery on takeover, which the mark absorbs
-                await self._call("ACK", msg.ack())
+            if msg is None:  # acknowledged by an earlier attempt of this batch
+                continue
             self._inflight[entry.partition] -= 1
-
-        await self._together([functools.partial(one, entry, key) for entry, key in done])
+            # not waited for: a lost ack means a redelivery on takeover, which the mark absorbs
+            with contextlib.suppress(*_UNAVAILABLE):
+                await msg.ack()
 
     async def _leave(self) -> None:
         if self._nc is None:
@@ -483,8 +520,15 @@ class NatsSeqStore:
         raise BusUnavailable("the msg_seq counter changed 20 times in a row")
 
 
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return out
+def _deleted(message: dict[str, Any]) -> bool:
+    """Whether a KV entry read by STREAM.MSG.GET is a delete or purge marker (``KV-Operation`` header)."""
+    headers = message.get("hdrs")
+    return isinstance(headers, str) and b"KV-Operation" in base64.b64decode(headers)
+
+
+def _refused(what: str, answers: list[dict[str, Any]]) -> None:
+    """Raise :class:`BusUnavailable` for the first JetStream error among ``answers`` (the request is retried)."""
+    for answer in answers:
+        error = answer.get("error")
+        if error is not None:
+            raise BusUnavailable(f"NATS refused {what}: {error.get('description', error)}")

@@ -13,6 +13,7 @@ from _bus_harness import NatsServer
 from framework import Bot
 from framework.app.ledger import ReplyLedger, ReplySeq
 from framework.bus import BusConsumer, BusMessage, encode_message, partition_key, partition_of
+from framework.bus.base import BusUnavailable
 from framework.bus.nats import NatsJetStreamBus
 from framework.models import InboundEvent
 from framework.models.events import GroupMessage
@@ -109,3 +110,51 @@ async def test_msg_seq_is_counted_in_nats_across_workers(nats_server: NatsServer
         assert await b.reply_seq("m1", again) == ReplySeq(4, replayed=True)  # the same reply, run again
         assert await b.reply_seq("m1", again) == ReplySeq(5, replayed=False)
         assert await b.allocate("m1") == 6
+
+
+async def test_a_batch_is_stored_in_publish_order_per_partition(nats_server: NatsServer) -> None:
+    # the publishes of a batch are all in flight at once (their acks awaited together): the order must hold
+    url = f"{nats_server.url}?partitions=2&lease_ttl=2"
+    batch = [(i % 2, _payload(f"m{i}")[1]) for i in range(600)]
+    async with NatsJetStreamBus(url, app_id="1") as bus:
+        await bus.publish(batch)
+        async with anyio.create_task_group() as tg:
+            await tg.start(bus.run)
+            got = await _receive(bus, 600)
+            tg.cancel_scope.cancel()
+    for p in (0, 1):
+        ids = [e.message.id for e in got if e.partition == p]
+        assert ids == [f"e-m{i}" for i in range(p, 600, 2)]
+        assert [int(e.entry_id) for e in got if e.partition == p] == sorted(
+            int(e.entry_id) for e in got if e.partition == p
+        )
+
+
+async def test_a_publish_jetstream_does_not_store_raises_bus_unavailable(nats_server: NatsServer) -> None:
+    async with NatsJetStreamBus(f"{nats_server.url}?partitions=1", app_id="1", timeout=2.0) as bus:
+        await bus._js.delete_stream(bus.stream)  # no stream: the server answers "no responders" (status 503)
+        with pytest.raises(BusUnavailable, match="PUB"):
+            await bus.publish([(0, _payload("m1")[1])])
+        assert not bus._replies  # no answer left waiting
+
+
+async def test_marks_are_found_and_acknowledged_entries_are_not_read_again(nats_server: NatsServer) -> None:
+    url = f"{nats_server.url}?partitions=1&lease_ttl=2"
+    async with NatsJetStreamBus(url, app_id="1") as bus:
+        await bus.publish([(0, _payload(f"m{i}")[1]) for i in range(50)])
+        async with anyio.create_task_group() as tg:
+            await tg.start(bus.run)
+            got = await _receive(bus, 50)
+            keys = [e.message.id for e in got]
+            assert await bus.handled(keys) == [False] * 50
+            await bus.acknowledge([(e, e.message.id) for e in got[:30]])
+            assert await bus.handled(keys) == [True] * 30 + [False] * 20
+            assert bus._inflight == [20]
+            await bus.acknowledge([(e, e.message.id) for e in got[:30]])  # a retried batch: counted once
+            assert bus._inflight == [20]
+            tg.cancel_scope.cancel()
+    async with NatsJetStreamBus(url, app_id="1") as again, anyio.create_task_group() as tg:
+        await tg.start(again.run)
+        rest = await _receive(again, 20)  # the 30 acknowledged ones are not delivered again
+        tg.cancel_scope.cancel()
+    assert [e.message.id for e in rest] == [f"e-m{i}" for i in range(30, 50)]
