@@ -6,7 +6,8 @@ bot's handlers on the events read from the bus; its replies go through its own O
 
 Both take ``--metrics-port`` (``[metrics] port``, ``QQBOT_METRICS_PORT``) as ``qqbot run`` does, and hand their
 publisher or consumer to the bot's plugins through ``qqbot_bus_started`` (metrics, readiness, tracing across the
-bus: docs/observability.md).
+bus: docs/observability.md). A worker and a webhook gateway run a loop watchdog of their own (a websocket gateway
+uses its session manager's), handed over as ``bus.watchdog``: ``/healthz`` reads it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,20 @@ if TYPE_CHECKING:
 __all__ = ["add_parsers", "gateway", "worker"]
 
 log = logging.getLogger("framework.cli.bus")
+
+_WATCHDOG_THRESHOLD = 2.0
+"""Seconds of a blocked event loop before the worker's (and the webhook gateway's) loop watchdog warns and
+``/healthz`` answers 503: the session manager's default, which ``qqbot run`` and the websocket gateway use."""
+
+
+async def _start_watchdog(tg: anyio.abc.TaskGroup, bus: Any) -> None:
+    """Run a loop watchdog in ``tg`` and hand it over as ``bus.watchdog`` (read by ``/healthz``), for a process
+    without a session manager (whose own watchdog the websocket gateway uses)."""
+    from framework.runtime.gateway.watchdog import LoopWatchdog
+
+    watchdog = LoopWatchdog(_WATCHDOG_THRESHOLD)
+    await tg.start(watchdog.run)
+    bus.watchdog = watchdog
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -246,6 +261,7 @@ async def _webhook_gateway(bot: Bot, settings: Settings, credentials: Credential
 
     hook = settings.webhook
     async with open_bus(args.bus, app_id=credentials.app_id) as bus, anyio.create_task_group() as tg:
+        await _start_watchdog(tg, bus)
         publisher = BusPublisher(bus, buffer=args.buffer, policy=args.when_full)
         await tg.start(publisher.run)
         app = WebhookApp(
@@ -318,6 +334,7 @@ async def _worker(bot: Bot, settings: Settings, credentials: Credentials, platfo
             bot.ledger.store = bus.seq_store()
             bot.ledger.windows = PASSIVE_REPLY_WINDOWS
             consumer = BusConsumer(bus, delivery, max_inflight=max(2 * bot.concurrency, 256))
+            await _start_watchdog(tg, bus)  # warns naming a handler that blocks the loop; /healthz reads it
             await tg.start(bus.run)
             bot.plugins.notify(
                 "qqbot_bus_started", bus=bus, publisher=None, consumer=consumer, sessions=None, tokens=tokens

@@ -6,7 +6,8 @@ of its own so that a blocked event loop cannot silence the probes, serves:
 
 - ``/metrics``: the Prometheus text format (the series are listed in docs/observability.md);
 - ``/healthz``: 200 while the process is alive and the event loop responsive (the gateway's
-  :class:`~framework.runtime.gateway.watchdog.LoopWatchdog` saw it run within its threshold), else 503;
+  :class:`~framework.runtime.gateway.watchdog.LoopWatchdog`, or a bus worker's, saw it run within its threshold),
+  else 503;
 - ``/readyz``: 200 when every shard this process owns is READY, or the webhook server is serving; 503
   before that, during a reconnect and after stopping. On an event bus (``qqbot gateway``/``qqbot worker``,
   handed over by ``qqbot_bus_started``): a gateway is ready when its shards are (or its webhook server
@@ -278,11 +279,16 @@ class MetricsPlugin:
     # -- health -----------------------------------------------------------------------------------
 
     def health(self) -> tuple[bool, str]:
-        """``/healthz``: alive, and the event loop ran within the watchdog's threshold."""
-        watchdog = getattr(self._sessions, "watchdog", None)
-        if watchdog is not None and not watchdog.responsive:
-            return False, f"event loop blocked for {watchdog.blocked_for():.1f} s (threshold {watchdog.threshold:g} s)"
-        return True, "ok"
+        """``/healthz``: alive, and the event loop ran within the watchdog's threshold: the session manager's, or on
+        a bus process without one (a worker, a webhook gateway) the one its CLI hands over as ``bus.watchdog``.
+        ``ok`` alone when no watchdog runs; else ``ok`` with how long ago the loop last ran."""
+        watchdog = getattr(self._sessions, "watchdog", None) or getattr(self._bus, "watchdog", None)
+        if watchdog is None:
+            return True, "ok"
+        blocked = watchdog.blocked_for()
+        if blocked >= watchdog.threshold:
+            return False, f"event loop blocked for {blocked:.1f} s (threshold {watchdog.threshold:g} s)"
+        return True, f"ok; event loop ran {blocked:.1f} s ago (watchdog threshold {watchdog.threshold:g} s)"
 
     def readiness(self) -> tuple[bool, str]:
         """``/readyz``: every owned shard READY, or the webhook server serving; on a bus, see :meth:`bus_readiness`."""

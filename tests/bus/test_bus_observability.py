@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from _bus_harness import BusProcess, Emulator, NatsServer, env_for, free_port
+from _bus_harness import BusProcess, Emulator, Gateway, NatsServer, Worker, env_for, free_port
 from _fleet_harness import RedisServer, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -33,6 +33,7 @@ BOT = '''
 
 import logging
 import os
+import time
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -52,6 +53,8 @@ log = logging.getLogger("traced")
 
 @bot.on_group_at_message
 async def echo(ctx: Context) -> None:
+    if ctx.event.content.strip() == "block":  # blocks the event loop past the watchdog's 2 s
+        time.sleep(4)
     log.info("ECHO %s", ctx.event.id)
     await ctx.reply(f"echo {ctx.event.content.strip()}")
 '''
@@ -149,7 +152,9 @@ def test_one_trace_from_gateway_to_worker_and_the_probes_of_both(
     with httpx.Client(transport=httpx.HTTPTransport(), timeout=10, trust_env=False) as http:
         assert _ready(http, gw_port) == (200, f"1 shard(s) ready; publishing to the bus ({backend})")
         assert _ready(http, wk_port) == (200, f"bus member ({backend}), reading")
-        assert http.get(f"http://127.0.0.1:{wk_port}/healthz").status_code == 200
+        health = http.get(f"http://127.0.0.1:{wk_port}/healthz")  # the worker's loop watchdog answers
+        assert health.status_code == 200 and health.text.startswith("ok; event loop ran "), health.text
+        assert health.text.strip().endswith(" s ago (watchdog threshold 2 s)"), health.text
 
         ids = [emulator.group_message(f"G{n}", f"hello {n}") for n in range(3)]
         wait_until(lambda: all(emulator.replies(f"G{n}") == [f"echo hello {n}"] for n in range(3)), 30, "3 replies")
@@ -251,6 +256,8 @@ def test_a_webhook_gateway_is_ready_once_it_serves_traces_and_counts_what_it_dro
     gateway.wait_for("webhook callbacks on", timeout=60)
     with httpx.Client(transport=httpx.HTTPTransport(), timeout=10, trust_env=False) as http:
         assert _ready(http, gw_port) == (200, "webhook serving; publishing to the bus (redis)")
+        health = http.get(f"http://127.0.0.1:{gw_port}/healthz")  # no session manager: the CLI's watchdog
+        assert health.status_code == 200 and health.text.startswith("ok; event loop ran "), health.text
         emulator.group_message("W1", "hello")
         wait_until(
             lambda: _value(_scrape(http, gw_port), "qqbot_bus_published_total", bus="redis") == 1, 10, "1 published"
@@ -298,8 +305,6 @@ def test_a_busy_metrics_port_is_one_line(command: str, tmp_path: Path) -> None:
 def test_a_survivor_counts_the_entries_it_claims_from_a_killed_worker(
     tmp_path: Path, backend: str, request: pytest.FixtureRequest, processes: list[BusProcess]
 ) -> None:
-    from _bus_harness import Gateway, Worker
-
     server: RedisServer | NatsServer = request.getfixturevalue(f"{backend}_server")
     bus = f"{server.url}?partitions=2&lease_ttl=2"
     emulator = Emulator(tmp_path)
@@ -335,4 +340,34 @@ def test_a_survivor_counts_the_entries_it_claims_from_a_killed_worker(
         assert _value(w, "qqbot_bus_partitions_owned", bus=backend) == 2
     assert emulator.replies("K1") == ["echo linger here"]  # the platform kept one reply (the second: 40054005)
     assert second.interrupt() == 0
+    assert gateway.interrupt() == 0
+
+
+def test_a_workers_healthz_fails_while_a_handler_blocks_its_loop(
+    tmp_path: Path, redis_server: RedisServer, processes: list[BusProcess]
+) -> None:
+    (tmp_path / "traced.py").write_text(BOT)
+    bus = f"{redis_server.url}?partitions=2"
+    emulator = Emulator(tmp_path)
+    processes.append(emulator)
+    gateway = Gateway(tmp_path, emulator, bus)
+    processes.append(gateway)
+    port = free_port()
+    worker = _process(tmp_path, "worker", "worker", emulator, bus, port)
+    processes.append(worker)
+    gateway.wait_for("is ready", timeout=60)
+    worker.wait_for("is ready", timeout=60)
+    url = f"http://127.0.0.1:{port}/healthz"
+    with httpx.Client(transport=httpx.HTTPTransport(), timeout=10, trust_env=False) as http:
+        assert http.get(url).status_code == 200
+        emulator.group_message("B1", "block")  # the handler calls time.sleep(4): the loop stops for 4 s
+        wait_until(lambda: http.get(url).status_code == 503, 20, "/healthz 503 while the loop is blocked")
+        text = http.get(url).text  # answered by the metrics thread meanwhile
+        assert text.startswith("event loop blocked for ") and text.strip().endswith("(threshold 2 s)"), text
+        wait_until(lambda: http.get(url).status_code == 200, 20, "/healthz 200 once the loop runs again")
+    wait_until(lambda: emulator.replies("B1") == ["echo block"], 20, "the blocked handler's reply")
+    warning = [r for r in (json.loads(line) for line in worker.output().splitlines() if line.startswith("{"))
+               if r["msg"].startswith("event loop blocked for ")]  # fmt: skip
+    assert len(warning) == 1 and " by echo (" in warning[0]["msg"], warning  # names the blocking handler
+    assert worker.interrupt() == 0
     assert gateway.interrupt() == 0
