@@ -532,6 +532,8 @@ def path_names(p: dict[str, Any]) -> list[tuple[str, str | None, int]]:
     """(name, backend, workers) of every path measured with parameters ``p``, the in-process one first (last with
     ``p["reverse"]``: a second pass in the other order spreads a drifting load over the paths)."""
     names = [("in-process", None, 1)] + [(f"{b}-{k}", b, k) for b in p["backends"] for k in p["workers"]]
+    if p.get("paths"):  # --paths: only these
+        names = [n for n in names if n[0] in p["paths"]]
     return names[::-1] if p.get("reverse") else names
 
 
@@ -548,7 +550,7 @@ def measure(p: dict[str, Any], log: Callable[[str], None] = lambda line: None) -
     }
     started = time.monotonic()
     try:
-        for backend in p["backends"]:
+        for backend in {b for _, b, _ in path_names(p) if b is not None}:
             servers[backend] = Server(backend, work)
         rows = {}
         for name, backend, workers in path_names(p):
@@ -643,10 +645,12 @@ def main() -> None:
     group.add_argument("--smoke", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--reverse", action="store_true", help="measure the paths in the reverse order")
+    parser.add_argument("--paths", help="only these paths, comma-separated (e.g. nats-1,redis-1)")
     args = parser.parse_args()
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     print(f"event-bus path, {mode} pass; load average {' '.join(map(str, loadavg()))}", flush=True)
-    result = measure(MODES[mode] | {"reverse": args.reverse}, lambda line: print(line, flush=True))
+    chosen = {"paths": args.paths.split(",")} if args.paths else {}
+    result = measure(MODES[mode] | {"reverse": args.reverse} | chosen, lambda line: print(line, flush=True))
     result["mode"] = mode
     result["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     print()
