@@ -265,7 +265,6 @@ _ROWS: tuple[EventSpec, ...] = (
 )
 
 
-
 def _c2c_author(d: ev.C2CMessage) -> str | None:
     return d.author.user_openid or d.author.id or None
 
