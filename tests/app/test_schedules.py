@@ -178,8 +178,6 @@ def test_triggers() -> None:
 # -- a fleet: once per fleet with Redis ---------------------------------------------------------
 
 
-
-
 async def test_in_a_fleet_each_occurrence_runs_once(redis_url: str) -> None:
     clock = ManualClock(START)
     runs: list[str] = []

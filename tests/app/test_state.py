@@ -148,8 +148,6 @@ async def test_memory_store_ttl() -> None:
 # -- Redis: state shared by the processes of a fleet or an event bus -------------------------------
 
 
-
-
 async def test_redis_state_is_shared_by_two_bot_processes(redis_url: str) -> None:
     """Two bots (two workers) with the same name and Redis: what one stored, the other reads."""
     config: dict[str, object] = {"state": {"redis": redis_url}}
