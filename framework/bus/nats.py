@@ -393,10 +393,12 @@ class NatsJetStreamBus:
                 out.append(self._recv.receive_nowait())
             except anyio.WouldBlock:
                 break
-        kept = [e for e in out if e.partition in self.reading or e.partition in self._releasing]
-        for entry in out:
-            if entry not in kept:  # its partition moved on: the next owner reads it again
-                self._messages.pop((entry.partition, entry.entry_id), None)
+        live = self.reading | self._releasing
+        kept = [e for e in out if e.partition in live]
+        if len(kept) < len(out):
+            for entry in out:
+                if entry.partition not in live:  # its partition moved on: the next owner reads it again
+                    self._messages.pop((entry.partition, entry.entry_id), None)
         for entry in kept:
             self._inflight[entry.partition] += 1
         return kept
