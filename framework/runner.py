@@ -49,6 +49,7 @@ from framework.runtime.gateway import websocket
 from framework.runtime.gateway.sessions import LocalSessionManager
 from framework.runtime.gateway.sessions.select import check_sessions, session_manager_factory
 from framework.runtime.gateway.shard import ShardOptions, ShardStatus
+from framework.runtime.gateway.watchdog import LoopWatchdog
 from framework.runtime.locks import RedisLocks
 from framework.runtime.openapi import OpenAPI
 from framework.runtime.platform import Platform
@@ -504,6 +505,7 @@ async def run_webhook(
     clock: Clock | None = None,
     shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
     handle_signals: bool = True,
+    watchdog_threshold: float | None = 2.0,
     certfile: str | None = None,
     keyfile: str | None = None,
     tracker: EventTracker | None = None,
@@ -522,8 +524,10 @@ async def run_webhook(
     into the bot's one delivery path, as gateway events do (``tracker`` observes it). The bound
     ``(host, port)`` is reported through ``task_status`` (``await task_group.start(...)``; ``port=0`` picks
     a free port). ``read_timeout`` and ``max_connections`` bound slow clients (``WebhookApp``,
-    ``serve_webhook``; docs/reliability.md). ``credentials`` and ``platform`` are as for :class:`BotRunner`
-    (and so are the deprecated ``app_id=`` ... ``http_transport=``).
+    ``serve_webhook``; docs/reliability.md). A loop watchdog, as the gateway's session manager runs, warns when
+    the event loop is blocked for ``watchdog_threshold`` real seconds (``None`` or ``0``: off) and is what
+    ``/healthz`` reads. ``credentials`` and ``platform`` are as for :class:`BotRunner` (and so are the
+    deprecated ``app_id=`` ... ``http_transport=``).
     """
     credentials, platform = resolve_edge(
         "run_webhook",
@@ -558,29 +562,36 @@ async def run_webhook(
             max_connections=max_connections,
         )
         serving = False
+        watchdog = LoopWatchdog(watchdog_threshold) if watchdog_threshold else None
 
         def started(address: tuple[str, int]) -> None:  # tell the plugins (health probes) it serves
             nonlocal serving
             serving = True
             task_status.started(address)
-            bot.plugins.notify("qqbot_webhook_started", host=address[0], port=address[1], tokens=tokens)
+            bot.plugins.notify(
+                "qqbot_webhook_started", host=address[0], port=address[1], tokens=tokens, watchdog=watchdog
+            )
 
         announce = _StartedHook(started)
-        try:
-            await serve_webhook(
-                app,
-                host=host,
-                port=port,
-                shutdown_trigger=shutdown_trigger,
-                handle_signals=handle_signals,
-                certfile=certfile,
-                keyfile=keyfile,
-                read_timeout=read_timeout,
-                task_status=announce,
-            )
-        finally:
-            if serving:
-                bot.plugins.notify("qqbot_webhook_stopped")
+        async with anyio.create_task_group() as tg:
+            if watchdog is not None:
+                await tg.start(watchdog.run)
+            try:
+                await serve_webhook(
+                    app,
+                    host=host,
+                    port=port,
+                    shutdown_trigger=shutdown_trigger,
+                    handle_signals=handle_signals,
+                    certfile=certfile,
+                    keyfile=keyfile,
+                    read_timeout=read_timeout,
+                    task_status=announce,
+                )
+            finally:
+                tg.cancel_scope.cancel()
+                if serving:
+                    bot.plugins.notify("qqbot_webhook_stopped")
 
 
 class _StartedHook(anyio.abc.TaskStatus[tuple[str, int]]):

@@ -291,7 +291,8 @@ async def _webhook_gateway(bot: Bot, settings: Settings, credentials: Credential
 
         bot.plugins.notify("qqbot_bus_started", bus=bus, publisher=publisher, consumer=None, sessions=None, tokens=None)
         host, port = await tg.start(serve)
-        bot.plugins.notify("qqbot_webhook_started", host=host, port=port, tokens=None)  # readiness: serving
+        # readiness: serving
+        bot.plugins.notify("qqbot_webhook_started", host=host, port=port, tokens=None, watchdog=bus.watchdog)
         print(
             f"gateway {bot.name!r} is ready (webhook callbacks on http://{host}:{port}{hook.path}); publishing to "
             f"{bus!r}; press Ctrl-C to stop",

@@ -135,6 +135,7 @@ class MetricsPlugin:
         self._delivery: EventDispatcher | None = None
         self._sessions: SessionManager | None = None
         self._tokens: Any = None
+        self._watchdog: Any = None  # run_webhook's loop watchdog (a session manager has its own)
         self._webhook_serving = False
         self._bus: Any = None  # qqbot gateway / qqbot worker: the backend, and the publisher or the consumer
         self._publisher: Any = None
@@ -220,8 +221,9 @@ class MetricsPlugin:
         self._sessions = None
 
     @hookimpl
-    def qqbot_webhook_started(self, bot: Bot, tokens: Any) -> None:
+    def qqbot_webhook_started(self, bot: Bot, tokens: Any, watchdog: Any) -> None:
         self._tokens = tokens
+        self._watchdog = watchdog
         self._webhook_serving = True
         self._observe(bot)
 
@@ -282,7 +284,7 @@ class MetricsPlugin:
         """``/healthz``: alive, and the event loop ran within the watchdog's threshold: the session manager's, or on
         a bus process without one (a worker, a webhook gateway) the one its CLI hands over as ``bus.watchdog``.
         ``ok`` alone when no watchdog runs; else ``ok`` with how long ago the loop last ran."""
-        watchdog = getattr(self._sessions, "watchdog", None) or getattr(self._bus, "watchdog", None)
+        watchdog = getattr(self._sessions, "watchdog", None) or self._watchdog or getattr(self._bus, "watchdog", None)
         if watchdog is None:
             return True, "ok"
         blocked = watchdog.blocked_for()

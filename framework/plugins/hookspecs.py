@@ -127,9 +127,10 @@ def qqbot_gateway_stopped(bot: Bot, sessions: Any) -> None:
 
 
 @hookspec
-def qqbot_webhook_started(bot: Bot, host: str, port: int, tokens: Any) -> None:
+def qqbot_webhook_started(bot: Bot, host: str, port: int, tokens: Any, watchdog: Any) -> None:
     """Observe that the webhook server is serving callbacks on ``host``:``port`` (called by ``run_webhook``, and by
-    ``qqbot gateway --transport webhook`` with ``tokens`` None: that server publishes to a bus)."""
+    ``qqbot gateway --transport webhook`` with ``tokens`` None: that server publishes to a bus). ``watchdog`` is
+    the process's :class:`~framework.runtime.gateway.watchdog.LoopWatchdog` (what ``/healthz`` reads), or None."""
 
 
 @hookspec

@@ -205,6 +205,8 @@ def test_webhook_mode_is_ready_once_it_serves(tmp_path: Path) -> None:
         proc.wait_for("is ready")
         answer = http.get(f"{metrics}/readyz")
         assert (answer.status_code, answer.text) == (200, "webhook serving\n")
+        health = http.get(f"{metrics}/healthz")  # run_webhook's loop watchdog, as a gateway's
+        assert health.status_code == 200 and "event loop ran" in health.text, health.text
         act = http.post(f"http://127.0.0.1:{emu_port}/_emulator/act/c2c_message", json={"content": "/ping"})
         assert act.status_code == 200
         until(
