@@ -147,13 +147,7 @@ class TracingPlugin:
 
     def started(self, event: InboundEvent) -> None:
         handlers = self._handler_names(event.type)
-        attributes: dict[str, Any] = {"qqbot.event.type": event.type, "qqbot.source": event.source}
-        if event.id:
-            attributes["qqbot.event.id"] = event.id
-        if event.shard_id is not None:
-            attributes["qqbot.shard"] = event.shard_id
-        if event.seq is not None:
-            attributes["qqbot.seq"] = event.seq
+        attributes = _event_attributes(event)
         spec = EVENT_TABLE.get(event.type)
         if spec is not None and spec.scene is not None:
             attributes["qqbot.scene"] = str(spec.scene.value)
@@ -198,6 +192,18 @@ class TracingPlugin:
         return self._handlers.get(event_type, "")
 
 
+def _event_attributes(event: InboundEvent) -> dict[str, Any]:
+    """The span attributes every event span carries: type, source, and the id, shard and seq it has."""
+    attributes: dict[str, Any] = {"qqbot.event.type": event.type, "qqbot.source": event.source}
+    if event.id:
+        attributes["qqbot.event.id"] = event.id
+    if event.shard_id is not None:
+        attributes["qqbot.shard"] = event.shard_id
+    if event.seq is not None:
+        attributes["qqbot.seq"] = event.seq
+    return attributes
+
+
 _ROOT = Context()  # a publish span starts a trace, whatever context the sink runs in
 
 
@@ -211,18 +217,9 @@ class _PublishTracer:
         self.system = system
 
     def start(self, event: InboundEvent) -> tuple[trace.Span, dict[str, str]]:
-        attributes: dict[str, Any] = {
-            "qqbot.event.type": event.type,
-            "qqbot.source": event.source,
-            "messaging.system": self.system,
-            "messaging.operation.type": "publish",
-        }
-        if event.id:
-            attributes["qqbot.event.id"] = event.id
-        if event.shard_id is not None:
-            attributes["qqbot.shard"] = event.shard_id
-        if event.seq is not None:
-            attributes["qqbot.seq"] = event.seq
+        attributes = _event_attributes(event)
+        attributes["messaging.system"] = self.system
+        attributes["messaging.operation.type"] = "publish"
         span = self.tracer.start_span(
             f"qqbot.publish {event.type}", context=_ROOT, kind=SpanKind.PRODUCER, attributes=attributes
         )
