@@ -62,6 +62,7 @@ _UNAVAILABLE = (
     nats.errors.NoServersError,
     nats.errors.StaleConnectionError,
     nats.errors.ConnectionReconnectingError,
+    nats.errors.OutboundBufferLimitError,  # publishing while reconnecting, the client's buffer full
     nats.js.errors.ServiceUnavailableError,
     OSError,
 )
@@ -182,7 +183,8 @@ class NatsJetStreamBus:
     async def __aexit__(self, *exc: Any) -> None:
         nc, self._nc = self._nc, None
         if nc is not None:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(self.timeout):
+            # closing while the server is away flushes into a dead socket: nothing is left to lose by then
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self.timeout), contextlib.suppress(*_UNAVAILABLE):
                 await nc.close()
 
     async def _call(self, what: str, coro: Any) -> Any:

@@ -158,3 +158,15 @@ async def test_marks_are_found_and_acknowledged_entries_are_not_read_again(nats_
         rest = await _receive(again, 20)  # the 30 acknowledged ones are not delivered again
         tg.cancel_scope.cancel()
     assert [e.message.id for e in rest] == [f"e-m{i}" for i in range(30, 50)]
+
+
+async def test_a_batch_beyond_the_reconnect_buffer_raises_bus_unavailable(nats_server: NatsServer) -> None:
+    async with NatsJetStreamBus(f"{nats_server.url}?partitions=1", app_id="1", timeout=3.0) as bus:
+        nats_server.stop()
+        with anyio.fail_after(10):
+            while not bus._nc.is_reconnecting:  # noqa: ASYNC110 - the client's state, not an event
+                await anyio.sleep(0.05)
+        big = _payload("m1")[1] + b"x" * 20_000  # 150 of them exceed nats-py's 2 MiB reconnect buffer
+        with pytest.raises(BusUnavailable, match="PUB"):
+            await bus.publish([(0, big)] * 150)
+        assert not bus._replies
