@@ -17,7 +17,9 @@ arrival order and await the sink (``Bot.process`` for a bot):
   never holds up another beyond the global cap.
 - **deadline**: with ``handler_timeout`` (real seconds), a sink call running longer is cancelled and
   reported (``on_timeout``); the worker goes on with the next event.
-- **observers** (:class:`DeliveryObserver`) hear each event start and finish (the runner's tracker).
+- **observers** (:class:`DeliveryObserver`) hear each event start and finish (the runner's tracker); a
+  :class:`TimedDeliveryObserver` (the metrics) is also handed the handling time, timed once by the dispatcher.
+  An observer that raises is logged (its first failure) and counted, never breaks delivery.
 - **waiting**: a handler that waits for something outside its own work (the next message of a
   conversation) wraps the wait in :func:`waiting`: meanwhile it holds no lane (its chat's next events run)
   and the handler timeout is paused.
@@ -29,6 +31,7 @@ intake; :meth:`run` returns once every queued and held event has been delivered.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
@@ -126,6 +129,22 @@ class DeliveryObserver(Protocol):
     def finished(self, event: InboundEvent) -> None: ...
 
 
+class TimedDeliveryObserver(Protocol):
+    """An observer handed each event's handling time: the dispatcher reads the clock (``time.perf_counter``) when
+    the sink starts and when it finishes, so the observer keeps no start times and reads no clock. Told of an
+    event by :meth:`started` and :meth:`timed` (never ``finished``); duplicates are never started."""
+
+    def started(self, event: InboundEvent) -> Any:
+        """The sink starts ``event``; what this returns is handed to :meth:`timed` for the same event."""
+
+    def timed(self, event: InboundEvent, token: Any, seconds: float) -> None:
+        """The sink finished ``event`` (returned, raised, timed out or was cancelled) ``seconds`` after it started;
+        ``token`` is what :meth:`started` returned (None if it raised)."""
+
+
+AnyObserver = DeliveryObserver | TimedDeliveryObserver
+
+
 TimeoutReporter = Callable[[InboundEvent, float], Awaitable[None]]
 
 
@@ -142,6 +161,8 @@ class DeliveryStats:
     """Sink calls that raised."""
     timeouts: int = 0
     """Sink calls cancelled by ``handler_timeout``."""
+    observer_failures: int = 0
+    """Observer calls that raised (each observer's first failure is logged)."""
 
 
 class EventDispatcher:
@@ -162,7 +183,7 @@ class EventDispatcher:
         classify: Classifier | None = None,
         handler_timeout: float | None = None,
         on_timeout: TimeoutReporter | None = None,
-        observers: Sequence[DeliveryObserver] = (),
+        observers: Sequence[AnyObserver] = (),
     ) -> None:
         if buffer < 1:
             raise ValueError(f"buffer must be at least 1, got {buffer}")
@@ -177,7 +198,8 @@ class EventDispatcher:
         self.classify: Classifier = classify or envelope_keys
         self.handler_timeout = handler_timeout
         self.on_timeout = on_timeout
-        self.observers: list[DeliveryObserver] = list(observers)
+        self.observers: list[AnyObserver] = []
+        """Read only: add with :meth:`add_observer` (it prepares the per-event calls)."""
         self.stats = DeliveryStats()
         self.dedupe = RecentIds(dedupe_window)
         self._queue: deque[InboundEvent] = deque()
@@ -193,6 +215,20 @@ class EventDispatcher:
         self._lane_of: list[Hashable | None] = [None] * concurrency  # the lane each worker is draining
         self._ready: deque[tuple[InboundEvent, Any, Hashable]] = deque()  # a waiting handler's lane backlog
         self._resumed_at: list[float] = [0.0] * concurrency  # when a waiting handler's deadline restarted
+        # observers, prepared by add_observer: with exactly one, _one is it (the fast path: called directly), with
+        # _one_timed its ``timed`` or None; with several, _all pairs each with its ``timed`` or None
+        self._one: Any = None
+        self._one_timed: Callable[[InboundEvent, Any, float], None] | None = None
+        self._all: tuple[tuple[Any, Callable[[InboundEvent, Any, float], None] | None], ...] = ()
+        self._clocked = False  # some observer is timed: read the clock at each event's start and finish
+        # per worker slot, for the event it runs: the observers told of its start (_one, or _all then), what they
+        # returned, and when it started (perf_counter); read again when it finishes, times out or is cancelled
+        self._watching: list[Any] = [None] * concurrency
+        self._tokens: list[Any] = [None] * concurrency
+        self._began: list[float] = [0.0] * concurrency
+        self._failing: set[int] = set()  # ids of observers whose failure was logged
+        for observer in observers:
+            self.add_observer(observer)
         self._closed = False
         self._started = False
         self.drained = anyio.Event()
@@ -221,9 +257,13 @@ class EventDispatcher:
     def closed(self) -> bool:
         return self._closed
 
-    def add_observer(self, observer: DeliveryObserver) -> None:
-        """Tell ``observer`` about every event started from now on."""
+    def add_observer(self, observer: AnyObserver) -> None:
+        """Tell ``observer`` about every event started from now on (a :class:`TimedDeliveryObserver` when it has
+        a ``timed`` method)."""
         self.observers.append(observer)
+        self._all = tuple((o, getattr(o, "timed", None)) for o in self.observers)
+        self._clocked = any(timed is not None for _, timed in self._all)
+        self._one, self._one_timed = self._all[0] if len(self._all) == 1 else (None, None)
 
     # -- intake -----------------------------------------------------------------------------------
 
@@ -352,8 +392,7 @@ class EventDispatcher:
             self._expired[slot] = False
             if event is not None:
                 self.stats.timeouts += 1
-                if self.observers:
-                    self._notify_finished(event)
+                self._notify_finished(event, slot)
                 await self._report_timeout(event)
 
     async def _serve(self, slot: int) -> None:
@@ -376,6 +415,10 @@ class EventDispatcher:
         window = dedupe.max_size
         stats = self.stats
         observers = self.observers
+        watching = self._watching
+        tokens = self._tokens
+        began = self._began
+        clock = time.perf_counter
         while True:
             lane = lane_of[slot]
             if lane is not None:  # this worker holds a lane: its backlog first, in arrival order
@@ -450,9 +493,21 @@ class EventDispatcher:
                 continue
             # deliver ``event`` (``prepared``: what the classifier decoded, handed on)
             current[slot] = event
+            one: Any = None  # the sole observer told of this event's start (the fast path), else None
             if observers:
-                for observer in observers:
-                    observer.started(event)
+                one = self._one
+                if one is not None:  # called directly: no loop; the token and start time kept per slot
+                    watching[slot] = one
+                    one_timed = self._one_timed
+                    try:
+                        tokens[slot] = one.started(event)
+                    except Exception:
+                        tokens[slot] = None
+                        self._observer_failed(one)
+                    if one_timed is not None:
+                        began[slot] = clock()
+                else:
+                    self._notify_started(event, slot)
             try:
                 sink: Any = self.sink  # read per event: the owner may swap it while running
                 await (sink(event) if prepared is None else sink(event, prepared))
@@ -464,28 +519,75 @@ class EventDispatcher:
             except BaseException:  # cancelled from outside (shutdown); a deadline is accounted by the worker
                 if not expired[slot]:
                     current[slot] = None
-                    if observers:
-                        self._notify_finished(event)
+                    self._notify_finished(event, slot)
                 raise
             else:
                 stats.delivered += 1
             if expired[slot]:  # past the deadline but it returned (or swallowed the cancellation)
                 await anyio.lowlevel.checkpoint()  # the scope's pending cancellation lands here; the worker reports
             current[slot] = None
-            if observers:
-                self._notify_finished(event)
+            if one is not None:
+                watching[slot] = None
+                try:
+                    if one_timed is not None:
+                        one_timed(event, tokens[slot], clock() - began[slot])
+                    else:
+                        one.finished(event)
+                except Exception:
+                    self._observer_failed(one)
+            elif observers:
+                self._notify_finished(event, slot)
             if lane is not None and lane_of[slot] == lane and not lanes[lane]:  # its backlog is empty: free it
                 del lanes[lane]
                 lane_of[slot] = None
             if self._closed:
                 self._check_drained()
 
-    def _notify_finished(self, event: InboundEvent) -> None:
-        for observer in self.observers:
+    def _notify_started(self, event: InboundEvent, slot: int) -> None:
+        """Several observers: tell each of ``event``'s start, each failure isolated; keep what they returned."""
+        watched = self._all
+        marks: list[Any] = []
+        for observer, _ in watched:
             try:
-                observer.finished(event)
+                marks.append(observer.started(event))
             except Exception:
-                log.exception("delivery observer %r failed", observer)
+                marks.append(None)
+                self._observer_failed(observer)
+        self._watching[slot] = watched
+        self._tokens[slot] = marks
+        if self._clocked:
+            self._began[slot] = time.perf_counter()
+
+    def _notify_finished(self, event: InboundEvent, slot: int) -> None:
+        """Tell the observers told of the start of ``slot``'s event that it finished (nothing if none were)."""
+        watched = self._watching[slot]
+        if watched is None:
+            return
+        self._watching[slot] = None
+        seconds = time.perf_counter() - self._began[slot]
+        if type(watched) is tuple:
+            pairs: Iterator[tuple[tuple[Any, Any], Any]] = zip(watched, self._tokens[slot], strict=True)
+        else:
+            pairs = iter((((watched, getattr(watched, "timed", None)), self._tokens[slot]),))
+        for (observer, timed), token in pairs:
+            try:
+                if timed is not None:
+                    timed(event, token, seconds)
+                else:
+                    observer.finished(event)
+            except Exception:
+                self._observer_failed(observer)
+
+    def _observer_failed(self, observer: Any) -> None:
+        """Count an observer's exception (being handled); log the first of each observer, with its traceback."""
+        self.stats.observer_failures += 1
+        if id(observer) not in self._failing:
+            self._failing.add(id(observer))
+            log.exception(
+                "delivery observer %r failed (delivery goes on; its later failures are only counted in "
+                "stats.observer_failures); fix the observer",
+                observer,
+            )
 
     async def _report_timeout(self, event: InboundEvent) -> None:
         seconds = self.handler_timeout or 0.0

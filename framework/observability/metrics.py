@@ -13,15 +13,15 @@ of its own so that a blocked event loop cannot silence the probes, serves:
   handed over by ``qqbot_bus_started``): a gateway is ready when its shards are (or its webhook server
   serves) and the bus takes its batches; a worker when it holds its bus membership and its reads succeed.
 
-Where the numbers come from, all through plugin hooks: ``qqbot_gateway_started``/``qqbot_webhook_started``
-hand over the session manager and token provider and the plugin observes ``bot.delivery`` (a
-:class:`~framework.delivery.DeliveryObserver`: per event one dict lookup, a start time kept and a bucket
-search, no lock); ``qqbot_handler_error`` counts failures; ``qqbot_api_request`` counts REST calls. Counters kept by the
-framework itself (the dispatcher's ``stats``, the queue depth, ``TokenManager.fetch_count``) are read when
-scraped; so are the bus publisher's and consumer's counters (``qqbot_bus_*``: nothing per event). Shard
-state is sampled every ``sample_interval`` seconds by a thread: reconnects are attributed to the close code
-the shard reports after each one, and the identify-queue wait is the time a shard spends in
-``waiting_identify`` (to within the sampling interval).
+Where the numbers come from, all through plugin hooks: ``qqbot_gateway_started``/``qqbot_webhook_started`` hand over
+the session manager and token provider and the plugin observes ``bot.delivery`` (a
+:class:`~framework.delivery.TimedDeliveryObserver`: per event one dict lookup and, past the first bucket, a bucket
+search; the dispatcher times the event, no lock); ``qqbot_handler_error`` counts failures; ``qqbot_api_request``
+counts REST calls. Counters kept by the framework itself (the dispatcher's ``stats``, the queue depth,
+``TokenManager.fetch_count``) are read when scraped; so are the bus publisher's and consumer's counters
+(``qqbot_bus_*``: nothing per event). Shard state is sampled every ``sample_interval`` seconds by a thread:
+reconnects are attributed to the close code the shard reports after each one, and the identify-queue wait is the
+time a shard spends in ``waiting_identify`` (to within the sampling interval).
 """
 
 from __future__ import annotations
@@ -582,49 +582,45 @@ class MetricsPlugin:
 
 
 class _EventTiming:
-    """The metrics' delivery observer: per event type and shard, events started, and a histogram of the time
-    from start to finish.
+    """The metrics' delivery observer (a :class:`~framework.delivery.TimedDeliveryObserver`): per event type and
+    shard, events started, and a histogram of the time from start to finish.
 
     One cell per (type, shard), a list ``[started, bucket counts of HANDLER_BUCKETS and +Inf..., sum of
-    seconds]``, looked up once per event in ``started`` and handed to ``finished`` with the start time (no second
-    lookup); the common case of a handler within the first bucket skips the bucket search. Closures over local
-    names (plain methods measured three times the cost). About a quarter less CPU than the former version that
-    kept two dicts (``benchmarks/observability_overhead.py --observer`` and ``--delivery``; docs/observability.md,
-    Cost)."""
+    seconds]``, looked up once per event in ``started`` and returned: the dispatcher hands it back to ``timed``
+    with the handling time it measured itself (this observer reads no clock and keeps no start times); the
+    common case of a handler within the first bucket skips the bucket search. Closures over local names (plain
+    methods measured three times the cost). ``benchmarks/observability_overhead.py --observer`` and
+    ``--delivery``; docs/observability.md, Cost."""
 
-    started: Callable[[InboundEvent], None]
-    finished: Callable[[InboundEvent], None]
+    started: Callable[[InboundEvent], list[float]]
+    timed: Callable[[InboundEvent, list[float], float], None]
 
     def __init__(self) -> None:
         self.cells: dict[tuple[str, int | None], list[float]] = {}
         """(type, shard) -> ``[started, bucket counts..., +Inf count, sum of seconds]`` (read at scrape time)."""
         cells = self.cells
-        starts: dict[int, tuple[float, list[float]]] = {}
-        clock, find, bounds = time.perf_counter, bisect.bisect_left, HANDLER_BUCKETS
+        find, bounds = bisect.bisect_left, HANDLER_BUCKETS
         first, width = HANDLER_BUCKETS[0], len(HANDLER_BUCKETS) + 2
 
-        def started(event: InboundEvent) -> None:
+        def started(event: InboundEvent) -> list[float]:
             key = (event.type, event.shard_id)
             cell = cells.get(key)
             if cell is None:
                 cell = cells[key] = [0] * width + [0.0]
             cell[0] += 1
-            starts[id(event)] = (clock(), cell)
+            return cell
 
-        def finished(event: InboundEvent) -> None:
-            got = starts.pop(id(event), None)
-            if got is None:
+        def timed(event: InboundEvent, cell: list[float] | None, seconds: float) -> None:
+            if cell is None:  # started() raised
                 return
-            began, cell = got
-            elapsed = clock() - began
-            if elapsed <= first:
+            if seconds <= first:
                 cell[1] += 1
             else:
-                cell[find(bounds, elapsed) + 1] += 1
-            cell[-1] += elapsed
+                cell[find(bounds, seconds) + 1] += 1
+            cell[-1] += seconds
 
         self.started = started
-        self.finished = finished
+        self.timed = timed
 
     def received(self) -> list[tuple[tuple[str, int | None], int]]:
         """``((type, shard), events started)`` pairs."""
