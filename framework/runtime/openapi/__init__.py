@@ -1,7 +1,14 @@
 """The OpenAPI (REST) client: :class:`OpenAPI`, its exceptions , :class:`PendingAudit` and :class:`Delivered`."""
 
 from framework.runtime.openapi.client import OpenAPI
-from framework.runtime.openapi.core import DEFAULT_TIMEOUT, USER_AGENT, Answer, RequestHook, ResponseHook
+from framework.runtime.openapi.core import (
+    DEFAULT_TIMEOUT,
+    USER_AGENT,
+    Answer,
+    RequestHook,
+    ResponseHook,
+    pooled_http_client,
+)
 from framework.runtime.openapi.errors import (
     AuthenticationError,
     BadRequestError,
@@ -43,4 +50,5 @@ __all__ = [
     "ServerError",
     "UnexpectedResponseError",
     "error_class_for",
+    "pooled_http_client",
 ]

@@ -11,7 +11,7 @@ from framework.clock import Clock
 from framework.runtime.credentials import AuthProvider, Credentials, TokenManager
 from framework.runtime.openapi.channels import ChannelsAPI
 from framework.runtime.openapi.chats import ChatsAPI
-from framework.runtime.openapi.core import DEFAULT_TIMEOUT, OpenAPICore
+from framework.runtime.openapi.core import DEFAULT_TIMEOUT, OpenAPICore, pooled_http_client
 from framework.runtime.openapi.dms import DirectMessagesAPI
 from framework.runtime.openapi.forum import ForumAPI
 from framework.runtime.openapi.gateway import GatewayAPI
@@ -71,11 +71,7 @@ class OpenAPI(
             platform = Platform(base_url or production.api_base, token_url or production.token_url)
         if platform is None:
             platform = Platform.production()
-        http = httpx.AsyncClient(
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0),
-            transport=platform.http_transport,
-        )
+        http = pooled_http_client(timeout=timeout, transport=platform.http_transport)
         tokens = TokenManager(credentials, platform=platform, http=http, clock=clock)
         api = cls(tokens, base_url=platform.api_base, http=http, clock=clock, timeout=timeout, **kwargs)
         api._own_http = True

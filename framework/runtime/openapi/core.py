@@ -61,6 +61,7 @@ __all__ = [
     "OpenAPICore",
     "RequestHook",
     "ResponseHook",
+    "pooled_http_client",
 ]
 
 logger = logging.getLogger("framework.openapi")
@@ -80,6 +81,34 @@ _AUDIT_CODES = frozenset({ec.PUSH_AWAITING_AUDIT, ec.REPLY_AWAITING_AUDIT})
 _error_decoder = msgspec.json.Decoder(ErrorBody)
 _encoder = msgspec.json.Encoder()
 _T = TypeVar("_T")
+
+_POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
+
+
+class _NoCookies(httpx.Cookies):
+    """A cookie store that keeps nothing. The platform API uses no cookies (protocol.md documents none), and
+    httpx otherwise wraps every answer in urllib objects to look for ``Set-Cookie`` (≈8 % of a call's CPU)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Ignore the answer's cookies."""
+
+
+def pooled_http_client(
+    *, timeout: float | httpx.Timeout = DEFAULT_TIMEOUT, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The HTTP client the OpenAPI client builds for itself: keep-alive pool (100 connections, 20 kept idle for
+    30 s), ``timeout``, and no cookie store. Pass it as ``OpenAPI(http=...)`` to share it (e.g. with a
+    :class:`~framework.runtime.credentials.TokenManager`); the caller closes it."""
+    http = httpx.AsyncClient(timeout=timeout, limits=_POOL_LIMITS, transport=transport)
+    http._cookies = _NoCookies()  # httpx's setter would copy the jar into a plain Cookies
+    return http
+
+
+def _pool_keepalive(http: httpx.AsyncClient) -> int | None:
+    """How many connections ``http``'s pool keeps alive, when it is httpx's own pool (else None)."""
+    pool = getattr(getattr(http, "_transport", None), "_pool", None)
+    keep = getattr(pool, "_max_keepalive_connections", None)
+    return keep if isinstance(keep, int) and keep > 0 else None
 
 
 class RequestHook(Protocol):
@@ -225,20 +254,19 @@ class OpenAPICore(EndpointGroup):
         on_response: ResponseHook | None = None,
         user_agent: str = USER_AGENT,
         rand: RandomSource = _random.random,
+        max_in_flight: int | None = None,
     ) -> None:
         self._auth = auth
         self.base_url = base_url.rstrip("/")
         self.app_id = app_id if app_id is not None else auth.app_id
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._own_http = http is None
-        self._http = (
-            http
-            if http is not None
-            else httpx.AsyncClient(
-                timeout=timeout,
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0),
-            )
-        )
+        self._http = http if http is not None else pooled_http_client(timeout=timeout)
+        if max_in_flight is None:
+            max_in_flight = _pool_keepalive(self._http) or 0
+        self.max_in_flight = max_in_flight
+        """Requests this client has on the wire at once (0: no bound); more callers queue in front of the pool."""
+        self._slots: anyio.Semaphore | None = None
         self.max_retries = max_retries
         self.max_rate_limit_wait = max_rate_limit_wait
         self._retry_backoff = retry_backoff or Backoff(base=0.5, factor=2.0, cap=8.0, jitter=0.5)
@@ -352,17 +380,18 @@ class OpenAPICore(EndpointGroup):
                 req_headers["Content-Type"] = "application/json"
             if headers:
                 req_headers.update(headers)
-            await self._run_hook(self.on_request, method, url, _redact(req_headers))
+            if self.on_request is not None:
+                await self._run_hook(self.on_request, method, url, _redact(req_headers))
             logger.debug("→ %s %s", method, url)
 
             started = self._clock.monotonic()
             try:
                 if files is not None:
-                    response = await self._http.request(
+                    response = await self._send(
                         method, url, data=dict(form or {}), files=dict(files), params=query, headers=req_headers
                     )
                 else:
-                    response = await self._http.request(method, url, content=content, params=query, headers=req_headers)
+                    response = await self._send(method, url, content=content, params=query, headers=req_headers)
             except _TRANSPORT_ERRORS as exc:
                 unclear = True
                 elapsed = self._clock.monotonic() - started
@@ -385,7 +414,8 @@ class OpenAPICore(EndpointGroup):
             elapsed = self._clock.monotonic() - started
             status = response.status_code
             trace_id = response.headers.get("x-tps-trace-id", "")
-            await self._run_hook(self.on_response, method, url, status, elapsed, trace_id)
+            if self.on_response is not None:
+                await self._run_hook(self.on_response, method, url, status, elapsed, trace_id)
             logger.debug("← %d %s %s %.3fs trace_id=%s", status, method, url, elapsed, trace_id or "-")
 
             if status in (200, 204):
@@ -477,6 +507,17 @@ class OpenAPICore(EndpointGroup):
 
             raise cls(message, status=status, code=code, trace_id=trace_id, method=method, path=template)
 
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One HTTP exchange, at most :attr:`max_in_flight` at once: callers beyond the pool's kept-alive
+        connections wait here instead of opening connections the pool closes again after one answer (and
+        its per-request bookkeeping grows with every connection)."""
+        if self.max_in_flight <= 0:
+            return await self._http.request(method, url, **kwargs)
+        if self._slots is None:
+            self._slots = anyio.Semaphore(self.max_in_flight)
+        async with self._slots:
+            return await self._http.request(method, url, **kwargs)
+
     async def _wait_for_route(self, key: str, method: str, template: str, budget: float) -> float:
         """Wait for a slot on ``key`` within ``budget`` seconds; returns the seconds waited.
 
@@ -544,7 +585,7 @@ class OpenAPICore(EndpointGroup):
     async def _put_raw(self, url: str, content: bytes) -> None:
         """PUT one chunk to a presigned upload URL (no Authorization: the URL carries its own grant)."""
         try:
-            response = await self._http.put(url, content=content, headers={"User-Agent": self.user_agent})
+            response = await self._send("PUT", url, content=content, headers={"User-Agent": self.user_agent})
         except _TRANSPORT_ERRORS as exc:
             raise NetworkError(f"upload part failed ({type(exc).__name__})", method="PUT", path="<presigned>") from exc
         if response.status_code >= 300:
