@@ -70,33 +70,85 @@ async def test_in_flight_bound_caps_connections(running: tuple[Emulator, str]) -
     assert len(await _send_concurrently(url, 40, max_in_flight=0)) > 3
 
 
-async def test_answers_cookies_are_not_kept() -> None:
-    seen_cookies: list[str] = []
+class RawServer:
+    """A bare HTTP/1.1 server on a loopback port: records each request's cookie lines and body length, answers
+    ``{"ok": true, "got": <body length>}`` with a ``Set-Cookie``, and closes the connection after an answer
+    (without saying so in a header) when ``close_after`` is set."""
 
-    async def serve(stream: SocketStream) -> None:
+    def __init__(self, close_after: bool = False) -> None:
+        self.close_after = close_after
+        self.cookies: list[str] = []
+        self.bodies: list[int] = []
+        self.connections = 0
+
+    async def serve(self, stream: SocketStream) -> None:
+        self.connections += 1
         async with stream:
-            for _ in range(2):
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    head += await stream.receive()
+            data = b""
+            while True:
+                while b"\r\n\r\n" not in data:
+                    try:
+                        data += await stream.receive()
+                    except anyio.EndOfStream:
+                        return
+                head, data = data.split(b"\r\n\r\n", 1)
                 lines = head.decode().split("\r\n")
-                seen_cookies.extend(line for line in lines if line.lower().startswith("cookie:"))
-                body = b'{"ok": true}'
+                self.cookies.extend(line for line in lines if line.lower().startswith("cookie:"))
+                length = next(
+                    (int(line.split(":")[1]) for line in lines if line.lower().startswith("content-length:")), 0
+                )
+                while len(data) < length:
+                    data += await stream.receive()
+                self.bodies.append(length)
+                data = data[length:]
+                body = b'{"ok": true, "got": %d}' % length
                 await stream.send(
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nSet-Cookie: session=abc; Path=/\r\n"
                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
                 )
+                if self.close_after:
+                    return
 
+
+@pytest.fixture
+async def raw() -> AsyncIterator[tuple[RawServer, str]]:
+    server = RawServer()
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
     async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, serve)
-        base = f"http://127.0.0.1:{port}"
-        async with OpenAPI(LegacyToken("1", "t"), base_url=base) as api:
-            assert await api.request("GET", "/a") == {"ok": True}
-            assert await api.request("GET", "/b") == {"ok": True}
-        async with httpx.AsyncClient() as plain:  # the check can fail: httpx's default client keeps them
-            await plain.get(f"{base}/c")
-            await plain.get(f"{base}/d")
+        tg.start_soon(listener.serve, server.serve)
+        yield server, f"http://127.0.0.1:{port}"
         tg.cancel_scope.cancel()
-    assert seen_cookies == ["Cookie: session=abc"]
+
+
+async def test_answers_cookies_are_not_kept(raw: tuple[RawServer, str]) -> None:
+    server, base = raw
+    async with OpenAPI(LegacyToken("1", "t"), base_url=base) as api:
+        assert await api.request("GET", "/a") == {"ok": True, "got": 0}
+        assert await api.request("GET", "/b") == {"ok": True, "got": 0}
+    assert server.cookies == []
+    async with httpx.AsyncClient() as plain:  # the check can fail: httpx's default client keeps them
+        await plain.get(f"{base}/c")
+        await plain.get(f"{base}/d")
+    assert server.cookies == ["Cookie: session=abc"]
+
+
+async def test_bodies_small_and_large_arrive_whole(raw: tuple[RawServer, str]) -> None:
+    server, base = raw
+    async with OpenAPI(LegacyToken("1", "t"), base_url=base) as api:
+        for size in (10, 70_000, 300_000):  # one write; and more than the 64 KiB kept before writing
+            answer = await api.request("POST", "/upload", json={"data": "x" * size})
+            assert answer == {"ok": True, "got": size + 11}
+    assert server.connections == 1
+
+
+async def test_a_connection_the_server_closed_is_not_reused(raw: tuple[RawServer, str]) -> None:
+    server, base = raw
+    server.close_after = False
+    async with OpenAPI(LegacyToken("1", "t"), base_url=base, max_retries=0) as api:
+        await api.request("POST", "/a", json={})
+        server.close_after = True  # the next answer ends its connection; the client must notice before reusing it
+        await api.request("POST", "/b", json={})
+        await anyio.sleep(0.05)
+        assert await api.request("POST", "/c", json={}) == {"ok": True, "got": 2}  # not a NetworkError
+    assert server.connections == 2

@@ -32,6 +32,7 @@ from typing import Any, Protocol, Self, TypeVar
 from urllib.parse import quote
 
 import anyio
+import httpcore
 import httpx
 import msgspec
 
@@ -44,6 +45,7 @@ from framework.protocol.backoff import Backoff, RandomSource
 from framework.protocol.ratelimit import RouteLimiter, parse_retry_after, route_key
 from framework.runtime.credentials import AuthProvider, LegacyToken
 from framework.runtime.openapi._group import EndpointGroup
+from framework.runtime.openapi._wire import CoalescingBackend
 from framework.runtime.openapi.errors import (
     NetworkError,
     OpenAPIError,
@@ -97,10 +99,14 @@ def pooled_http_client(
     *, timeout: float | httpx.Timeout = DEFAULT_TIMEOUT, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
     """The HTTP client the OpenAPI client builds for itself: keep-alive pool (100 connections, 20 kept idle for
-    30 s), ``timeout``, and no cookie store. Pass it as ``OpenAPI(http=...)`` to share it (e.g. with a
-    :class:`~framework.runtime.credentials.TokenManager`); the caller closes it."""
+    30 s), ``timeout``, no cookie store, and each request sent in one write. Pass it as ``OpenAPI(http=...)``
+    to share it (e.g. with a :class:`~framework.runtime.credentials.TokenManager`); the caller closes it."""
     http = httpx.AsyncClient(timeout=timeout, limits=_POOL_LIMITS, transport=transport)
     http._cookies = _NoCookies()  # httpx's setter would copy the jar into a plain Cookies
+    pool = getattr(http._transport, "_pool", None)  # httpx's own transport: its httpcore pool
+    backend = getattr(pool, "_network_backend", None)
+    if isinstance(backend, httpcore.AsyncNetworkBackend):
+        pool._network_backend = CoalescingBackend(backend)  # type: ignore[union-attr]
     return http
 
 
