@@ -526,17 +526,18 @@ class EventDispatcher:
             if expired[slot]:  # past the deadline but it returned (or swallowed the cancellation)
                 await anyio.lowlevel.checkpoint()  # the scope's pending cancellation lands here; the worker reports
             current[slot] = None
-            if one is not None:
-                watching[slot] = None
-                try:
-                    if one_timed is not None:
-                        one_timed(event, tokens[slot], clock() - began[slot])
-                    else:
-                        one.finished(event)
-                except Exception:
-                    self._observer_failed(one)
-            elif observers:
-                self._notify_finished(event, slot)
+            if observers:
+                if one is not None:  # the fast path's other half (``one`` was told of the start)
+                    watching[slot] = None
+                    try:
+                        if one_timed is not None:
+                            one_timed(event, tokens[slot], clock() - began[slot])
+                        else:
+                            one.finished(event)
+                    except Exception:
+                        self._observer_failed(one)
+                else:
+                    self._notify_finished(event, slot)
             if lane is not None and lane_of[slot] == lane and not lanes[lane]:  # its backlog is empty: free it
                 del lanes[lane]
                 lane_of[slot] = None
