@@ -84,6 +84,8 @@ _error_decoder = msgspec.json.Decoder(ErrorBody)
 _encoder = msgspec.json.Encoder()
 _T = TypeVar("_T")
 
+_URL_CACHE = 4096
+"""Parsed URLs kept per client (httpx parses a string URL on every request, twice); cleared when full."""
 _POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
 
 
@@ -273,6 +275,7 @@ class OpenAPICore(EndpointGroup):
         self.max_in_flight = max_in_flight
         """Requests this client has on the wire at once (0: no bound); more callers queue in front of the pool."""
         self._slots: anyio.Semaphore | None = None
+        self._urls: dict[str, httpx.URL] = {}
         self.max_retries = max_retries
         self.max_rate_limit_wait = max_rate_limit_wait
         self._retry_backoff = retry_backoff or Backoff(base=0.5, factor=2.0, cap=8.0, jitter=0.5)
@@ -353,6 +356,11 @@ class OpenAPICore(EndpointGroup):
         method = method.upper()
         url_path = template.format_map({k: quote(str(v), safe="") for k, v in (path or {}).items()})
         url = self.base_url + url_path
+        target = self._urls.get(url)
+        if target is None:
+            if len(self._urls) >= _URL_CACHE:
+                self._urls.clear()
+            target = self._urls[url] = httpx.URL(url)
         major = next(iter(path.values()), None) if path else None
         key = route_key(method, template, str(major) if major is not None else None)
         if idempotent is None:
@@ -394,10 +402,10 @@ class OpenAPICore(EndpointGroup):
             try:
                 if files is not None:
                     response = await self._send(
-                        method, url, data=dict(form or {}), files=dict(files), params=query, headers=req_headers
+                        method, target, data=dict(form or {}), files=dict(files), params=query, headers=req_headers
                     )
                 else:
-                    response = await self._send(method, url, content=content, params=query, headers=req_headers)
+                    response = await self._send(method, target, content=content, params=query, headers=req_headers)
             except _TRANSPORT_ERRORS as exc:
                 unclear = True
                 elapsed = self._clock.monotonic() - started
@@ -513,7 +521,7 @@ class OpenAPICore(EndpointGroup):
 
             raise cls(message, status=status, code=code, trace_id=trace_id, method=method, path=template)
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _send(self, method: str, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
         """One HTTP exchange, at most :attr:`max_in_flight` at once: callers beyond the pool's kept-alive
         connections wait here instead of opening connections the pool closes again after one answer (and
         its per-request bookkeeping grows with every connection)."""
