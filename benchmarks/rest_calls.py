@@ -1,11 +1,13 @@
 """Client CPU per OpenAPI call: N group sends to the emulator (in its own process), 1 caller and C callers.
 
-``python benchmarks/rest_calls.py [--calls N] [--concurrency C] [--rounds R] [--profile FILE]``
+``python benchmarks/rest_calls.py [--calls N] [--concurrency C] [--rounds R] [--in-flight B] [--plain-httpx]
+[--profile FILE]``
 
 Reports, per mode, calls/s (wall) and the client's CPU per call (``time.process_time()`` of this process
 divided by the calls; the emulator's CPU is not in it) with the load average at the time. The client is
-the one ``qqbot run`` builds (``OpenAPI`` over a pooled ``httpx.AsyncClient``); ``--profile`` writes a
-cProfile of the measured calls (all modes) to FILE.
+the one ``OpenAPI`` builds for itself (``pooled_http_client``), or with ``--plain-httpx`` the plain
+``httpx.AsyncClient`` that ``framework/runner.py`` passes it; ``--profile`` writes a cProfile of the
+measured calls (all modes) to FILE.
 """
 
 from __future__ import annotations
@@ -28,10 +30,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", default="")
     parser.add_argument("--in-flight", type=int, default=None, help="OpenAPI(max_in_flight=...); default: its own")
+    parser.add_argument(
+        "--plain-httpx",
+        action="store_true",
+        help="pass OpenAPI a plain httpx.AsyncClient built as framework/runner.py builds it (not its own)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of text")
     args = parser.parse_args()
 
     import anyio
+    import httpx
     from _common import GROUP, EmulatorOptions, EmulatorProcess, token_manager
 
     from framework.models.api import MessageToCreate
@@ -42,7 +50,10 @@ def main() -> None:
 
     async def measure(url: str, workers: int) -> dict[str, float]:
         tokens = token_manager(url)
-        extra = {} if args.in_flight is None else {"max_in_flight": args.in_flight}
+        extra: dict[str, Any] = {} if args.in_flight is None else {"max_in_flight": args.in_flight}
+        if args.plain_httpx:
+            limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
+            extra["http"] = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0), limits=limits)
         async with OpenAPI(tokens, base_url=url, **extra) as api:
             for _ in range(50):  # warm up: token, connection, code paths
                 await api.post_group_message(GROUP, message)
@@ -63,6 +74,8 @@ def main() -> None:
             if profiler is not None:
                 profiler.disable()
             elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
+        if "http" in extra:
+            await extra["http"].aclose()
         await tokens.aclose()
         return {"calls_per_s": args.calls / elapsed, "cpu_us_per_call": cpu / args.calls * 1e6}
 
