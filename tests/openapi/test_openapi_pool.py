@@ -3,19 +3,23 @@ queue in front of it (no connection opened only to be closed), and answers' cook
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
 from anyio.abc import SocketStream
+from anyio.streams.tls import TLSListener
 
 from framework.emulator import Emulator
 from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 from framework.models.common import User
 from framework.runtime.credentials import Credentials, LegacyToken, TokenManager
 from framework.runtime.openapi import OpenAPI, pooled_http_client
+from framework.runtime.openapi._wire import CoalescingStream
 from framework.runtime.platform import Platform
 
 pytestmark = pytest.mark.anyio
@@ -152,3 +156,29 @@ async def test_a_connection_the_server_closed_is_not_reused(raw: tuple[RawServer
         await anyio.sleep(0.05)
         assert await api.request("POST", "/c", json={}) == {"ok": True, "got": 2}  # not a NetworkError
     assert server.connections == 2
+
+
+async def test_over_tls_bodies_arrive_and_the_connection_is_reused(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).parent.parent / "transport"))
+    from ws_peer import make_tls_contexts
+
+    server_ctx, client_ctx = make_tls_contexts(tmp_path)
+    server = RawServer()
+    tcp = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = tcp.extra(anyio.abc.SocketAttribute.local_port)
+    listener = TLSListener(tcp, server_ctx)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, server.serve)
+        async with pooled_http_client(transport=httpx.AsyncHTTPTransport(verify=client_ctx)) as http:
+            streams: list[object] = []
+
+            async def seen(response: httpx.Response) -> None:
+                streams.append(response.extensions["network_stream"])
+
+            http.event_hooks["response"].append(seen)
+            api = OpenAPI(LegacyToken("1", "t"), base_url=f"https://127.0.0.1:{port}", http=http)
+            for size in (10, 100_000):
+                assert await api.request("POST", "/upload", json={"data": "x" * size}) == {"ok": True, "got": size + 11}
+        tg.cancel_scope.cancel()
+    assert server.bodies == [21, 100_011] and server.connections == 1
+    assert all(isinstance(stream, CoalescingStream) for stream in streams) and len(streams) == 2  # TLS inside
