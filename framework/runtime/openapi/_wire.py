@@ -10,6 +10,7 @@ table and asks the kernel for the peer address each time, for every idle connect
 # ruff: noqa: ASYNC109  (httpcore's stream and backend interfaces take ``timeout`` arguments)
 from __future__ import annotations
 
+import contextlib
 import select
 import sys
 from collections.abc import Iterable
@@ -51,8 +52,10 @@ class CoalescingStream(httpcore.AsyncNetworkStream):
             await self._flush(timeout)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        """Send what is kept, then read."""
-        await self._flush(timeout)
+        """Send what is kept, then read. A failed send is left to the read, as httpcore does with its own
+        writes: a server may answer (e.g. an error) and close before taking the whole request."""
+        with contextlib.suppress(httpcore.WriteError):
+            await self._flush(timeout)
         return await self._inner.read(max_bytes, timeout)
 
     async def aclose(self) -> None:
