@@ -51,7 +51,7 @@ from framework.runtime.gateway.sessions.select import check_sessions, session_ma
 from framework.runtime.gateway.shard import ShardOptions, ShardStatus
 from framework.runtime.gateway.watchdog import LoopWatchdog
 from framework.runtime.locks import RedisLocks
-from framework.runtime.openapi import OpenAPI
+from framework.runtime.openapi import OpenAPI, pooled_http_client
 from framework.runtime.platform import Platform
 
 __all__ = ["BotRunner", "EventTracker", "RunnerStatus", "run_webhook", "sole_exception"]
@@ -187,11 +187,7 @@ async def _bot_services(
 ) -> AsyncIterator[tuple[TokenManager, OpenAPI]]:
     """The HTTP client, token manager and OpenAPI client, bound into the running bot; all closed on exit."""
     async with AsyncExitStack() as stack:
-        http = httpx.AsyncClient(
-            transport=platform.http_transport,
-            timeout=httpx.Timeout(10.0, connect=5.0),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0),
-        )
+        http = pooled_http_client(timeout=httpx.Timeout(10.0, connect=5.0), transport=platform.http_transport)
         stack.push_async_callback(http.aclose)
         tokens = TokenManager(credentials, platform=platform, http=http, clock=clock)
         stack.push_async_callback(tokens.aclose)

@@ -42,6 +42,7 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
 fi
 echo "== ruff"
 "$VPY" -m ruff check framework tests plugins_example benchmarks examples
+"$VPY" -m ruff format --check framework tests plugins_example benchmarks examples
 echo "== mypy --strict"
 "$VPY" -m mypy framework
 echo "== pytest"

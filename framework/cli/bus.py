@@ -210,10 +210,11 @@ async def _gateway(
     from framework.runtime.gateway import websocket
     from framework.runtime.gateway.sessions.select import session_manager_factory
     from framework.runtime.gateway.signals import wait_for_signal
-    from framework.runtime.openapi import OpenAPI
+    from framework.runtime.openapi import OpenAPI, pooled_http_client
 
     clock = SystemClock()
-    async with httpx.AsyncClient(transport=platform.http_transport, timeout=httpx.Timeout(10.0, connect=5.0)) as http:
+    http_client = pooled_http_client(timeout=httpx.Timeout(10.0, connect=5.0), transport=platform.http_transport)
+    async with http_client as http:
         tokens = TokenManager(credentials, platform=platform, http=http, clock=clock)
         api = OpenAPI(tokens, base_url=platform.api_base, http=http, clock=clock)
         gateway_bot = await api.get_gateway_bot()
