@@ -227,4 +227,6 @@ async def test_slow_body_flood_does_not_delay_signed_callbacks() -> None:
     assert max(latencies) < 1.0, latencies
     stats = json.loads(out.split(b" ", 1)[1])
     assert stats["dispatched"] == CALLBACKS
-    assert stats["evicted_slow"] >= FLOOD_FIRST - 256, stats
+    # every stalled body beyond the cap was cut off (older than evict_after) or turned away with 503 (younger)
+    assert stats["evicted_slow"] + stats["rejected_full"] >= FLOOD_FIRST - 256, stats
+    assert stats["evicted_slow"] > 0, stats
