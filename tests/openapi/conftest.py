@@ -1,8 +1,9 @@
-"""Fixtures for the OpenAPI client tests: a scripted MockTransport, a token manager and a client."""
+"""Fixtures for the OpenAPI client tests: a scripted MockTransport, a token manager and a client; an emulator
+served on a loopback port."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 from openapi_support import APP_ID, BASE, PLATFORM, SECRET, Script
 
 from framework.clock import VirtualClock
+from framework.emulator import Emulator
 from framework.runtime.credentials import Credentials, TokenManager
 from framework.runtime.openapi import OpenAPI
 
@@ -46,3 +48,11 @@ def make_api(tokens: TokenManager, http: httpx.AsyncClient, clock: VirtualClock)
 @pytest.fixture
 def api(make_api: Callable[..., OpenAPI]) -> OpenAPI:
     return make_api()
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[tuple[Emulator, str]]:
+    """An emulator served on a free loopback port, and its base URL."""
+    emulator = Emulator()
+    async with emulator.serve("127.0.0.1", 0) as url:
+        yield emulator, url

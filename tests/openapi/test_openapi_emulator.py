@@ -19,13 +19,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def running() -> AsyncIterator[tuple[Emulator, str]]:
-    emulator = Emulator()
-    async with emulator.serve("127.0.0.1", 0) as url:
-        yield emulator, url
-
-
-@pytest.fixture
 async def client(running: tuple[Emulator, str]) -> AsyncIterator[OpenAPI]:
     _, url = running
     clock = ScaledClock(1000.0)  # client-side waits (backoff, rate limits) pass 1000x faster

@@ -25,13 +25,6 @@ from framework.runtime.platform import Platform
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-async def running() -> AsyncIterator[tuple[Emulator, str]]:
-    emulator = Emulator()
-    async with emulator.serve("127.0.0.1", 0) as url:
-        yield emulator, url
-
-
 async def _send_concurrently(url: str, callers: int, **kwargs: Any) -> set[Any]:
     """``callers`` calls at once over a pooled client; the local addresses of the connections they used."""
     streams: set[Any] = set()

@@ -7,7 +7,7 @@ emulator never sends) come from an httpx MockTransport standing in for the platf
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import anyio
 import httpx
@@ -60,13 +60,6 @@ class LoseFirstAnswer(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-@pytest.fixture
-async def running() -> AsyncIterator[tuple[Emulator, str]]:
-    emulator = Emulator()
-    async with emulator.serve("127.0.0.1", 0) as url:
-        yield emulator, url
 
 
 def _client(url: str, clock: ScaledClock, http: httpx.AsyncClient | None = None) -> tuple[OpenAPI, TokenManager]:
