@@ -56,21 +56,19 @@ _decoder = msgspec.msgpack.Decoder(BusMessage)
 def encode_message(message: BusMessage) -> bytes:
     """The bytes of one bus entry (a MessagePack array; without a trace context, the seven fields it had before
     ``trace`` existed, byte for byte)."""
-    if message.trace is None:
-        m = message
-        return _encoder.encode((m.type, m.data, m.id, m.seq, m.shard, m.received, m.source))
-    return _encoder.encode(message)
+    m = message
+    return _encode((m.type, m.data, m.id, m.seq, m.shard, m.received, m.source), m.trace)
 
 
 def encode_event(event: InboundEvent, received: float, trace: dict[str, str] | None = None) -> bytes:
     """``encode_message(BusMessage.of(event, received, trace))`` without building the Struct (the publisher's path)."""
-    if trace is None:
-        return _encoder.encode(
-            (event.type, bytes(event.data), event.id, event.seq, event.shard_id, received, event.source)
-        )
-    return _encoder.encode(
-        (event.type, bytes(event.data), event.id, event.seq, event.shard_id, received, event.source, trace)
-    )
+    fields = (event.type, bytes(event.data), event.id, event.seq, event.shard_id, received, event.source)
+    return _encode(fields, trace)
+
+
+def _encode(fields: tuple[object, ...], trace: dict[str, str] | None) -> bytes:
+    """The array of :class:`BusMessage`'s fields, ``trace`` appended only when there is one."""
+    return _encoder.encode(fields if trace is None else (*fields, trace))
 
 
 def decode_message(data: bytes) -> BusMessage:
