@@ -194,7 +194,12 @@ def serve_emulator(options: EmulatorOptions) -> None:
                         await write_blob(stream.send, data)
                     answer = {"wall": time.perf_counter() - start, "cpu": time.process_time() - cpu, "n": n}
                 elif cmd == "sessions":
-                    answer = {"sessions": len(live), "shards": sorted({s.shard_id for s in live})}
+                    answer = {
+                        "sessions": len(live),
+                        "shards": sorted({s.shard_id for s in live}),
+                        # which connection serves each shard: a takeover shows as a new number
+                        "connections": {str(s.shard_id): s.connection.record.number for s in live},
+                    }
                 elif cmd == "quit":
                     return
                 else:

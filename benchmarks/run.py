@@ -584,6 +584,10 @@ def case_fleet(p: dict[str, Any]) -> dict[str, Any]:
     def live(emu: EmulatorProcess) -> int:
         return len(emu.ask("sessions")["shards"])
 
+    def connections(emu: EmulatorProcess) -> dict[int, int]:
+        """Shard -> number of the emulator connection serving it (numbers grow with each new connection)."""
+        return {int(k): v for k, v in emu.ask("sessions")["connections"].items()}
+
     def owners() -> dict[str, int]:
         out = io.StringIO()
         args = argparse.Namespace(sessions=sessions, app_id=DEFAULT_APP_ID, config=None, json=True)
@@ -639,15 +643,23 @@ def case_fleet(p: dict[str, Any]) -> dict[str, Any]:
 
             victim = "p3"
             lost = owners().get(victim, 0)
+            before = connections(emu)
             killed_at = time.monotonic()
             procs[victim].send_signal(signal.SIGKILL)
             procs[victim].wait()
             result["killed_at_s"] = killed_at - t0
             result["killed_shards"] = lost
-            # takeover: every shard has a live session again (the emulator drops the dead connections at once)
-            while (row := sample(emu))["live"] < shards:
+            # takeover: every shard has a live session again, and `lost` of them on connections opened after
+            # the kill. Counting live shards alone is not enough: a loaded emulator may not yet have read the
+            # dead process's connections closing when the first sample is taken.
+            while True:
+                row = sample(emu)
+                now = connections(emu)
+                moved = sum(1 for shard, number in now.items() if number != before.get(shard))
+                if len(now) == shards and moved >= lost:
+                    break
                 if time.monotonic() - killed_at > 60 + 3 * ttl:
-                    raise RuntimeError("fleet: the killed process's shards were not taken over")
+                    raise RuntimeError(f"fleet: the killed process's shards were not taken over ({now} vs {before})")
                 time.sleep(0.02)
             result["takeover_s"] = t0 + row["t"] - killed_at
             half = [shards // 2 + (1 if k < shards % 2 else 0) for k in range(2)]

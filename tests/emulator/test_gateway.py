@@ -614,9 +614,11 @@ async def test_heartbeat_timeout_closes_4009(transport: str) -> None:
     from framework.clock import ScaledClock
 
     config = EmulatorConfig(heartbeat_interval_ms=41250)
-    async with gateway_env(transport, config, clock=ScaledClock(1000)) as env:
+    # 200x, not 1000x: the timer runs from HELLO, and a loaded CI host once took longer than the 62 ms that
+    # 1000x leaves to send IDENTIFY, so the close came before the test had identified
+    async with gateway_env(transport, config, clock=ScaledClock(200)) as env:
         ws, _ = await env.identify()
-        code, _ = await expect_close(ws)  # 1.5 x 41.25 s of emulator time = ~62 ms
+        code, _ = await expect_close(ws)  # 1.5 x 41.25 s of emulator time = ~310 ms
         assert code == CloseCode.SESSION_TIMED_OUT
         assert env.emu.gateway.recorder.connections[0].close_reason_sent.startswith("heartbeat timeout")
 
