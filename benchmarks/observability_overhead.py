@@ -5,8 +5,9 @@ The emulator runs in its own process (``_common.EmulatorProcess``, a fresh one p
 after a warm-up. Configurations:
 
 - ``none``: no plugin;
-- ``metrics``: :class:`MetricsPlugin` serving on a free port, scraped once a second meanwhile (as
-  Prometheus would); ``metrics-observer``: its per-event observer alone (no server, no sampler);
+- ``metrics``: :class:`MetricsPlugin` serving on a free port, scraped once a second meanwhile by another
+  process (as Prometheus would); ``metrics-observer``: its per-event observer alone (no server, no sampler);
+  ``null-timed``: a timed observer that does nothing (the dispatcher's timing of each event alone);
 - ``tracing``: :class:`TracingPlugin` on an SDK ``TracerProvider`` whose spans go to a batch processor and
   an exporter that drops them; ``tracing-1%``: the same, sampling one trace in a hundred;
 - ``json-logs``: :class:`EventLogFields`.
@@ -14,7 +15,7 @@ after a warm-up. Configurations:
 Configurations alternate within each round so that a noisy neighbour hurts them alike; the figure is the
 median over rounds, and the median over rounds of each run against the same round's ``none`` (``paired``,
 the steadier figure when the machine's load drifts). ``--observer`` instead times the metrics plugin's
-per-event observer alone (``started`` and ``finished`` for 1,000 events, CPU time, the best of 15 repeats):
+per-event observer alone (its one call per event for 1,000 events, CPU time, the best of 15 repeats):
 the part of ``metrics-observer`` that is the plugin's, without the delivery path and the machine's noise.
 ``--delivery`` pushes 50,000 events through an :class:`EventDispatcher` into a no-op sink in this process (no
 socket, no emulator), with and without the observer, alternating, and reports the CPU per event of each and
@@ -31,9 +32,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
-import threading
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,30 +45,53 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Counter, EmulatorOptions, EmulatorProcess, runner_edge
 from gateway_vs_botpy import push_round
 
+_SCRAPER = """
+import sys, threading, urllib.request
+gone = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), gone.set()), daemon=True).start()
+while not gone.wait(1.0):
+    urllib.request.urlopen(sys.argv[1]).read()
+"""
+
+
+CONFIGS = ("none", "metrics", "metrics-observer", "null-timed", "tracing", "tracing-1%", "json-logs")
+
 
 def _plugins(config: str) -> tuple[list[object], Callable[[], None]]:
     """The plugins of ``config`` and a function to call when the run ends."""
+    from framework.plugins import hookimpl
+
     if config == "metrics-observer":  # the per-event part alone: no server, no sampler, no scrapes
         from framework.observability.metrics import MetricsPlugin
 
         return [MetricsPlugin(None, process_metrics=False)], lambda: None
+    if config == "null-timed":  # the dispatcher's timing of each event, for an observer that does nothing with it
+
+        class NullTimed:
+            def timed(self, event: Any, seconds: float) -> None:
+                pass
+
+        class Plugin:
+            @hookimpl
+            def qqbot_gateway_started(self, bot: Any, sessions: Any, tokens: Any) -> None:
+                bot.delivery.add_observer(NullTimed())
+
+        return [Plugin()], lambda: None
     if config == "metrics":
         from framework.observability.metrics import MetricsPlugin
 
         plugin = MetricsPlugin(0, host="127.0.0.1")
         plugin.serve()
-        stop = threading.Event()
-
-        def scrape() -> None:  # as Prometheus would, once a second
-            while not stop.wait(1.0):
-                urllib.request.urlopen(f"http://127.0.0.1:{plugin.port}/metrics").read()
-
-        thread = threading.Thread(target=scrape, daemon=True)
-        thread.start()
+        # scraped once a second meanwhile, as Prometheus would: from another process, so that this process's CPU
+        # counts the plugin's side of a scrape (building the text) and not a client's
+        scraper = subprocess.Popen(
+            [sys.executable, "-c", _SCRAPER, f"http://127.0.0.1:{plugin.port}/metrics"], stdin=subprocess.PIPE
+        )
 
         def close() -> None:
-            stop.set()
-            thread.join()
+            assert scraper.stdin is not None
+            scraper.stdin.close()  # its cue to stop
+            scraper.wait(10)
             plugin.close()
 
         return [plugin], close
@@ -126,9 +149,9 @@ async def run_once(emu: EmulatorProcess, config: str, n: int, warmup: int) -> tu
 
 
 def observer_cost() -> float:
-    """CPU ns per event of the metrics observer's ``started`` + ``timed`` (best of 15 repeats of 100 x 1,000); of
-    ``started`` + ``finished`` for a framework before the dispatcher timed events itself (its clock reads were then
-    the observer's: compare such figures with ``--delivery``, not with each other)."""
+    """CPU ns per event of the metrics observer's ``timed`` (best of 15 repeats of 100 x 1,000); of ``started`` +
+    ``finished`` for a framework before the dispatcher timed events itself (its clock reads were then the
+    observer's: compare such figures with ``--delivery``, not with each other)."""
     import time
     import timeit
 
@@ -137,8 +160,8 @@ def observer_cost() -> float:
     from framework.models.envelope import InboundEvent
     from framework.observability.metrics import MetricsPlugin
 
-    observer = MetricsPlugin(None, process_metrics=False).observer
-    started = observer.started
+    observer: Any = MetricsPlugin(None, process_metrics=False).observer
+    started = getattr(observer, "started", None)
     timed = getattr(observer, "timed", None)
     events = [
         InboundEvent(type="GROUP_AT_MESSAGE_CREATE", data=msgspec.Raw(b"{}"), id=f"e{i}", seq=i, shard_id=i % 2)
@@ -150,8 +173,9 @@ def observer_cost() -> float:
     def run() -> None:
         if timed is not None:
             for event in events:
-                timed(event, started(event), 0.0001)
-        else:
+                timed(event, 0.0001)
+        else:  # a framework from before the dispatcher timed events
+            assert started is not None and finished is not None
             for event in events:
                 started(event)
                 finished(event)
@@ -226,9 +250,7 @@ def main() -> None:
         from framework.observability.metrics import MetricsPlugin
 
         calls = (
-            "started + timed"
-            if hasattr(MetricsPlugin(None, process_metrics=False).observer, "timed")
-            else "started + finished"
+            "timed" if hasattr(MetricsPlugin(None, process_metrics=False).observer, "timed") else "started + finished"
         )
         print(f"metrics observer: {observer_cost():.0f} ns CPU per event ({calls})")
         return
@@ -240,6 +262,9 @@ def main() -> None:
         )
         return
     configs = args.configs.split(",")
+    unknown = [c for c in configs if c not in CONFIGS]
+    if unknown:
+        parser.error(f"unknown configuration {', '.join(unknown)}: choose from {', '.join(CONFIGS)}")
     results: dict[str, list[tuple[float, float]]] = {c: [] for c in configs}
     # one emulator per run: a fresh session each time (identify pacing off: max_concurrency high)
     for _ in range(args.rounds):

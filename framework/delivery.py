@@ -130,16 +130,14 @@ class DeliveryObserver(Protocol):
 
 
 class TimedDeliveryObserver(Protocol):
-    """An observer handed each event's handling time: the dispatcher reads the clock (``time.perf_counter``) when
-    the sink starts and when it finishes, so the observer keeps no start times and reads no clock. Told of an
-    event by :meth:`started` and :meth:`timed` (never ``finished``); duplicates are never started."""
+    """An observer told of each event once, when the sink is done with it, with its handling time: the dispatcher
+    reads the clock (``time.perf_counter``) when the sink starts and when it finishes, so the observer keeps no
+    start times and reads no clock. One call per event (never ``started`` or ``finished``); the events being
+    handled meanwhile are :meth:`EventDispatcher.handling`. Duplicates are never started."""
 
-    def started(self, event: InboundEvent) -> Any:
-        """The sink starts ``event``; what this returns is handed to :meth:`timed` for the same event."""
-
-    def timed(self, event: InboundEvent, token: Any, seconds: float) -> None:
-        """The sink finished ``event`` (returned, raised, timed out or was cancelled) ``seconds`` after it started;
-        ``token`` is what :meth:`started` returned (None if it raised)."""
+    def timed(self, event: InboundEvent, seconds: float) -> None:
+        """The sink finished ``event`` (returned, raised, timed out or was cancelled) ``seconds`` after it
+        started."""
 
 
 AnyObserver = DeliveryObserver | TimedDeliveryObserver
@@ -218,13 +216,12 @@ class EventDispatcher:
         # observers, prepared by add_observer: with exactly one, _one is it (the fast path: called directly), with
         # _one_timed its ``timed`` or None; with several, _all pairs each with its ``timed`` or None
         self._one: Any = None
-        self._one_timed: Callable[[InboundEvent, Any, float], None] | None = None
-        self._all: tuple[tuple[Any, Callable[[InboundEvent, Any, float], None] | None], ...] = ()
+        self._one_timed: Callable[[InboundEvent, float], None] | None = None
+        self._all: tuple[tuple[Any, Callable[[InboundEvent, float], None] | None], ...] = ()
         self._clocked = False  # some observer is timed: read the clock at each event's start and finish
-        # per worker slot, for the event it runs: the observers told of its start (_one, or _all then), what they
-        # returned, and when it started (perf_counter); read again when it finishes, times out or is cancelled
+        # per worker slot, for the event it runs: the observers watching it (_one, or _all then) and when it started
+        # (perf_counter, when some observer is timed); read again when it finishes, times out or is cancelled
         self._watching: list[Any] = [None] * concurrency
-        self._tokens: list[Any] = [None] * concurrency
         self._began: list[float] = [0.0] * concurrency
         self._failing: set[int] = set()  # ids of observers whose failure was logged
         for observer in observers:
@@ -248,6 +245,11 @@ class EventDispatcher:
     def running(self) -> int:
         """Events being handled by the sink now."""
         return sum(1 for event in self._current if event is not None)
+
+    def handling(self) -> list[InboundEvent]:
+        """The events being handled by the sink now (safe to call from another thread: a snapshot, which may miss
+        an event starting or finishing meanwhile)."""
+        return [event for event in list(self._current) if event is not None]
 
     def pending(self) -> int:
         """Events accepted but not yet handed to the sink (queued, or held behind their lane)."""
@@ -416,7 +418,6 @@ class EventDispatcher:
         stats = self.stats
         observers = self.observers
         watching = self._watching
-        tokens = self._tokens
         began = self._began
         clock = time.perf_counter
         while True:
@@ -493,19 +494,19 @@ class EventDispatcher:
                 continue
             # deliver ``event`` (``prepared``: what the classifier decoded, handed on)
             current[slot] = event
-            one: Any = None  # the sole observer told of this event's start (the fast path), else None
+            one: Any = None  # the sole observer watching this event (the fast path), else None
             if observers:
                 one = self._one
-                if one is not None:  # called directly: no loop; the token and start time kept per slot
+                if one is not None:  # called directly: no loop; a timed one is only timed now, called at the end
                     watching[slot] = one
                     one_timed = self._one_timed
-                    try:
-                        tokens[slot] = one.started(event)
-                    except Exception:
-                        tokens[slot] = None
-                        self._observer_failed(one)
                     if one_timed is not None:
                         began[slot] = clock()
+                    else:
+                        try:
+                            one.started(event)
+                        except Exception:
+                            self._observer_failed(one)
                 else:
                     self._notify_started(event, slot)
             try:
@@ -527,11 +528,11 @@ class EventDispatcher:
                 await anyio.lowlevel.checkpoint()  # the scope's pending cancellation lands here; the worker reports
             current[slot] = None
             if observers:
-                if one is not None:  # the fast path's other half (``one`` was told of the start)
+                if one is not None:  # the fast path's other half
                     watching[slot] = None
                     try:
                         if one_timed is not None:
-                            one_timed(event, tokens[slot], clock() - began[slot])
+                            one_timed(event, clock() - began[slot])
                         else:
                             one.finished(event)
                     except Exception:
@@ -545,35 +546,30 @@ class EventDispatcher:
                 self._check_drained()
 
     def _notify_started(self, event: InboundEvent, slot: int) -> None:
-        """Several observers: tell each of ``event``'s start, each failure isolated; keep what they returned."""
+        """Several observers: tell each untimed one of ``event``'s start, each failure isolated."""
         watched = self._all
-        marks: list[Any] = []
-        for observer, _ in watched:
-            try:
-                marks.append(observer.started(event))
-            except Exception:
-                marks.append(None)
-                self._observer_failed(observer)
+        for observer, timed in watched:
+            if timed is None:
+                try:
+                    observer.started(event)
+                except Exception:
+                    self._observer_failed(observer)
         self._watching[slot] = watched
-        self._tokens[slot] = marks
         if self._clocked:
             self._began[slot] = time.perf_counter()
 
     def _notify_finished(self, event: InboundEvent, slot: int) -> None:
-        """Tell the observers told of the start of ``slot``'s event that it finished (nothing if none were)."""
+        """Tell the observers watching ``slot``'s event that it finished (nothing if none were)."""
         watched = self._watching[slot]
         if watched is None:
             return
         self._watching[slot] = None
         seconds = time.perf_counter() - self._began[slot]
-        if type(watched) is tuple:
-            pairs: Iterator[tuple[tuple[Any, Any], Any]] = zip(watched, self._tokens[slot], strict=True)
-        else:
-            pairs = iter((((watched, getattr(watched, "timed", None)), self._tokens[slot]),))
-        for (observer, timed), token in pairs:
+        pairs = watched if type(watched) is tuple else ((watched, getattr(watched, "timed", None)),)
+        for observer, timed in pairs:
             try:
                 if timed is not None:
-                    timed(event, token, seconds)
+                    timed(event, seconds)
                 else:
                     observer.finished(event)
             except Exception:

@@ -387,7 +387,8 @@ class MetricsPlugin:
             "Events handed to the handlers, by type and shard (duplicates excluded)",
             labels=["type", "shard"],
         )
-        for (kind, shard_id), n in self.observer.received():
+        delivery = self._delivery
+        for (kind, shard_id), n in self.observer.received(delivery.handling() if delivery is not None else ()):
             received.add_metric([kind, "" if shard_id is None else str(shard_id)], n)
         yield received
         by_type: dict[str, list[float]] = {}  # the shards' histograms summed per event type
@@ -583,52 +584,49 @@ class MetricsPlugin:
 
 class _EventTiming:
     """The metrics' delivery observer (a :class:`~framework.delivery.TimedDeliveryObserver`): per event type and
-    shard, events started, and a histogram of the time from start to finish.
+    shard, a histogram of handling times, from which events handled are counted; events received are those plus
+    the ones being handled when scraped (:meth:`received`).
 
-    One cell per (type, shard), a list ``[started, bucket counts of HANDLER_BUCKETS and +Inf..., sum of
-    seconds]``, looked up once per event in ``started`` and returned: the dispatcher hands it back to ``timed``
-    with the handling time it measured itself (this observer reads no clock and keeps no start times); the
-    common case of a handler within the first bucket skips the bucket search. Closures over local names (plain
-    methods measured three times the cost). ``benchmarks/observability_overhead.py --observer`` and
-    ``--delivery``; docs/observability.md, Cost."""
+    One cell per (type, shard), a list ``[bucket counts of HANDLER_BUCKETS and +Inf..., sum of seconds]``, found
+    in one dict lookup in ``timed``, the only call per event: the dispatcher hands over the handling time it
+    measured itself (this observer reads no clock and keeps no start times); the common case of a handler within
+    the first bucket skips the bucket search. A closure over local names (plain methods measured three times the
+    cost). ``benchmarks/observability_overhead.py --observer`` and ``--delivery``; docs/observability.md, Cost."""
 
-    started: Callable[[InboundEvent], list[float]]
-    timed: Callable[[InboundEvent, list[float], float], None]
+    timed: Callable[[InboundEvent, float], None]
 
     def __init__(self) -> None:
         self.cells: dict[tuple[str, int | None], list[float]] = {}
-        """(type, shard) -> ``[started, bucket counts..., +Inf count, sum of seconds]`` (read at scrape time)."""
+        """(type, shard) -> ``[bucket counts..., +Inf count, sum of seconds]`` (read at scrape time)."""
         cells = self.cells
         find, bounds = bisect.bisect_left, HANDLER_BUCKETS
-        first, width = HANDLER_BUCKETS[0], len(HANDLER_BUCKETS) + 2
+        first, width = HANDLER_BUCKETS[0], len(HANDLER_BUCKETS) + 1
 
-        def started(event: InboundEvent) -> list[float]:
+        def timed(event: InboundEvent, seconds: float) -> None:
             key = (event.type, event.shard_id)
             cell = cells.get(key)
             if cell is None:
                 cell = cells[key] = [0] * width + [0.0]
-            cell[0] += 1
-            return cell
-
-        def timed(event: InboundEvent, cell: list[float] | None, seconds: float) -> None:
-            if cell is None:  # started() raised
-                return
             if seconds <= first:
-                cell[1] += 1
+                cell[0] += 1
             else:
-                cell[find(bounds, seconds) + 1] += 1
+                cell[find(bounds, seconds)] += 1
             cell[-1] += seconds
 
-        self.started = started
         self.timed = timed
 
-    def received(self) -> list[tuple[tuple[str, int | None], int]]:
-        """``((type, shard), events started)`` pairs."""
-        return [(key, int(cell[0])) for key, cell in list(self.cells.items())]
+    def received(self, handling: Iterable[InboundEvent] = ()) -> list[tuple[tuple[str, int | None], int]]:
+        """``((type, shard), events started)`` pairs: those handled, plus those of ``handling`` (the events the
+        dispatcher's sink runs now)."""
+        counts = {key: int(sum(cell[:-1])) for key, cell in list(self.cells.items())}
+        for event in handling:
+            key = (event.type, event.shard_id)
+            counts[key] = counts.get(key, 0) + 1
+        return list(counts.items())
 
     def series(self) -> list[tuple[tuple[str, int | None], list[float]]]:
         """``((type, shard), [bucket counts..., +Inf count, sum of seconds])`` pairs (copies)."""
-        return [(key, cell[1:]) for key, cell in list(self.cells.items())]
+        return [(key, list(cell)) for key, cell in list(self.cells.items())]
 
 
 def _cumulative(bounds: Sequence[float], counts: Sequence[float]) -> list[tuple[str, float]]:
