@@ -196,6 +196,22 @@ class NatsJetStreamBus:
         except _UNAVAILABLE as exc:
             raise BusUnavailable(f"NATS unavailable during {what} ({exc!r})") from None
 
+    async def _create(self, what: str, kv: Any, key: str, value: bytes) -> int | None:
+        """``kv.create``: the new revision, or None when ``key`` holds a value (another process was first).
+
+        nats-py's ``create``, finding an earlier revision of ``key``, reads it to see whether it is a delete marker;
+        when that entry expired or was purged in between, the read raises ``KeyNotFoundError``: the key is free
+        again, so the create is tried once more (seen under load: a worker's lease round crashed on it)."""
+        for _ in range(3):
+            try:
+                revision: int = await self._call(what, kv.create(key, value))
+            except nats.js.errors.KeyWrongLastSequenceError:
+                return None
+            except nats.js.errors.KeyNotFoundError:
+                continue
+            return revision
+        return None
+
     async def _on_reply(self, msg: Any) -> None:
         future = self._replies.pop(msg.subject, None)
         if future is not None and not future.done():
@@ -291,10 +307,10 @@ class NatsJetStreamBus:
             p = (offset + j) % self.partitions
             if p in self.owned:
                 continue
-            try:
-                self._revision[p] = await self._call("a lease", kv.create(f"p.{p}", me))
-            except nats.js.errors.KeyWrongLastSequenceError:
+            revision = await self._create("a lease", kv, f"p.{p}", me)
+            if revision is None:
                 continue
+            self._revision[p] = revision
             self.owned.add(p)
             self._untaken.add(p)
         for p in sorted(self._untaken):  # taken now, or again after a failure (the lease is held meanwhile)
@@ -488,9 +504,8 @@ class NatsSeqStore:
             except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
                 pass
             seq = await self._count(source_id)
-            try:
-                await self.bus._call("the msg_seq", kv.create(key, str(seq).encode()))
-            except nats.js.errors.KeyWrongLastSequenceError:  # the same reply numbered meanwhile elsewhere
+            if await self.bus._create("the msg_seq", kv, key, str(seq).encode()) is None:
+                # the same reply numbered meanwhile elsewhere
                 entry = await self.bus._call("the msg_seq", kv.get(key))
                 return int(entry.value), True
         except BusUnavailable as exc:
@@ -513,9 +528,7 @@ class NatsSeqStore:
             try:
                 entry = await self.bus._call("the msg_seq", kv.get(key))
             except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
-                try:
-                    await self.bus._call("the msg_seq", kv.create(key, b"1"))
-                except nats.js.errors.KeyWrongLastSequenceError:
+                if await self.bus._create("the msg_seq", kv, key, b"1") is None:
                     continue
                 return 1
             seq = int(entry.value or b"0") + 1

@@ -170,3 +170,39 @@ async def test_a_batch_beyond_the_reconnect_buffer_raises_bus_unavailable(nats_s
         with pytest.raises(BusUnavailable, match="PUB"):
             await bus.publish([(0, big)] * 150)
         assert not bus._replies
+
+
+class _VanishingOnce:
+    """A real KV bucket whose first ``create`` fails as nats-py's does when the key's earlier entry expires between
+    its two requests (it writes with ``last=0``, is told of an earlier revision, reads it, finds none): the race a
+    worker's lease round once crashed on under load. Everything else goes to the real bucket."""
+
+    def __init__(self, kv: Any) -> None:
+        self.kv = kv
+        self.failed = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.kv, name)
+
+    async def create(self, key: str, value: bytes) -> int:
+        if not self.failed:
+            self.failed += 1
+            import nats.js.errors
+
+            raise nats.js.errors.KeyNotFoundError
+        revision: int = await self.kv.create(key, value)
+        return revision
+
+
+async def test_a_create_whose_earlier_entry_vanished_meanwhile_is_tried_again(nats_server: NatsServer) -> None:
+    async with NatsJetStreamBus(f"{nats_server.url}?partitions=1", app_id="1") as bus:
+        leases = _VanishingOnce(bus._leases)
+        revision = await bus._create("a lease", leases, "p.0", b"me")
+        assert leases.failed == 1 and isinstance(revision, int)
+        assert (await bus._leases.get("p.0")).value == b"me"
+        # taken: another process's create is told so (None), not an error
+        assert await bus._create("a lease", bus._leases, "p.0", b"other") is None
+        # the msg_seq counter goes through the same path
+        bus._seq = _VanishingOnce(bus._seq)
+        assert await ReplyLedger(store=bus.seq_store()).allocate("m-vanish") == 1
+        assert bus._seq.failed == 1
