@@ -123,9 +123,6 @@ class NatsJetStreamBus:
         """Partitions lost because a lease could not be renewed in time."""
         self.claimed = 0
         """Unacknowledged entries taken over from a departed worker's consumer: redeliveries."""
-        self.watchdog: Any = None
-        """The process's event-loop watchdog (a ``LoopWatchdog``, set by ``qqbot worker`` and the webhook gateway,
-        which run no session manager), for observers: ``/healthz`` reads it. Not used by the bus."""
 
     def __repr__(self) -> str:
         host = urlsplit(self.config.nats_url).hostname

@@ -199,9 +199,6 @@ class RedisStreamsBus:
         """Partitions lost because a lease could not be renewed in time."""
         self.claimed = 0
         """Pending entries claimed from another consumer (a departed worker's, or stale ones): redeliveries."""
-        self.watchdog: Any = None
-        """The process's event-loop watchdog (a ``LoopWatchdog``, set by ``qqbot worker`` and the webhook gateway,
-        which run no session manager), for observers: ``/healthz`` reads it. Not used by the bus."""
 
     def __repr__(self) -> str:
         host = urlsplit(self.config.redis_url).hostname

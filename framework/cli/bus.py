@@ -6,8 +6,8 @@ bot's handlers on the events read from the bus; its replies go through its own O
 
 Both take ``--metrics-port`` (``[metrics] port``, ``QQBOT_METRICS_PORT``) as ``qqbot run`` does, and hand their
 publisher or consumer to the bot's plugins through ``qqbot_bus_started`` (metrics, readiness, tracing across the
-bus: docs/observability.md). A worker and a webhook gateway run a loop watchdog of their own (a websocket gateway
-uses its session manager's), handed over as ``bus.watchdog``: ``/healthz`` reads it.
+bus: docs/observability.md). A worker and a webhook gateway run a loop watchdog of their own, handed over as the
+hook's ``watchdog`` argument (``/healthz`` reads it); a websocket gateway passes None: its session manager's applies.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from framework.bus import BusPublisher
     from framework.config import Settings
     from framework.runtime.credentials import Credentials
+    from framework.runtime.gateway.watchdog import LoopWatchdog
     from framework.runtime.platform import Platform
 
 __all__ = ["add_parsers", "gateway", "worker"]
@@ -49,14 +50,14 @@ _WATCHDOG_THRESHOLD = 2.0
 ``/healthz`` answers 503: the session manager's default, which ``qqbot run`` and the websocket gateway use."""
 
 
-async def _start_watchdog(tg: anyio.abc.TaskGroup, bus: Any) -> None:
-    """Run a loop watchdog in ``tg`` and hand it over as ``bus.watchdog`` (read by ``/healthz``), for a process
-    without a session manager (whose own watchdog the websocket gateway uses)."""
+async def _start_watchdog(tg: anyio.abc.TaskGroup) -> LoopWatchdog:
+    """Run a loop watchdog in ``tg`` and return it, for ``qqbot_bus_started`` to hand over (``/healthz`` reads
+    it): for a process without a session manager (whose own watchdog the websocket gateway uses)."""
     from framework.runtime.gateway.watchdog import LoopWatchdog
 
     watchdog = LoopWatchdog(_WATCHDOG_THRESHOLD)
     await tg.start(watchdog.run)
-    bus.watchdog = watchdog
+    return watchdog
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -235,7 +236,13 @@ async def _gateway(
             )
             async with manager:
                 bot.plugins.notify(
-                    "qqbot_bus_started", bus=bus, publisher=publisher, consumer=None, sessions=manager, tokens=tokens
+                    "qqbot_bus_started",
+                    bus=bus,
+                    publisher=publisher,
+                    consumer=None,
+                    sessions=manager,
+                    tokens=tokens,
+                    watchdog=None,  # the session manager runs its own: sessions.watchdog
                 )
                 await manager.start()
                 for shard in manager.shards:
@@ -262,7 +269,7 @@ async def _webhook_gateway(bot: Bot, settings: Settings, credentials: Credential
 
     hook = settings.webhook
     async with open_bus(args.bus, app_id=credentials.app_id) as bus, anyio.create_task_group() as tg:
-        await _start_watchdog(tg, bus)
+        watchdog = await _start_watchdog(tg)
         publisher = BusPublisher(bus, buffer=args.buffer, policy=args.when_full)
         await tg.start(publisher.run)
         app = WebhookApp(
@@ -290,10 +297,18 @@ async def _webhook_gateway(bot: Bot, settings: Settings, credentials: Credential
                 bot.plugins.notify("qqbot_webhook_stopped")
                 served.set()
 
-        bot.plugins.notify("qqbot_bus_started", bus=bus, publisher=publisher, consumer=None, sessions=None, tokens=None)
+        bot.plugins.notify(
+            "qqbot_bus_started",
+            bus=bus,
+            publisher=publisher,
+            consumer=None,
+            sessions=None,
+            tokens=None,
+            watchdog=watchdog,
+        )
         host, port = await tg.start(serve)
         # readiness: serving
-        bot.plugins.notify("qqbot_webhook_started", host=host, port=port, tokens=None, watchdog=bus.watchdog)
+        bot.plugins.notify("qqbot_webhook_started", host=host, port=port, tokens=None, watchdog=watchdog)
         print(
             f"gateway {bot.name!r} is ready (webhook callbacks on http://{host}:{port}{hook.path}); publishing to "
             f"{bus!r}; press Ctrl-C to stop",
@@ -336,10 +351,16 @@ async def _worker(bot: Bot, settings: Settings, credentials: Credentials, platfo
             bot.ledger.store = bus.seq_store()
             bot.ledger.windows = PASSIVE_REPLY_WINDOWS
             consumer = BusConsumer(bus, delivery, max_inflight=max(2 * bot.concurrency, 256))
-            await _start_watchdog(tg, bus)  # warns naming a handler that blocks the loop; /healthz reads it
+            watchdog = await _start_watchdog(tg)  # warns naming a handler that blocks the loop; /healthz reads it
             await tg.start(bus.run)
             bot.plugins.notify(
-                "qqbot_bus_started", bus=bus, publisher=None, consumer=consumer, sessions=None, tokens=tokens
+                "qqbot_bus_started",
+                bus=bus,
+                publisher=None,
+                consumer=consumer,
+                sessions=None,
+                tokens=tokens,
+                watchdog=watchdog,
             )
             finished = anyio.Event()
 

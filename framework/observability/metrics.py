@@ -135,7 +135,9 @@ class MetricsPlugin:
         self._delivery: EventDispatcher | None = None
         self._sessions: SessionManager | None = None
         self._tokens: Any = None
-        self._watchdog: Any = None  # run_webhook's loop watchdog (a session manager has its own)
+        # the process's loop watchdog where no session manager runs one: run_webhook's (qqbot_webhook_started), a
+        # bus worker's or webhook gateway's (qqbot_bus_started)
+        self._watchdog: Any = None
         self._webhook_serving = False
         self._bus: Any = None  # qqbot gateway / qqbot worker: the backend, and the publisher or the consumer
         self._publisher: Any = None
@@ -232,10 +234,13 @@ class MetricsPlugin:
         self._webhook_serving = False
 
     @hookimpl
-    def qqbot_bus_started(self, bot: Bot, bus: Any, publisher: Any, consumer: Any, sessions: Any, tokens: Any) -> None:
+    def qqbot_bus_started(
+        self, bot: Bot, bus: Any, publisher: Any, consumer: Any, sessions: Any, tokens: Any, watchdog: Any
+    ) -> None:
         self._bus, self._publisher, self._consumer = bus, publisher, consumer
         self._bus_stopped = False
         self._sessions = sessions
+        self._watchdog = watchdog  # None on a websocket gateway: its session manager's applies
         if tokens is not None:
             self._tokens = tokens
         self._observe(bot)  # a worker's delivery path (a gateway runs no handler: bot.delivery is None)
@@ -281,10 +286,11 @@ class MetricsPlugin:
     # -- health -----------------------------------------------------------------------------------
 
     def health(self) -> tuple[bool, str]:
-        """``/healthz``: alive, and the event loop ran within the watchdog's threshold: the session manager's, or on
-        a bus process without one (a worker, a webhook gateway) the one its CLI hands over as ``bus.watchdog``.
-        ``ok`` alone when no watchdog runs; else ``ok`` with how long ago the loop last ran."""
-        watchdog = getattr(self._sessions, "watchdog", None) or self._watchdog or getattr(self._bus, "watchdog", None)
+        """``/healthz``: alive, and the event loop ran within the watchdog's threshold: the session manager's, or in
+        a process without one the watchdog a hook handed over (``qqbot_webhook_started`` of ``run_webhook``,
+        ``qqbot_bus_started`` of a worker or a webhook gateway). ``ok`` alone when no watchdog runs; else ``ok``
+        with how long ago the loop last ran."""
+        watchdog = getattr(self._sessions, "watchdog", None) or self._watchdog
         if watchdog is None:
             return True, "ok"
         blocked = watchdog.blocked_for()

@@ -149,7 +149,9 @@ def qqbot_rate_limit_wait(bot: Bot, method: str, route: str, seconds: float) -> 
 
 
 @hookspec
-def qqbot_bus_started(bot: Bot, bus: Any, publisher: Any, consumer: Any, sessions: Any, tokens: Any) -> None:
+def qqbot_bus_started(
+    bot: Bot, bus: Any, publisher: Any, consumer: Any, sessions: Any, tokens: Any, watchdog: Any
+) -> None:
     """Observe that this process joined an event bus (docs/event-bus.md): called by ``qqbot gateway`` and
     ``qqbot worker`` (the gateway's webhook server also calls ``qqbot_webhook_started``; nothing else of the
     transport hooks above is called there).
@@ -160,9 +162,13 @@ def qqbot_bus_started(bot: Bot, bus: Any, publisher: Any, consumer: Any, session
     provider (None on a webhook gateway). On a worker ``consumer`` is its
     :class:`~framework.bus.consumer.BusConsumer` (``publisher`` and ``sessions`` None), called once the worker
     holds its bus membership and before it reads: the bot is running, so ``bot.delivery`` is the delivery path
-    the consumer feeds. ``bus`` is the backend (:class:`~framework.bus.base.EventBus`). All typed ``Any``:
-    plugins use only the app layer's names. For observers (metrics, readiness, tracing): keep references, do
-    not drive them. Called from the event loop.
+    the consumer feeds. ``bus`` is the backend (:class:`~framework.bus.base.EventBus`). ``watchdog`` is the
+    process's :class:`~framework.runtime.gateway.watchdog.LoopWatchdog` (what ``/healthz`` reads) on a worker and
+    a webhook gateway, which run no session manager; None on a websocket gateway, whose session manager's own
+    (``sessions.watchdog``) applies. All typed ``Any``: plugins use only the app layer's names; like every hook,
+    an implementation may take a subset of the arguments (one written before ``watchdog`` was added still
+    works). For observers (metrics, readiness, tracing): keep references, do not drive them. Called from the
+    event loop.
     """
 
 

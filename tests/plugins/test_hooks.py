@@ -211,3 +211,63 @@ async def test_hooks_of_several_plugins_follow_pluggy_order() -> None:
     bot.prepare()
     # pluggy: tryfirst wins, then the most recently registered
     assert order == ["early", "second", "first"]
+
+
+class BusObserverBeforeWatchdog:
+    """A ``qqbot_bus_started`` observer written when the hook had no ``watchdog`` argument."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    @hookimpl
+    def qqbot_bus_started(self, bot: Bot, bus: Any, publisher: Any, consumer: Any, sessions: Any, tokens: Any) -> None:
+        self.calls.append((bot.name, bus, publisher, consumer, sessions, tokens))
+
+
+@pytest.mark.anyio
+async def test_bus_started_hands_the_watchdog_to_healthz_and_older_observers_still_load() -> None:
+    """``qqbot_bus_started`` as ``qqbot worker`` calls it: an observer without ``watchdog`` (the hook's signature
+    before that argument) loads and is called; the metrics plugin's ``/healthz`` answer follows the watchdog handed
+    over by the hook (the bus object carries none). tests/bus/test_bus_observability.py runs the same route in a
+    real worker process, a handler blocking its loop."""
+    import time
+
+    import anyio
+
+    from framework.observability.metrics import MetricsPlugin
+    from framework.runtime.gateway.watchdog import LoopWatchdog
+
+    old = BusObserverBeforeWatchdog()
+    metrics = MetricsPlugin(port=None, process_metrics=False)
+    bot = Bot("worker", plugins=[old, metrics])
+    bot.prepare()
+    assert bot.plugins.failures == []  # both implementations were accepted by the hookspec
+    assert metrics.health() == (True, "ok")  # no watchdog handed over yet
+    bus, consumer = object(), object()
+    watchdog = LoopWatchdog(0.2)
+    async with anyio.create_task_group() as tg:
+        await tg.start(watchdog.run)
+        bot.plugins.notify(
+            "qqbot_bus_started",
+            bus=bus,
+            publisher=None,
+            consumer=consumer,
+            sessions=None,
+            tokens=None,
+            watchdog=watchdog,
+        )
+        assert bot.plugins.failures == []
+        assert old.calls == [("worker", bus, None, consumer, None, None)]
+        healthy, text = metrics.health()
+        assert healthy and text.startswith("ok; event loop ran ") and text.endswith("(watchdog threshold 0.2 s)")
+        time.sleep(0.3)  # noqa: ASYNC251 - blocking the loop past the threshold on purpose
+        healthy, text = metrics.health()
+        assert not healthy and text.startswith("event loop blocked for ") and text.endswith("(threshold 0.2 s)")
+        await anyio.sleep(0.1)
+        assert metrics.health()[0]  # the loop runs again
+        tg.cancel_scope.cancel()
+    # a websocket gateway hands over None: its session manager's watchdog applies (none here: plain ok)
+    bot.plugins.notify(
+        "qqbot_bus_started", bus=bus, publisher=object(), consumer=None, sessions=None, tokens=None, watchdog=None
+    )
+    assert metrics.health() == (True, "ok")
