@@ -428,8 +428,7 @@ class OpenAPICore(EndpointGroup):
             elapsed = self._clock.monotonic() - started
             status = response.status_code
             trace_id = response.headers.get("x-tps-trace-id", "")
-            if self.on_response is not None:
-                await self._run_hook(self.on_response, method, url, status, elapsed, trace_id)
+            await self._run_hook(self.on_response, method, url, status, elapsed, trace_id)
             logger.debug("← %d %s %s %.3fs trace_id=%s", status, method, url, elapsed, trace_id or "-")
 
             if status in (200, 204):
