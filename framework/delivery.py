@@ -52,6 +52,7 @@ __all__ = [
     "DeliveryObserver",
     "DeliveryStats",
     "EventDispatcher",
+    "TimedDeliveryObserver",
     "dedupe_key",
     "envelope_keys",
     "waiting",
