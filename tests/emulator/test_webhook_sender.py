@@ -147,7 +147,8 @@ async def test_gives_up_after_retries_when_the_receiver_is_down() -> None:
 
 async def test_slow_receiver_times_out_and_is_retried() -> None:
     async with receiver((200, b"", 2.0), (200, b'{"op":12,"d":0}', 0.0)) as rec:
-        config = EmulatorConfig(webhook_url=rec.url, webhook_timeout=0.2)
+        # the retry's round trip must fit in the timeout: 0.5 s leaves a loaded host room (0.2 s did not)
+        config = EmulatorConfig(webhook_url=rec.url, webhook_timeout=0.5)
         emu = Emulator(config, clock=VirtualClock())
         async with emu:
             emu.control.c2c_message("slow")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
@@ -27,6 +29,8 @@ from framework.runtime.platform import Platform
 EVENT_TYPE = "X_GATEWAY_TEST"
 """An event type outside the event table: the emulator routes it by guild id, whatever the intents."""
 INTENTS = 1 << 30
+HEARTBEAT_SLACK = 0.3
+"""Real seconds the harness adds to the emulator's heartbeat watchdog (unless a test sets its factor)."""
 
 
 def guild_for(shard: int, shard_count: int) -> str:
@@ -85,6 +89,16 @@ class Harness:
         return out
 
 
+BACKOFF_LOG = "shard %d: reconnecting in %.2f s"
+
+
+def backoff_delays(records: list[logging.LogRecord]) -> list[float]:
+    """The reconnect delays the shards chose (clock seconds), from their INFO log: exact, where gaps measured
+    between connections also hold the host's scheduling (capture with ``caplog.set_level(logging.INFO)``)."""
+    delays = (r.args[1] for r in records if r.msg == BACKOFF_LOG and isinstance(r.args, tuple))
+    return [d for d in delays if isinstance(d, float)]
+
+
 def gateway_config(**kw: Any) -> GatewayConfig:
     # generous timeouts: at ×20 they are 1.5 s / 3 s real, enough on a loaded 2-CPU machine
     base: dict[str, Any] = {"hello_timeout": 30.0, "ready_timeout": 60.0, "backoff_base": 0.5, "backoff_cap": 4.0}
@@ -110,6 +124,14 @@ async def harness(
     **manager_kw: Any,
 ) -> AsyncIterator[Harness]:
     clock = ScaledClock(factor)
+    settings = settings or GatewaySettings()
+    if settings.heartbeat_timeout_factor == "auto":
+        # The default watchdog (1.5 intervals) leaves 0.5 interval between a heartbeat falling due and the close:
+        # 50 ms of real time at 2 s and x20, which a loaded host's scheduling stall exceeds (a spurious 4009 and
+        # resume). These tests check the client, not that watchdog (tests/emulator/test_gateway.py does): it waits
+        # HEARTBEAT_SLACK more real seconds here (0.35 s of slack at the defaults).
+        interval = heartbeat_ms / 1000 / factor
+        settings = dataclasses.replace(settings, heartbeat_timeout_factor=1.5 + HEARTBEAT_SLACK / interval)
     emu_config = EmulatorConfig(
         heartbeat_interval_ms=heartbeat_ms,
         shards=shards,
@@ -167,4 +189,4 @@ async def harness(
                 await manager.stop()
 
 
-__all__ = ["EVENT_TYPE", "INTENTS", "Harness", "gateway_config", "guild_for", "harness", "math"]
+__all__ = ["EVENT_TYPE", "INTENTS", "Harness", "backoff_delays", "gateway_config", "guild_for", "harness", "math"]

@@ -70,7 +70,10 @@ def _client(url: str, clock: ScaledClock, http: httpx.AsyncClient | None = None)
 async def test_route_recovers_after_five_429s(running: tuple[Emulator, str]) -> None:
     """After five 429s the platform answers normally: no later reply waits (was ~3.2 s, 2.6 s, 2 s ... each)."""
     emulator, url = running
-    clock = SleepLog(1000.0)
+    # 50x, not 1000x: the waits count the host's scheduling times the factor. At 1000x the 60 s max_rate_limit_wait
+    # left 29 ms of real time beyond the 31 s of backoff, and the "> 20 s" below 11 ms (a loaded host's stall gave
+    # a RateLimitedError); at 50x that is 580 ms and 220 ms, for 0.6 s of backoff
+    clock = SleepLog(50.0)
     api, tokens = _client(url, clock)
     event = emulator.control.group_at_message("ping")
     gid, msg_id = event.d["group_openid"], event.d["id"]
@@ -204,7 +207,9 @@ async def test_freeing_one_route_does_not_release_another(
     tokens: TokenManager, http: httpx.AsyncClient, script: Script
 ) -> None:
     """Waiters wake when any route is freed; one whose own route is still blocked goes back to sleep."""
-    clock = ScaledClock(20.0)  # 50 ms of real time per clock second: a GC pause stays far below the margin
+    # 100 ms of real time per clock second: the 3 s of slack below (G1 freed after 1 s, not 5) are 300 ms of real
+    # time, more than a loaded host's scheduling stall (at 20x they were 150 ms)
+    clock = ScaledClock(10.0)
     sent_at: dict[str, list[float]] = {"G1": [], "G2": []}
     retry = {"G1": "1", "G2": "5"}
 

@@ -246,7 +246,9 @@ async def test_close_handshake_is_bounded_when_the_server_never_answers() -> Non
 
     clock = ScaledClock(1000)  # close_timeout=5 s passes in 5 ms
     async with serve(handler) as url:
-        ws = await connect(url, close_timeout=5.0, clock=clock)
+        # the clock bounds the opening handshake too: 500 s is 0.5 s of real time (the default 10 s left 10 ms,
+        # which a loaded host's scheduling exceeded)
+        ws = await connect(url, open_timeout=500.0, close_timeout=5.0, clock=clock)
         with anyio.fail_after(5):
             await ws.close()
         assert ws.close_code == 1006
