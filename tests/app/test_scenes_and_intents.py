@@ -217,7 +217,10 @@ def test_qqbot_check_with_declared_scenes_from_the_environment(tmp_path: Path) -
 @pytest.mark.anyio
 async def test_a_new_bot_runs_the_example_without_the_optional_intents(caplog: pytest.LogCaptureFixture) -> None:
     bot = hello_bot()
-    clock = ScaledClock(100.0)  # the second identify waits out the identify window: 50 ms here
+    # the second identify waits out the 5 s identify window: 100 ms here. x50, not x100: at x100 the heartbeat
+    # watchdog's slack (half of 41.25 s) and the 20 s hello timeout were ~200 ms of real time, which a loaded
+    # host's scheduling stalls can use up; at x50 they are ~400 ms
+    clock = ScaledClock(50.0)
     emulator = Emulator(clock=clock)
     emulator.config.allowed_intents[DEFAULT_APP_ID] = int(DEFAULT_PERMITTED)  # a new bot: no grant
     async with emulator, inprocess_runner(bot, emulator, clock=clock) as runner:
@@ -233,7 +236,7 @@ async def test_a_new_bot_runs_the_example_without_the_optional_intents(caplog: p
 
 @pytest.mark.anyio
 async def test_the_test_client_knows_which_optional_intents_were_dropped() -> None:
-    clock = ScaledClock(100.0)
+    clock = ScaledClock(50.0)  # x50 for a loaded host (see above)
     emulator = Emulator(clock=clock)
     emulator.config.allowed_intents[DEFAULT_APP_ID] = int(DEFAULT_PERMITTED)  # listed: connect() grants nothing
     async with connect(hello_bot(), emulator=emulator, clock=clock) as chat:

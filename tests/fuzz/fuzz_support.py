@@ -24,6 +24,7 @@ from framework.clock import ScaledClock
 from framework.emulator import Emulator, EmulatorConfig
 from framework.emulator.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 from framework.emulator.gateway.hub import GatewayHub
+from framework.emulator.gateway.settings import GatewaySettings
 from framework.emulator.world import EmittedEvent
 from framework.models import C2CMessage
 from framework.protocol.gateway import GatewayConfig
@@ -191,7 +192,13 @@ async def bot_stack(*, factor: float = 20.0, heartbeat_ms: int = 10_000, shards:
 
     config = EmulatorConfig(heartbeat_interval_ms=heartbeat_ms, shards=shards)
     config.grant(DEFAULT_APP_ID, int(bot.intents))
-    emulator = Emulator(config, clock=clock)
+    # The emulator's heartbeat watchdog (1.5 intervals) leaves half an interval of slack: 250 ms of real time at
+    # 10 s and x20, which a loaded host's scheduling stalls can use up (a spurious 4009, then a connection the
+    # "never spins" check counts). These tests check the client, not that watchdog: it waits 0.3 real s more.
+    interval = heartbeat_ms / 1000 / factor
+    emulator = Emulator(
+        config, clock=clock, gateway_settings=GatewaySettings(heartbeat_timeout_factor=1.5 + 0.3 / interval)
+    )
     async with emulator.serve("127.0.0.1", 0) as base:
         runner = BotRunner(
             bot,

@@ -133,7 +133,10 @@ async def test_several_shards_are_all_ready_and_share_the_events() -> None:
     async def at(ctx: Context) -> None:
         seen.append(ctx.inbound.shard_id)
 
-    clock = ScaledClock(100.0)  # identifies are paced 5 s apart (max_concurrency 1): 50 ms here
+    # identifies are paced 5 s apart (max_concurrency 1): 100 ms here. x50, not x100: at x100 the heartbeat
+    # watchdog's slack (half of 41.25 s) and the 20 s hello timeout were ~200 ms of real time, which a loaded
+    # host's scheduling stalls can use up; at x50 they are ~400 ms
+    clock = ScaledClock(50.0)
     emulator = Emulator(EmulatorConfig(shards=2), clock=clock)
     guilds = [emulator.world.add_guild(str(n << 22)) for n in (0, 1)]  # one guild per shard
     for guild in guilds:
@@ -168,7 +171,8 @@ async def test_a_fatal_gateway_error_is_raised_from_wait_ready() -> None:
 
 @pytest.mark.anyio
 async def test_stop_ends_the_sessions_and_the_runner_can_start_again() -> None:
-    clock = ScaledClock(100.0)  # the second identify must wait out the 5 s identify window: 50 ms here
+    # the second identify must wait out the 5 s identify window: 100 ms here (x50 for a loaded host, see above)
+    clock = ScaledClock(50.0)
     emulator = Emulator(clock=clock)
     runner = inprocess_runner(Bot("stoppable"), emulator, clock=clock)
     async with emulator:
