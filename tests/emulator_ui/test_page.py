@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from _harness import open_page, served, shoot
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 from ui_bot import bot
 
 from framework.emulator import EmulatorConfig
@@ -51,6 +51,30 @@ def test_ping_as_a_group_user_shows_pong(page: Page, chat: Chat, request: pytest
     assert [m.body.get("content") for m in sent] == ["pong"]
     # the REST call that carried it is in the wire log, with its status
     expect(page.locator(".entry.rest", has_text="POST /v2/groups/g1/messages → 200")).to_have_count(1)
+
+
+def test_a_clicked_button_shows_its_visited_label_when_the_page_redrew_meanwhile(page: Page, chat: Chat) -> None:
+    """The click's request is held at the browser while the transcript is drawn anew (as a world refresh does); once
+    it completes, the button drawn since shows the visited label (the old one it was set on is gone from the page:
+    CI once saw "Red" stay)."""
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route("**/_emulator/act/button_click", hold)
+    _send(page, "/menu")
+    red = page.locator(".msg.bot").nth(0).locator(".keyboard button", has_text="Red")
+    red.click()
+    deadline = time.monotonic() + 10
+    while not held:
+        assert time.monotonic() < deadline, "the click's request never left the page"
+        page.wait_for_timeout(20)
+    page.dispatch_event("#target", "change")  # the same conversation, drawn anew: a new Red button
+    expect(red).to_have_text("Red")
+    held[0].continue_()
+    expect(red).to_have_text("Red ✓")
+    expect(page.locator(".msg.bot").last).to_have_text("botyou picked colour:red")
 
 
 def test_keyboard_button_sends_an_interaction_the_bot_handles(

@@ -288,7 +288,12 @@
           click(item, button).then(() => {
             item.visited = item.visited || new Set();
             item.visited.add(button.id);
-            if (render.visited_label) b.textContent = render.visited_label;
+            // the transcript may have been drawn anew while the click was on its way (a world refresh): then this
+            // button is gone from the page, and only drawing it again shows the visited label
+            if (render.visited_label) {
+              if (b.isConnected) b.textContent = render.visited_label;
+              else renderTranscript();
+            }
           }).catch((e) => showError(e.message));
         });
         line.append(b);
