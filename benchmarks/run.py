@@ -581,9 +581,6 @@ def case_fleet(p: dict[str, Any]) -> dict[str, Any]:
         with open(work / f"{name}.log", "wb") as log:
             procs[name] = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
-    def live(emu: EmulatorProcess) -> int:
-        return len(emu.ask("sessions")["shards"])
-
     def connections(emu: EmulatorProcess) -> dict[int, int]:
         """Shard -> number of the emulator connection serving it (numbers grow with each new connection)."""
         return {int(k): v for k, v in emu.ask("sessions")["connections"].items()}
@@ -604,13 +601,15 @@ def case_fleet(p: dict[str, Any]) -> dict[str, Any]:
     last_owners: dict[str, Any] = {"at": -1.0, "counts": {}}
 
     def sample(emu: EmulatorProcess) -> dict[str, Any]:
-        """Live shards (from the emulator: cheap, every call) and owners (from Redis: every ``poll`` s)."""
-        row: dict[str, Any] = {"t": time.monotonic() - t0, "live": live(emu)}
+        """Live shards (from the emulator: cheap, every call) and owners (from Redis: every ``poll`` s); the
+        returned row also holds the emulator's connection per shard (not kept in the timeline)."""
+        serving = connections(emu)
+        row: dict[str, Any] = {"t": time.monotonic() - t0, "live": len(serving)}
         if row["t"] - last_owners["at"] >= poll:
             last_owners["counts"] = row["owners"] = owners()
             last_owners["at"] = row["t"]
         timeline.append(row)
-        return row | {"owners": last_owners["counts"]}
+        return row | {"owners": last_owners["counts"], "connections": serving}
 
     def wait(emu: EmulatorProcess, done: Callable[[dict[str, Any]], bool], what: str, timeout: float) -> float:
         start_at = time.monotonic()
@@ -654,7 +653,7 @@ def case_fleet(p: dict[str, Any]) -> dict[str, Any]:
             # dead process's connections closing when the first sample is taken.
             while True:
                 row = sample(emu)
-                now = connections(emu)
+                now = row["connections"]
                 moved = sum(1 for shard, number in now.items() if number != before.get(shard))
                 if len(now) == shards and moved >= lost:
                     break
