@@ -16,7 +16,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from framework.runtime.gateway.signals import wait_for_signal
-from framework.runtime.webhook.app import ASGIReceive, ASGIScope, ASGISend
+from framework.runtime.webhook.app import ASGIReceive, ASGIScope, ASGISend, WebhookApp
 
 __all__ = ["ASGIApp", "serve_webhook"]
 
@@ -24,6 +24,11 @@ ASGIApp = Callable[[ASGIScope, ASGIReceive, ASGISend], Awaitable[None]]
 """Any ASGI 3 application; usually a :class:`~framework.runtime.webhook.app.WebhookApp`."""
 
 logger = logging.getLogger("framework.runtime.webhook")
+
+_ANSWER_GRACE = 1.0
+"""Seconds hypercorn's idle read outlasts a WebhookApp's body deadline: both start from about the same
+moment (the last bytes received, the headers), so with equal timeouts the idle close could win and the
+client would see the connection drop instead of a 408."""
 
 
 def _running_backend() -> str:
@@ -66,7 +71,9 @@ async def serve_webhook(
     ``certfile``/``keyfile`` enable TLS directly; usually a reverse proxy terminates TLS (docs/webhook.md).
     The default ``host`` is loopback: run behind a reverse proxy, or pass ``host="0.0.0.0"`` deliberately.
     ``read_timeout``: a connection that sends nothing for that many seconds (headers, body or between
-    requests) is closed; the app's own ``read_timeout`` bounds a whole body (408, docs/reliability.md).
+    requests) is closed; the app's own ``read_timeout`` bounds a whole body (408, docs/reliability.md). For a
+    :class:`WebhookApp` it is at least the app's ``read_timeout`` plus one second, so that a stalled body gets
+    the app's 408 before the silent connection is dropped without an answer.
     """
     from hypercorn.config import Config
 
@@ -81,6 +88,8 @@ async def serve_webhook(
     config.include_server_header = False
     config.errorlog = logging.getLogger("hypercorn.error")  # through our (redacting) handler, not a second one
     config.backlog = backlog
+    if isinstance(app, WebhookApp):
+        read_timeout = max(read_timeout, app.read_timeout + _ANSWER_GRACE)
     config.read_timeout = read_timeout  # type: ignore[assignment]  # hypercorn annotates int; any number works
     if access_log:
         config.accesslog = logging.getLogger("framework.runtime.webhook.access")
