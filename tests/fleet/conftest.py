@@ -25,6 +25,8 @@ def processes(tmp_path: Path) -> Iterator[list[FleetProcess | EmulatorProcess]]:
     finally:
         for proc in started:
             proc.kill()
-        if os.environ.get("FLEET_TEST_LOGS"):
-            for proc in started:
-                print(f"==== {proc}\n{proc.output()}")
+        # pytest shows this only when the test failed: the tail of each process's log (all with FLEET_TEST_LOGS)
+        whole = bool(os.environ.get("FLEET_TEST_LOGS"))
+        for proc in started:
+            text = proc.output()
+            print(f"==== {proc}\n{text if whole else text[-4000:]}")

@@ -42,13 +42,20 @@ def _balanced(
 ) -> dict[str, list[int]]:
     """Wait until the owners hold ``counts`` shards (in any order) and every shard has a live session."""
 
+    seen: list[object] = []
+
     def check() -> dict[str, list[int]] | None:
         held = owners(sessions)
+        live = sorted(emulator.live())
+        seen[:] = [held, live]
         if sorted(len(v) for v in held.values()) != sorted(counts):
             return None
-        return held if len(emulator.live()) == shards else None
+        return held if len(live) == shards else None
 
-    result: dict[str, list[int]] = wait_until(check, 60, f"shards split {counts}", poll=0.3)
+    try:
+        result: dict[str, list[int]] = wait_until(check, 60, f"shards split {counts}", poll=0.3)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last seen: owners {seen[0]}, live shards {seen[1]}") from None
     return result
 
 
