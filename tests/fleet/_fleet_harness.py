@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import io
 import json
 import os
 import signal
@@ -151,10 +153,23 @@ def shards_json(sessions: str) -> list[dict[str, Any]]:
     return list(json.loads(done.stdout))
 
 
+def fleet_rows(sessions: str) -> list[dict[str, Any]]:
+    """What ``qqbot shards --json`` prints, from the command's own function run in this process: the tests poll
+    it, and an interpreter started per poll (≈0.7 s of CPU each) starved the fleet it watched on two cores."""
+    from framework.cli.fleet import shards
+
+    out = io.StringIO()
+    args = argparse.Namespace(sessions=sessions, app_id=APP_ID, config=None, json=True)
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        code = shards(args, out=out)
+    assert code == 0, err.getvalue()
+    return list(json.loads(out.getvalue()))
+
+
 def owners(sessions: str) -> dict[str, list[int]]:
-    """Process id -> shards it holds a lease for, from ``qqbot shards --json``."""
+    """Process id -> shards it holds a lease for, as ``qqbot shards --json`` reports them (:func:`fleet_rows`)."""
     out: dict[str, list[int]] = {}
-    for row in shards_json(sessions):
+    for row in fleet_rows(sessions):
         if row["owner"]:
             out.setdefault(row["owner"], []).append(row["shard"])
     return out

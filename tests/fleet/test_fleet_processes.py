@@ -4,7 +4,8 @@ Each test starts the emulator in its own process (6 shards; ``max_concurrency`` 
 identify windows), a ``redis-server`` of its own (conftest) and bot processes with
 ``--sessions redis://…?lease_ttl=3``. What happened is read from the emulator's gateway records (every
 connection with its shard, kind — identify or resume — and open/close times on the emulator's clock) and from
-``qqbot shards --json``. No shard may ever have two authenticated connections open at once.
+``qqbot shards --json`` (polled through the command's function in the test process, run as a process once per
+test where it is the subject). No shard may ever have two authenticated connections open at once.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from _fleet_harness import (
     FleetProcess,
     Proxy,
     clean_env,
+    fleet_rows,
     overlaps,
     owners,
     shards_json,
@@ -114,7 +116,7 @@ def test_a_killed_process_shards_are_resumed_elsewhere_within_the_ttl_and_no_eve
     live = emulator.live()
     # the victim reported every session to Redis (it does so as soon as a shard is READY)
     wait_until(
-        lambda: all(r["session_id"] == live[r["shard"]]["session_id"] for r in shards_json(sessions)),
+        lambda: all(r["session_id"] == live[r["shard"]]["session_id"] for r in fleet_rows(sessions)),
         10,
         "the sessions in Redis",
     )
