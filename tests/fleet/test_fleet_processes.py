@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from _fleet_harness import (
     APP_ID,
@@ -59,6 +60,19 @@ def _balanced(
     except AssertionError as exc:
         raise AssertionError(f"{exc}; last seen: owners {seen[0]}, live shards {seen[1]}") from None
     return result
+
+
+def _recorded(sessions: str, emulator: EmulatorProcess) -> dict[int, dict[str, Any]]:
+    """Wait until Redis holds every live session's id (a holder reports it right after READY, one round trip
+    later than the emulator sees READY): only then can a taker resume the shard instead of identifying it.
+    Returns the live connections."""
+    live = emulator.live()
+    wait_until(
+        lambda: all(r["session_id"] == live[r["shard"]]["session_id"] for r in fleet_rows(sessions)),
+        10,
+        "the sessions in Redis",
+    )
+    return live
 
 
 def _identifies(emulator: EmulatorProcess) -> list[dict[str, object]]:
@@ -113,13 +127,7 @@ def test_a_killed_process_shards_are_resumed_elsewhere_within_the_ttl_and_no_eve
     processes.extend([survivor, victim])
     held = _balanced(sessions, emulator, [3, 3])
     lost = held[next(owner for owner in held if owner.startswith(_member_prefix(victim)))]
-    live = emulator.live()
-    # the victim reported every session to Redis (it does so as soon as a shard is READY)
-    wait_until(
-        lambda: all(r["session_id"] == live[r["shard"]]["session_id"] for r in fleet_rows(sessions)),
-        10,
-        "the sessions in Redis",
-    )
+    live = _recorded(sessions, emulator)
     before = {c["number"] for c in emulator.gateway()["connections"]}
     dying = {live[s]["number"] for s in lost}  # the victim's connections at the kill
 
@@ -179,6 +187,7 @@ def test_a_graceful_stop_releases_the_leases_at_once(tmp_path: Path, redis_serve
     processes.extend([stays, leaves])
     held = _balanced(sessions, emulator, [3, 3])
     handed = held[_owner(leaves, sessions)]
+    _recorded(sessions, emulator)
 
     before = {c["number"]: c for c in emulator.gateway()["connections"]}
     assert leaves.interrupt() == 0
@@ -237,6 +246,7 @@ def test_a_process_cut_off_from_redis_stops_its_shards_before_another_takes_them
         processes.extend([stays, cut])
         held = _balanced(direct, emulator, [3, 3])
         orphaned = held[_owner(cut, direct)]
+        _recorded(direct, emulator)  # else the taker identifies a shard whose session never reached Redis
         before = {c["number"] for c in emulator.gateway()["connections"]}
 
         proxy.cut()
