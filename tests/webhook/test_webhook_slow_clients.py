@@ -60,6 +60,19 @@ async def test_stalled_body_gets_408_and_the_connection_is_closed() -> None:
     assert app.stats.dispatched == 0
 
 
+async def test_a_short_server_idle_timeout_still_lets_the_app_answer_408() -> None:
+    """``serve_webhook``'s idle read timeout (hypercorn's) below the app's body deadline: a silent connection
+    would be dropped with no answer before the app's 408. For a WebhookApp it is raised to the app's
+    deadline plus a second, so the client gets the 408 (with equal values the two timers raced)."""
+    app = WebhookApp({APP_ID: WebhookBot(SECRET, Recorder())}, read_timeout=0.6)
+    async with served(app, read_timeout=0.2) as url, await anyio.connect_tcp("127.0.0.1", port_of(url)) as stream:
+        await stream.send(STALLED)
+        answer = await read_until_closed(stream, 5)
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert app.stats.rejected_slow == 1
+    assert app.stats.dispatched == 0
+
+
 async def test_trickled_body_is_cut_off_at_the_deadline_not_per_chunk() -> None:
     app = WebhookApp({APP_ID: WebhookBot(SECRET, Recorder())}, read_timeout=0.6)
     async with served(app) as url, await anyio.connect_tcp("127.0.0.1", port_of(url)) as stream:
