@@ -444,15 +444,16 @@ class BotRunner:
                 tg.cancel_scope.cancel()
 
             tg.start_soon(stop_on_exit)
+            ready = False
             try:
-                for shard in manager.shards:
-                    await shard.wait_ready()
+                await manager.wait_ready()  # a fleet's shards may change meanwhile: the manager knows
+                ready = True
             except GatewayFatalError:
                 await self._manager_done.wait()
             tg.cancel_scope.cancel()
         if self._fatal is not None:
             raise self._fatal
-        if not all(s.ready for s in manager.shards):
+        if not ready:
             raise RuntimeError("the gateway sessions stopped before every shard was READY")
 
     async def wait_closed(self) -> None:

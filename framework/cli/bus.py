@@ -245,8 +245,7 @@ async def _gateway(
                     watchdog=None,  # the session manager runs its own: sessions.watchdog
                 )
                 await manager.start()
-                for shard in manager.shards:
-                    await shard.wait_ready()
+                await manager.wait_ready()
                 print(f"gateway {bot.name!r} is ready; publishing to {bus!r}; press Ctrl-C to stop", flush=True)
                 await wait_for_signal()
                 await manager.stop()

@@ -11,6 +11,7 @@ import pytest
 
 from framework.emulator import DEFAULT_APP_ID, DEFAULT_APP_SECRET, Emulator, EmulatorConfig
 from framework.emulator.config import SessionStartLimitConfig
+from framework.emulator.gateway import GatewaySettings
 from framework.models import InboundEvent, Intents
 from framework.runtime.credentials import Credentials, TokenManager
 from framework.runtime.gateway.sessions.redis import RedisSessionManager, parse_sessions_url
@@ -83,6 +84,72 @@ def test_two_managers_share_hand_over_by_resume_and_release_on_stop(redis_server
             for shard, found in spans.items():
                 found.sort()
                 assert all(b[0] >= a[1] for a, b in itertools.pairwise(found)), (shard, found)
+
+    anyio.run(main, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_wait_ready_follows_the_shards_a_fleet_hands_over_while_waiting(redis_server, backend: str) -> None:
+    """One identify per 1.5 s: ``a`` takes the four shards alone and they become READY one window after
+    another; ``b`` joins meanwhile, so ``a`` hands over two of them (READY ones, one per round) and ``b``
+    resumes them. ``wait_ready`` on ``a`` returns only once every shard ``a`` still holds is READY (it must
+    not stop at the ones handed over), and on ``b`` once the shards it took are READY. A CI run saw the
+    runner's own loop over a copy of the list fail in this situation: a shard taken while it waited was not
+    READY yet ("the gateway sessions stopped before every shard was READY"); the runner now asks the manager."""
+
+    async def main() -> None:
+        window = 1.5
+        config = EmulatorConfig(shards=SHARDS, session_start_limit=SessionStartLimitConfig(max_concurrency=1))
+        emulator = Emulator(config, gateway_settings=GatewaySettings(identify_window=window))
+
+        async def sink(event: InboundEvent) -> None:
+            pass
+
+        async with emulator, emulator.http_client() as http:
+            tokens = TokenManager(
+                Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), platform=Platform.at("http://emulator"), http=http
+            )
+            api = OpenAPI(tokens, base_url="http://emulator", http=http)
+
+            def manager(member: str) -> RedisSessionManager:
+                return RedisSessionManager(
+                    emulator.connect_websocket,
+                    tokens.get_token,
+                    api.get_gateway_bot,
+                    sink,
+                    Intents.PUBLIC_GUILD_MESSAGES,
+                    redis_url=f"{redis_server.url}?lease_ttl=2&namespace=waitready",
+                    app_id=DEFAULT_APP_ID,
+                    member=member,
+                    identify_window=window,
+                    watchdog_threshold=None,
+                )
+
+            first, second = manager("a"), manager("b")
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(first.run)
+                with anyio.fail_after(10):
+                    while True:  # a took every shard (not READY yet: one identify per window)
+                        if len(first.shards) == SHARDS:
+                            break
+                        await anyio.sleep(0.02)
+                tg.start_soon(second.run)
+                with anyio.fail_after(60):
+                    await first.wait_ready()
+                    assert first.shards and all(s.ready for s in first.shards)
+                    await second.wait_ready()
+                    assert all(s.ready for s in second.shards)
+                    while True:  # then the split settles: every shard held and READY
+                        held = first.shards + second.shards
+                        if len(held) == SHARDS and all(s.ready for s in held):
+                            break
+                        await anyio.sleep(0.05)
+                assert sorted(len(m.shards) for m in (first, second)) == [2, 2]
+                handed = {s.shard_id for s in second.shards}
+                with anyio.fail_after(20):
+                    await second.stop()
+                    await first.stop()
+            assert handed, "b took no shard"
 
     anyio.run(main, backend=backend)
 

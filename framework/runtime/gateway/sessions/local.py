@@ -121,10 +121,23 @@ class LocalSessionManager(SessionManager):
         return [shard.status() for shard in self.shards]
 
     async def wait_ready(self) -> None:
-        """Wait until the shards are launched and every one of them is READY."""
+        """Wait until the shards are launched and every shard held now is READY.
+
+        The shards may change meanwhile (a fleet takes shards and hands them over): a shard taken while waiting is
+        waited for too, and one that stops without an error (handed over) is looked past. Raises the
+        :class:`GatewayFatalError` of a shard that failed, or one saying the shards stopped when :meth:`stop` was
+        called first."""
         await self._started.wait()
-        for shard in self.shards:
-            await shard.wait_ready()
+        while True:
+            pending = next((shard for shard in self.shards if not shard.ready), None)
+            if pending is None:
+                return
+            try:
+                await pending.wait_ready()
+            except GatewayFatalError:
+                if pending.error is not None or self._stop_requested.is_set():
+                    raise
+                await anyio.sleep(0.05)  # handed over: it leaves self.shards once its task has finished
 
     async def run(self) -> None:
         if self._running:

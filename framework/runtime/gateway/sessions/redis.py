@@ -574,11 +574,3 @@ class RedisSessionManager(LocalSessionManager):
                 time.monotonic() - self._redis_down_since,
             )
             self._redis_down_since = None
-
-    # -- status ---------------------------------------------------------------------------------
-
-    async def wait_ready(self) -> None:
-        """Wait for the first coordination round, then until every shard held now is READY."""
-        await self._started.wait()
-        for shard in list(self.shards):
-            await shard.wait_ready()
