@@ -4,9 +4,11 @@ emulator and a real redis-server: the split, the handover by resume and the rele
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from framework.emulator import DEFAULT_APP_ID, DEFAULT_APP_SECRET, Emulator, EmulatorConfig
@@ -21,6 +23,32 @@ from framework.runtime.platform import Platform
 SHARDS = 4
 
 
+def _members(
+    emulator: Emulator, http: httpx.AsyncClient, sink: Callable[[InboundEvent], Awaitable[None]], url: str, **extra: Any
+) -> Callable[[str], RedisSessionManager]:
+    """``manager(member)``: a fleet member on the in-process emulator and the Redis at ``url``."""
+    tokens = TokenManager(
+        Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), platform=Platform.at("http://emulator"), http=http
+    )
+    api = OpenAPI(tokens, base_url="http://emulator", http=http)
+
+    def manager(member: str) -> RedisSessionManager:
+        return RedisSessionManager(
+            emulator.connect_websocket,
+            tokens.get_token,
+            api.get_gateway_bot,
+            sink,
+            Intents.PUBLIC_GUILD_MESSAGES,
+            redis_url=url,
+            app_id=DEFAULT_APP_ID,
+            member=member,
+            watchdog_threshold=None,
+            **extra,
+        )
+
+    return manager
+
+
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_two_managers_share_hand_over_by_resume_and_release_on_stop(redis_server, backend: str) -> None:
     async def main() -> None:
@@ -32,23 +60,7 @@ def test_two_managers_share_hand_over_by_resume_and_release_on_stop(redis_server
             events.append(event)
 
         async with emulator, emulator.http_client() as http:
-            tokens = TokenManager(
-                Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), platform=Platform.at("http://emulator"), http=http
-            )
-            api = OpenAPI(tokens, base_url="http://emulator", http=http)
-
-            def manager(member: str) -> RedisSessionManager:
-                return RedisSessionManager(
-                    emulator.connect_websocket,
-                    tokens.get_token,
-                    api.get_gateway_bot,
-                    sink,
-                    Intents.PUBLIC_GUILD_MESSAGES,
-                    redis_url=f"{redis_server.url}?lease_ttl=2",
-                    app_id=DEFAULT_APP_ID,
-                    member=member,
-                    watchdog_threshold=None,
-                )
+            manager = _members(emulator, http, sink, f"{redis_server.url}?lease_ttl=2")
 
             async def until(check: Callable[[], bool], what: str) -> None:
                 deadline = anyio.current_time() + 30
@@ -106,24 +118,8 @@ def test_wait_ready_follows_the_shards_a_fleet_hands_over_while_waiting(redis_se
             pass
 
         async with emulator, emulator.http_client() as http:
-            tokens = TokenManager(
-                Credentials(DEFAULT_APP_ID, DEFAULT_APP_SECRET), platform=Platform.at("http://emulator"), http=http
-            )
-            api = OpenAPI(tokens, base_url="http://emulator", http=http)
-
-            def manager(member: str) -> RedisSessionManager:
-                return RedisSessionManager(
-                    emulator.connect_websocket,
-                    tokens.get_token,
-                    api.get_gateway_bot,
-                    sink,
-                    Intents.PUBLIC_GUILD_MESSAGES,
-                    redis_url=f"{redis_server.url}?lease_ttl=2&namespace=waitready",
-                    app_id=DEFAULT_APP_ID,
-                    member=member,
-                    identify_window=window,
-                    watchdog_threshold=None,
-                )
+            url = f"{redis_server.url}?lease_ttl=2&namespace=waitready"
+            manager = _members(emulator, http, sink, url, identify_window=window)
 
             first, second = manager("a"), manager("b")
             async with anyio.create_task_group() as tg:
