@@ -132,8 +132,12 @@ class LocalSessionManager(SessionManager):
             pending = next((shard for shard in self.shards if not shard.ready), None)
             if pending is None:
                 return
+            if self._finished.is_set():
+                raise self._fatal or GatewayFatalError("the session manager stopped before every shard was READY")
             try:
-                await pending.wait_ready()
+                # a shard handed over before READY may never be READY here: look at the list again now and then
+                with anyio.move_on_after(0.25):
+                    await pending.wait_ready()
             except GatewayFatalError:
                 if pending.error is not None or self._stop_requested.is_set():
                     raise
