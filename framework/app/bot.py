@@ -19,7 +19,7 @@ import msgspec
 from framework.app.api import ApiClient, ApiRequest
 from framework.app.commands import CommandRouter, help_command
 from framework.app.context import Context
-from framework.app.conversations import Check, Claimed, Waiters
+from framework.app.conversations import Check, Waiters
 from framework.app.dispatcher import UNDECODABLE, Dispatcher, Route, Runnable
 from framework.app.errors import BotError, HandlerTimeoutError, IntentsError, NotBoundError
 from framework.app.handlers import ANY_MESSAGE, Hook, Registration, call_with
@@ -422,6 +422,8 @@ class Bot(Router):
         self.load_plugins()
         self._check_intents()
         self._dispatcher = self._build()
+        if self.delivery is not None:  # rebuilt while running: the delivery path calls the new table from now on
+            self.delivery.sink = self._dispatcher.dispatch
 
     def _check_intents(self) -> None:
         override = self._intents_override
@@ -491,8 +493,9 @@ class Bot(Router):
         self.prepare()
         await self._run_lifecycle(self._startup)
         await self.plugins.startup()
+        assert self._dispatcher is not None
         delivery = EventDispatcher(
-            self.process,
+            self._dispatcher.dispatch,  # what process() calls, without process()'s own call per event
             concurrency=self.concurrency,
             buffer=self._queue_size,
             classify=self.classify_event,
@@ -569,7 +572,7 @@ class Bot(Router):
         if by_message_id and decoded.id:
             key = (event.type, decoded.id)
         # Conversations (framework/app/conversations.py): an event a handler waits for skips its chat's lane,
-        # which that very handler holds, and reaches process() as a Claimed marker.
+        # which that very handler holds, and reaches the sink (Dispatcher.dispatch) as a Claimed marker.
         if self.waiters.active and (claimed := self.waiters.claim(event, decoded)) is not None:
             return key, None, claimed
         return key, ((lane(decoded) or None) if lane is not None else None), decoded
@@ -577,18 +580,18 @@ class Bot(Router):
     def process(self, event: InboundEvent, decoded: Any = None) -> Coroutine[Any, Any, None]:
         """Run the handlers for ``event`` now (``await bot.process(event)``); returns when they finished.
 
-        The one sink of every transport (through :attr:`delivery`). ``decoded``: the payload already decoded
-        by :meth:`classify_event` (not decoded again). A plain function returning the dispatcher's coroutine
-        (one coroutine fewer per event than an ``async def`` wrapper); it builds the dispatch table first if
-        needed.
+        What every transport's events reach through :attr:`delivery`, whose sink is this method's target, the
+        dispatch table's ``dispatch``, called without this method (one call fewer per event; :meth:`prepare`
+        repoints the sink when it rebuilds the table). ``decoded``: the payload already decoded by
+        :meth:`classify_event` (not decoded again), or a conversation's claim marker. A plain function returning
+        the dispatcher's coroutine (one coroutine fewer per event than an ``async def`` wrapper); it builds the
+        dispatch table first if needed.
         """
         dispatcher = self._dispatcher
         if dispatcher is None:
             self.prepare()
             dispatcher = self._dispatcher
             assert dispatcher is not None
-        if type(decoded) is Claimed:  # waited for: to the waiter, not to the handlers (see classify_event)
-            return self.waiters.deliver(event, decoded, lambda: dispatcher.dispatch(event, decoded.decoded))
         return dispatcher.dispatch(event, decoded)
 
     async def wait_for(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from framework.app.context import Context
+from framework.app.conversations import Claimed
 from framework.app.handlers import Handler
 from framework.app.injection import direct_argument
 from framework.app.middleware import Middleware, compose
@@ -31,8 +32,9 @@ log = logging.getLogger("framework.app.dispatch")
 # read once per event on the direct path: module globals, not attribute lookups
 _info_enabled = log.isEnabledFor
 _INFO = logging.INFO
-_set_binding = REPLY_BINDING.set
-_reset_binding = REPLY_BINDING.reset
+_get_cell = REPLY_BINDING.get
+_set_cell = REPLY_BINDING.set
+_reset_cell = REPLY_BINDING.reset
 
 
 class Runnable(Protocol):
@@ -121,6 +123,9 @@ class Dispatcher:
 
         With INFO enabled on ``framework.app.dispatch``, logs one line per handled event (see :func:`event_line`).
         """
+        if type(decoded) is Claimed:  # waited for: to the waiter, not to the handlers (see Bot.classify_event)
+            await self._bot.waiters.deliver(event, decoded, lambda: self.dispatch(event, decoded.decoded))
+            return
         direct = self._direct.get(event.type)
         if direct is not None:  # plain handlers only: no Context unless one fails (inlined: this runs per event)
             decode, replyable, handlers, single = direct
@@ -132,9 +137,21 @@ class Dispatcher:
                 return
             started = time.perf_counter() if _info_enabled(_INFO) else 0.0
             bot = self._bot
-            # ``await message.reply(...)`` in a handler (a Context is made only when it replies): the binding is
-            # set directly, a plain tuple read by ``Replyable.reply`` (no partial, no function call per event)
-            token = _set_binding((decoded, _reply, bot, event, decoded)) if replyable else None
+            # ``await message.reply(...)`` in a handler (a Context is made only when it replies): the binding, a plain
+            # tuple read by ``Replyable.reply``, goes into this task's cell (see REPLY_BINDING): two list stores per
+            # event; a task's first event gives it a cell (kept), a cell in use (nested, shared) a cell of its own
+            cell = token = None
+            if replyable:
+                binding = (decoded, _reply, bot, event, decoded)
+                cell = _get_cell()
+                if cell is None:
+                    cell = [binding]
+                    _set_cell(cell)
+                elif cell[0] is None:
+                    cell[0] = binding
+                else:
+                    cell = None
+                    token = _set_cell([binding])
             try:
                 if single is not None:
                     try:
@@ -151,8 +168,10 @@ class Dispatcher:
                         except Exception as exc:
                             await self._report(exc, Context(bot, event, decoded), handler.name)
             finally:
-                if token is not None:
-                    _reset_binding(token)
+                if cell is not None:
+                    cell[0] = None
+                elif token is not None:
+                    _reset_cell(token)
             if started:
                 names = ", ".join(h.name for _, _, h in handlers)
                 log.info("%s", event_line(Context(bot, event, decoded), names, time.perf_counter() - started))

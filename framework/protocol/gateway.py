@@ -185,6 +185,7 @@ class _Ready(msgspec.Struct):
 _hello_decoder = msgspec.json.Decoder(_Hello)
 _ready_decoder = msgspec.json.Decoder(_Ready)
 _envelope_decoder = msgspec.json.Decoder(Envelope)
+_READY = ShardState.READY
 _ACTIVE = (ShardState.AUTHENTICATING, ShardState.IDENTIFYING, ShardState.RESUMING, ShardState.READY)
 
 
@@ -364,7 +365,7 @@ class GatewayMachine:
         have wrapped in a :class:`DispatchEvent`; returns ``None`` for every other frame (any other op or
         state, malformed input), which the caller then passes to :meth:`receive`. Never raises.
         """
-        if self.state is not ShardState.READY:
+        if self.state is not _READY:  # a module global: ``ShardState.READY`` costs an enum class lookup per frame
             return None
         try:
             env = _envelope_decoder.decode(data)

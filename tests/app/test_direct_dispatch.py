@@ -192,3 +192,49 @@ async def test_event_reply_works_on_the_direct_path_and_only_inside_the_handler(
     ]
     with pytest.raises(RuntimeError, match="only while a handler"):
         await kept[0].reply("late")
+
+
+async def test_event_reply_binding_survives_nested_dispatch_and_a_task_started_by_the_handler() -> None:
+    """The reply binding lives in a per-task cell (framework.models.replying.REPLY_BINDING): a ``bot.process`` nested
+    in a handler, and a task the handler starts (which shares the cell), each reply to their own event, and the
+    outer handler's binding is intact afterwards; once the handler has returned, its message no longer replies."""
+    import anyio
+
+    bot = Bot(help=False)
+    api = RecordingApi()
+    bot.bind(api)
+    kept: list[C2CMessage] = []
+
+    @bot.on_c2c_message
+    async def answer(message: C2CMessage) -> None:
+        kept.append(message)
+        if message.content == "outer":
+            await bot.process(c2c("nested", msg_id="m2", user="U2"))  # same task: the cell is in use
+            await message.reply("outer-1")
+
+            async def child() -> None:  # a task of its own that shares the handler's cell while it runs
+                await message.reply("outer-from-task")
+                await bot.process(c2c("from-task", msg_id="m3", user="U3"))
+                await message.reply("outer-2")
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(child)
+            await message.reply("outer-3")
+        else:
+            await message.reply(f"re: {message.content}")
+
+    await bot.process(c2c("outer", msg_id="m1", user="U1"))
+    sent = [(c.target, c.message.content, c.message.msg_id) for c in api.calls if c.message is not None]
+    assert sent == [
+        ("U2", "re: nested", "m2"),
+        ("U1", "outer-1", "m1"),
+        ("U1", "outer-from-task", "m1"),
+        ("U3", "re: from-task", "m3"),
+        ("U1", "outer-2", "m1"),
+        ("U1", "outer-3", "m1"),
+    ]
+    for message in kept:
+        with pytest.raises(RuntimeError, match="only while a handler"):
+            await message.reply("late")
+    await bot.process(c2c("again", msg_id="m4", user="U4"))  # this task's cell was emptied: the next event binds anew
+    assert [c.message.content for c in api.calls if c.message is not None][-1] == "re: again"
