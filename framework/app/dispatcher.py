@@ -32,6 +32,10 @@ log = logging.getLogger("framework.app.dispatch")
 # read once per event on the direct path: module globals, not attribute lookups
 _info_enabled = log.isEnabledFor
 _INFO = logging.INFO
+# ``Logger.isEnabledFor`` is a Python call per event; its answers are cached in the logger's ``_cache`` dict (emptied,
+# not replaced, whenever a level changes anywhere), so a dict lookup answers, falling back to the call on a miss.
+# ``Logger.info`` checks again, so a stale True (a logger disabled by ``logging.config``) costs a line, never logs one.
+_info_cached = getattr(log, "_cache", {}).get
 _get_cell = REPLY_BINDING.get
 _set_cell = REPLY_BINDING.set
 _reset_cell = REPLY_BINDING.reset
@@ -135,7 +139,8 @@ class Dispatcher:
             except Exception as exc:
                 await self._undecodable(event, exc)
                 return
-            started = time.perf_counter() if _info_enabled(_INFO) else 0.0
+            info = _info_cached(_INFO)
+            started = time.perf_counter() if (_info_enabled(_INFO) if info is None else info) else 0.0
             bot = self._bot
             # ``await message.reply(...)`` in a handler (a Context is made only when it replies): the binding, a plain
             # tuple read by ``Replyable.reply``, goes into this task's cell (see REPLY_BINDING): two list stores per
