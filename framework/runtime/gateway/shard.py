@@ -338,35 +338,40 @@ class Shard:
         machine = self.machine
         monotonic = self.clock.monotonic
         receive = ws.receive
-        # the messages already buffered from the last socket read, taken without a coroutine each (our WebSocket;
-        # another connection type goes through receive() only)
-        poll: Callable[[], str | bytes | None] | None = getattr(ws, "receive_nowait", None)
+        # the messages already buffered from the last socket read, taken in one call without a coroutine (our
+        # WebSocket; another connection type goes through receive() only)
+        drain: Callable[[], list[str | bytes]] | None = getattr(ws, "receive_all_nowait", None)
         feed = machine.feed
         offer = self.offer
         while self._outcome is None:
-            data = poll() if poll is not None else None
-            if data is None:
+            batch = drain() if drain is not None else None
+            if not batch:
                 try:
-                    data = await receive()
+                    batch = [await receive()]
                 except WebSocketClosed as exc:
                     await self._handle(machine.connection_closed(exc.code, exc.reason, monotonic()))
                     return
                 except TransportError as exc:  # the connection maps its library's errors (framework.errors)
                     await self._handle(machine.connection_closed(1006, repr(exc), monotonic()))
                     return
-            # Fast path: an ordinary dispatch while READY becomes an InboundEvent directly, and is queued
-            # without an await unless the queue is full.
-            event = feed(data)
-            if event is not None:
-                if offer is None or not offer(event):
-                    await self._emit(event)
-                continue
-            for action in machine.receive(data, monotonic()):
-                if type(action) is DispatchEvent:
-                    await self._emit(action.event)
-                else:
-                    await self._handle([action])
-                    self._maybe_wake()
+            for data in batch:
+                # Fast path: an ordinary dispatch while READY becomes an InboundEvent directly, and is queued
+                # without an await unless the queue is full.
+                event = feed(data)
+                if event is not None:
+                    if offer is None or not offer(event):
+                        await self._emit(event)
+                        if self._outcome is not None:  # ended while this waited for queue space
+                            return
+                    continue
+                for action in machine.receive(data, monotonic()):
+                    if type(action) is DispatchEvent:
+                        await self._emit(action.event)
+                    else:
+                        await self._handle([action])
+                        self._maybe_wake()
+                if self._outcome is not None:  # ended (by this frame, or meanwhile): the rest of the read is not read
+                    return
 
     async def _emit(self, event: InboundEvent) -> None:
         # the flag tells the timer that a missing ACK may just be stuck behind backpressure

@@ -167,6 +167,26 @@ class WebSocket:
         self._stashed = event  # type: ignore[assignment]
         return None
 
+    def receive_all_nowait(self) -> list[str | bytes]:
+        """Every whole message already buffered, in order, without I/O or a checkpoint (``[]`` when none): what
+        :meth:`receive_nowait` would hand out call after call, in one call. The shard's reader takes each socket
+        read's messages this way (one call per read instead of one per message)."""
+        messages: list[str | bytes] = []
+        if self._state != _OPEN or self._stashed is not None:
+            return messages
+        next_event = self._reader.next_event
+        append = messages.append
+        try:
+            while (event := next_event()) is not None:
+                cls = type(event)
+                if cls is not str and cls is not bytes:
+                    self._stashed = event  # type: ignore[assignment]
+                    break
+                append(event)  # type: ignore[arg-type]
+        except FrameProtocolError as exc:
+            self._stashed = exc
+        return messages
+
     async def receive(self) -> str | bytes:
         """Return the next message (``str`` for text); raise :class:`WebSocketClosed` once closed."""
         reader = self._reader
