@@ -198,6 +198,7 @@ def _throughput_summary(rates: list[float], reports: list[dict[str, float]], n: 
         "best": max(rates),
         "median": statistics.median(rates),
         "client_cpu_us_per_event": statistics.median(r["client_cpu_us"] for r in reports),
+        "client_cpu_us_best": min(r["client_cpu_us"] for r in reports),
     } | _headroom(reports, rates, n)
 
 
@@ -817,6 +818,11 @@ def measure_all(mode: str, log: Callable[[str], None], result_dir: Path) -> dict
         row["ratio"] = row["framework"]["median"] / row["botpy"]["median"]
         row["pair_ratios"] = [f / b for f, b in zip(runs["framework"][0], runs["botpy"][0], strict=True)]
         row["cpu_ratio"] = row["botpy"]["client_cpu_us_per_event"] / row["framework"]["client_cpu_us_per_event"]
+        # the best round of each (the issue's own method): other jobs only ever slow a round down, so on a noisy
+        # machine the best rounds are the least disturbed ones; printed beside the medians, the target is judged
+        # on the medians
+        row["best_ratio"] = row["framework"]["best"] / row["botpy"]["best"]
+        row["cpu_best_ratio"] = row["botpy"]["client_cpu_us_best"] / row["framework"]["client_cpu_us_best"]
         throughput["by_shards"][str(shards)] = row
         log(
             f"   {shards:>3} shards: framework {row['framework']['median']:,.0f}/s, "
@@ -1003,7 +1009,8 @@ def table(r: dict[str, Any]) -> str:
             (
                 f"throughput, {shards} shard(s): framework / qq-botpy (events/s, median)",
                 f"{row['framework']['median']:,.0f} / {row['botpy']['median']:,.0f} = {row['ratio']:.2f}x "
-                f"(by CPU per event {row['cpu_ratio']:.2f}x)",
+                f"(by CPU per event {row['cpu_ratio']:.2f}x; best rounds {row['best_ratio']:.2f}x, "
+                f"by CPU {row['cpu_best_ratio']:.2f}x)",
             )
         )
     rows.append(
