@@ -43,6 +43,7 @@ import msgspec
 import msgspec.json
 import nats
 import nats.errors
+import nats.js.api
 import nats.js.errors
 from anyio.abc import TaskStatus
 from nats.js import api
@@ -336,12 +337,21 @@ class NatsJetStreamBus:
         self._revision.pop(p, None)
         self._taking.pop(p, None)
 
+    async def _consumer_infos(self) -> list[Any]:
+        """The stream's consumers (CONSUMER.LIST). The server lists a consumer deleted while it answers as ``null``,
+        on which nats-py's ``consumers_info`` raises ``AttributeError`` (seen under load: a worker taking a
+        partition crashed); those entries are skipped."""
+        answers = await self._requests("CONSUMER.LIST", [(f"$JS.API.CONSUMER.LIST.{self.stream}", b"")])
+        _refused("CONSUMER.LIST", answers)
+        listed = answers[0].get("consumers") or []
+        return [nats.js.api.ConsumerInfo.from_response(info) for info in listed if info is not None]
+
     async def _take(self, p: int) -> None:
         """Re-create partition ``p``'s consumer from its first unacknowledged event and start reading it."""
         # each owner reads through a consumer of its own: a departed owner's last pull cannot take events from it
         durable = f"p{p}-{re.sub(r'[^A-Za-z0-9_-]', '_', self.worker)}"
         floor: int | None = self._floors.get(p)
-        infos = await self._call("CONSUMER.LIST", self._js.consumers_info(self.stream))
+        infos = await self._consumer_infos()
         old = [i for i in infos if i.config is not None and i.config.filter_subject == self.subjects[p]]
         if old:
             floors = [i.ack_floor.stream_seq if i.ack_floor is not None else 0 for i in old]

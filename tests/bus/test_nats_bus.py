@@ -3,6 +3,7 @@ the replay of a departed worker's unacknowledged events in order, and ``msg_seq`
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -206,3 +207,38 @@ async def test_a_create_whose_earlier_entry_vanished_meanwhile_is_tried_again(na
         bus._seq = _VanishingOnce(bus._seq)
         assert await ReplyLedger(store=bus.seq_store()).allocate("m-vanish") == 1
         assert bus._seq.failed == 1
+
+
+async def test_a_consumer_the_server_lists_as_null_is_skipped(tmp_path: Path) -> None:
+    """The server lists a consumer deleted while it answers CONSUMER.LIST as ``null`` (nats-py's ``consumers_info``
+    raised AttributeError on it, and a worker taking a partition crashed). Here a plain ``nats-server`` (no
+    JetStream) and a responder of the test's own give that answer; the bus skips the null entry."""
+    import json
+
+    import nats
+
+    server = NatsServer(tmp_path / "plain", jetstream=False)
+    server.start()
+    bus = NatsJetStreamBus(f"{server.url}?partitions=1", app_id="1", timeout=2.0)
+    responder = await nats.connect(server.url)
+    try:
+        # the bus's own request path (what __aenter__ sets up after JetStream's streams and buckets)
+        bus._nc = await nats.connect(server.url)
+        bus._inbox = bus._nc.new_inbox()
+        await bus._nc.subscribe(f"{bus._inbox}.*", cb=bus._on_reply)
+        config = {"filter_subject": bus.subjects[0]}
+        listed = {"stream_name": bus.stream, "name": "p0-w1", "created": "2026-12-04T00:00:00Z", "config": config}
+
+        async def answer(msg: Any) -> None:
+            await responder.publish(msg.reply, json.dumps({"consumers": [None, listed, None]}).encode())
+
+        await responder.subscribe(f"$JS.API.CONSUMER.LIST.{bus.stream}", cb=answer)
+        await responder.flush()  # the server knows the responder before the bus asks
+        await bus._nc.flush()
+        infos = await bus._consumer_infos()
+        assert [(i.name, i.config.filter_subject) for i in infos] == [("p0-w1", bus.subjects[0])]
+    finally:
+        await responder.close()
+        if bus._nc is not None:
+            await bus._nc.close()
+        server.stop()
