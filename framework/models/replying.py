@@ -1,8 +1,10 @@
 """``await event.reply(...)``: answer an event from inside the handler that received it.
 
 The models stay plain data: the app layer binds, for the duration of a handler call, the event
-object to the function that replies to it (``Context.reply``) in a context variable. Outside a
-handler, or for another event than the one being handled, ``reply`` raises a clear error.
+object to the function that replies to it (``Context.reply``), in a per-task cell that a context
+variable holds (tasks the handler starts share it while the handler runs). Outside a handler (also
+in such a task after the handler returned), or for another event than the one being handled,
+``reply`` raises a clear error.
 """
 
 from __future__ import annotations

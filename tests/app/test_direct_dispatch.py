@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import anyio
 import msgspec
 import pytest
 
@@ -15,6 +16,14 @@ from framework.models import C2CMessage, InboundEvent, RawEvent, Resumed
 from framework.testing.recording import RecordingApi, c2c, event
 
 pytestmark = pytest.mark.anyio
+
+
+def replying_bot() -> tuple[Bot, RecordingApi, list[C2CMessage]]:
+    """A bot bound to a recording API, and the list its handler keeps the messages it handled in."""
+    bot = Bot(help=False)
+    api = RecordingApi()
+    bot.bind(api)
+    return bot, api, []
 
 
 def direct_types(bot: Bot) -> set[str]:
@@ -172,10 +181,7 @@ async def test_unknown_and_resumed_events_decode_as_on_the_general_path() -> Non
 
 
 async def test_event_reply_works_on_the_direct_path_and_only_inside_the_handler() -> None:
-    bot = Bot(help=False)
-    api = RecordingApi()
-    bot.bind(api)
-    kept: list[C2CMessage] = []
+    bot, api, kept = replying_bot()
 
     @bot.on_c2c_message
     async def answer(message: C2CMessage) -> None:
@@ -198,12 +204,7 @@ async def test_event_reply_binding_survives_nested_dispatch_and_a_task_started_b
     """The reply binding lives in a per-task cell (framework.models.replying.REPLY_BINDING): a ``bot.process`` nested
     in a handler, and a task the handler starts (which shares the cell), each reply to their own event, and the
     outer handler's binding is intact afterwards; once the handler has returned, its message no longer replies."""
-    import anyio
-
-    bot = Bot(help=False)
-    api = RecordingApi()
-    bot.bind(api)
-    kept: list[C2CMessage] = []
+    bot, api, kept = replying_bot()
 
     @bot.on_c2c_message
     async def answer(message: C2CMessage) -> None:

@@ -85,6 +85,10 @@ def test_bare_limit_and_fraction(results: dict[str, Any]) -> None:
     assert number(bare["fraction"]) == pytest.approx(framework / bare["median"])
     framework_cpu = results["throughput"]["by_shards"]["1"]["framework"]["client_cpu_us_per_event"]
     assert number(bare["cpu_fraction"]) == pytest.approx(number(bare["cpu_us_per_event"]) / framework_cpu)
+    # one bare round after each pair of 1-shard rounds: the same time slices as the rounds it is compared with
+    assert len(bare["rates"]) == results["params"]["rounds"]
+    best_cpu = results["throughput"]["by_shards"]["1"]["framework"]["client_cpu_us_best"]
+    assert number(bare["cpu_best_fraction"]) == pytest.approx(number(bare["cpu_us_best"]) / best_cpu)
 
 
 def test_latency_percentiles_at_each_rate(results: dict[str, Any]) -> None:
