@@ -2,7 +2,7 @@
 
 On a shared machine the CPU time of one round moves by ±30 % (other jobs, the hypervisor's steal time), so a
 change worth 3 % cannot be seen without dozens of alternating rounds. The number of instructions the CPU executes
-for the same work is deterministic to ≈0.1 %: this script runs the 1-shard throughput pipeline of
+for the same work is deterministic to ≈0.2 %: this script runs the 1-shard throughput pipeline of
 ``gateway_vs_botpy.py`` (the emulator in its own process, ``BotRunner`` into a no-op
 ``@bot.on_group_at_message``) under callgrind with two numbers of events, and prints the difference divided by
 the difference in events: the instructions one more event costs, start-up excluded. ``--tree`` measures other
