@@ -198,7 +198,9 @@ def serve_emulator(options: EmulatorOptions) -> None:
                         "sessions": len(live),
                         "shards": sorted({s.shard_id for s in live}),
                         # which connection serves each shard: a takeover shows as a new number
-                        "connections": {str(s.shard_id): s.connection.record.number for s in live},
+                        "connections": {
+                            str(s.shard_id): s.connection.record.number for s in live if s.connection is not None
+                        },
                     }
                 elif cmd == "quit":
                     return
@@ -413,7 +415,7 @@ def token_manager(url: str) -> Any:
 def point_botpy_at(url: str) -> None:
     """Point qq-botpy 1.2.1 at ``url``: REST scheme and host, and the token URL (a literal in botpy)."""
     import aiohttp
-    from botpy import http as botpy_http
+    from botpy import http as botpy_http  # type: ignore[import-untyped]
     from botpy import robot as botpy_robot
 
     host = url.removeprefix("http://")

@@ -239,7 +239,8 @@ def received_times(server: Server, namespace: str) -> dict[str, float]:
                 while True:
                     entries = await client.xrange(stream, start, "+", count=5000)
                     for entry in entries:
-                        keep(entry.field_values[b"m"])
+                        value = entry.field_values[b"m"]
+                        keep(value if isinstance(value, bytes) else value.encode())
                     if len(entries) < 5000:
                         break
                     last = entries[-1].identifier
@@ -550,8 +551,8 @@ def measure(p: dict[str, Any], log: Callable[[str], None] = lambda line: None) -
     }
     started = time.monotonic()
     try:
-        for backend in {b for _, b, _ in path_names(p) if b is not None}:
-            servers[backend] = Server(backend, work)
+        for kind in {b for _, b, _ in path_names(p) if b is not None}:
+            servers[kind] = Server(kind, work)
         rows = {}
         for name, backend, workers in path_names(p):
             rows[name] = measure_path(name, servers.get(backend) if backend else None, workers, p, work, log)

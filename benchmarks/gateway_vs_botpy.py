@@ -231,8 +231,8 @@ def main() -> None:
             f"{case:<10} {best:>12,.0f} {median:>12,.0f} {1e6 / median:>9.2f} {cpu:>10.2f}  "
             + " ".join(f"{r / 1000:.0f}k" for r in rates)
         )
-    for case, cpu in emu_cpu.items():
-        print(f"emulator CPU while serving {case}: {statistics.median(cpu):.2f} µs/frame")
+    for case, per_frame in emu_cpu.items():
+        print(f"emulator CPU while serving {case}: {statistics.median(per_frame):.2f} µs/frame")
     ours = results.get("framework")
     for other in ("botpy", "bare"):
         if ours and other in results:

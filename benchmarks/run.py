@@ -629,7 +629,7 @@ def case_fleet(p: dict[str, Any]) -> dict[str, Any]:
     def not_live_s(since: float) -> float:
         """Seconds, from the samples after ``since``, during which some shard had no live session."""
         rows = [r for r in timeline if r["t"] >= since]
-        return sum(b["t"] - a["t"] for a, b in itertools.pairwise(rows) if a["live"] < shards)
+        return float(sum(b["t"] - a["t"] for a, b in itertools.pairwise(rows) if a["live"] < shards))
 
     def split(counts: list[int]) -> Callable[[dict[str, Any]], bool]:
         return lambda row: row["live"] == shards and sorted(row["owners"].values()) == sorted(counts)

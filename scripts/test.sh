@@ -43,7 +43,7 @@ fi
 # benchmarks/instructions.py counts instructions under valgrind (tests/benchmarks/test_instructions.py)
 if ! command -v valgrind >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   apt-get install -y -qq valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; } \
-    || echo "scripts/test.sh: could not install valgrind; tests/benchmarks/test_instructions.py skips its measurement" >&2
+    || echo "scripts/test.sh: could not install valgrind; tests/benchmarks/test_instructions.py will fail (install valgrind)" >&2
 fi
 echo "== ruff"
 "$VPY" -m ruff check framework tests plugins_example benchmarks examples
