@@ -62,5 +62,9 @@ def bind_reply(event: object, reply: ReplyFunc) -> Token[list[Binding | None] | 
 
 
 def unbind_reply(token: Token[list[Binding | None] | None]) -> None:
-    """Undo :func:`bind_reply`."""
+    """Undo :func:`bind_reply`: empty the cell it made (tasks started meanwhile share it: they reply no more, as
+    on the dispatcher's per-event path) and restore the one before."""
+    cell = _cell.get()
+    if cell is not None:
+        cell[0] = None
     _cell.reset(token)

@@ -239,3 +239,39 @@ async def test_event_reply_binding_survives_nested_dispatch_and_a_task_started_b
             await message.reply("late")
     await bot.process(c2c("again", msg_id="m4", user="U4"))  # this task's cell was emptied: the next event binds anew
     assert [c.message.content for c in api.calls if c.message is not None][-1] == "re: again"
+
+
+@pytest.mark.parametrize("path", ["direct", "general"])
+async def test_a_task_started_by_the_handler_replies_while_it_runs_not_after(path: str) -> None:
+    """Both paths bind the reply the same way: a task the handler started can reply through ``message.reply()``
+    while the handler runs; once the handler has returned, the same call raises the usual error."""
+    bot, api, kept = replying_bot()
+    handler_done = anyio.Event()
+    outcome: list[str] = []
+    if path == "general":
+
+        @bot.middleware
+        async def passthrough(ctx: Context, call_next: Any) -> None:
+            await call_next()
+
+    async with anyio.create_task_group() as tg:
+
+        async def later(message: C2CMessage) -> None:
+            await message.reply("during")
+            await handler_done.wait()
+            try:
+                await message.reply("after")
+            except RuntimeError as exc:
+                outcome.append(str(exc))
+
+        @bot.on_c2c_message
+        async def answer(message: C2CMessage) -> None:
+            kept.append(message)
+            tg.start_soon(later, message)
+            await anyio.sleep(0.05)  # the task replies while this handler still runs
+
+        assert ("C2C_MESSAGE_CREATE" in direct_types(bot)) is (path == "direct")
+        await bot.process(c2c("hi", msg_id="m1", user="U1"))
+        handler_done.set()
+    assert [c.message.content for c in api.calls if c.message is not None] == ["during"]
+    assert len(outcome) == 1 and "works only while a handler is processing this event" in outcome[0]
