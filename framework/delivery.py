@@ -3,7 +3,7 @@
 Gateway shards, the webhook app and (later) an event-bus consumer hand :class:`~framework.models.InboundEvent`
 objects to :meth:`EventDispatcher.offer` (no checkpoint; False when the queue is full) or
 :meth:`EventDispatcher.put` (waits for space: backpressure). ``concurrency`` worker tasks take events in
-arrival order and await the sink (``Bot.process`` for a bot):
+arrival order and await the sink (for a bot, its dispatch table's ``Dispatcher.dispatch``):
 
 - **dedupe**: an event whose key was seen within the last ``dedupe_window`` keys is dropped (one
   :class:`~framework.protocol.recent_ids.RecentIds` window). The key comes from ``classify``: the bot's
